@@ -1,0 +1,67 @@
+"""dbkeeper's settings: the ``DBKEEPER`` dict in Django settings, with defaults.
+
+Environment variables are read by the standalone server's settings
+(``dbkeeper.site.settings``), not here, so that a host project stays in charge
+of its own configuration.
+"""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+
+DEFAULTS = {
+    # Folder holding uploads, stored backups, the Huey queue and logs.
+    "DATA_DIR": os.environ.get("DBKEEPER_DATA_DIR", "dbkeeper-data"),
+    # Database alias that holds dbkeeper's own records (operations, tokens...).
+    "DATABASE": "dbkeeper",
+    # Named restore targets: {"name": "postgresql://..." or "alias:default"}.
+    "TARGETS": {},
+    # Worker heartbeat period, and the age after which the watchdog gives up.
+    "HEARTBEAT_SECONDS": 5,
+    "HEARTBEAT_TIMEOUT": 30,
+    "WATCHDOG_INTERVAL": 5,
+    # Parallel jobs for pg_restore of custom-format dumps.
+    "PG_RESTORE_JOBS": 1,
+    # Progress writes are throttled to at most this many per second.
+    "PROGRESS_WRITES_PER_SECOND": 2,
+    # Redis URL: use RedisHuey (several workers on several hosts) instead of SqliteHuey.
+    "REDIS_URL": None,
+    # Run queued tasks in the calling process (tests of pure logic only).
+    "QUEUE_IMMEDIATE": False,
+    # Resumable uploads.
+    "MAX_UPLOAD_SIZE": 50 * 1024**3,
+    "UPLOAD_EXPIRY_SECONDS": 24 * 3600,
+    # Operation tokens.
+    "TOKEN_IDLE_SECONDS": 2 * 3600,
+    "TOKEN_MAX_AGE_SECONDS": 24 * 3600,
+    "TOKEN_GRACE_AFTER_END_SECONDS": 15 * 60,
+    # Odoo filestore folder swapped together with the database (Odoo zip backups).
+    "ODOO_FILESTORE_DIR": None,
+    # Limits for unpacking archives (zip bombs).
+    "ZIP_MAX_UNCOMPRESSED": 100 * 1024**3,
+    "ZIP_MAX_ENTRIES": 1_000_000,
+}
+
+
+def get(name):
+    configured = getattr(settings, "DBKEEPER", {}) or {}
+    if name in configured:
+        return configured[name]
+    return DEFAULTS[name]
+
+
+def data_dir() -> Path:
+    path = Path(get("DATA_DIR")).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_subdir(name) -> Path:
+    path = data_dir() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def control_alias() -> str:
+    return get("DATABASE")

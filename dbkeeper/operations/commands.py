@@ -1,0 +1,137 @@
+"""``dbkeeper restore | operations | cancel | prerestore``."""
+
+import sys
+
+
+def register(sub):
+    p = sub.add_parser("restore", help="restore a backup file into a database, atomically")
+    p.add_argument("file")
+    p.add_argument("--target", required=True, help="target name, alias:NAME or database URL")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--jobs", type=int, default=None, help="parallel pg_restore jobs")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("operations", help="list operations and their status")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_operations)
+
+    p = sub.add_parser("cancel", help="cancel a queued or running operation")
+    p.add_argument("operation_id")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("prerestore", help="pre-restore copies kept by earlier restores")
+    psub = p.add_subparsers(dest="action", required=True)
+    psub.add_parser("list").set_defaults(func=cmd_prerestore_list)
+    d = psub.add_parser("drop")
+    d.add_argument("name", help="name of the copy (see 'dbkeeper prerestore list')")
+    d.set_defaults(func=cmd_prerestore_drop)
+
+
+def cmd_restore(args):
+    from django.conf import settings
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .. import engines, targets
+    from ..errors import DbkeeperError
+    from . import runner, service
+    from .models import Operation
+    from ..server import migrate as ensure_migrated
+
+    ensure_migrated()
+    if args.jobs:
+        settings.DBKEEPER = {**getattr(settings, "DBKEEPER", {}), "PG_RESTORE_JOBS": args.jobs}
+    console = Console(stderr=True)
+    engine, info = engines.inspect(args.file)
+    target = targets.resolve(args.target)
+    console.print(f"[bold]{info.label}[/bold], {info.size:,} bytes, {len(info.tables)} table(s)")
+    console.print(f"target: {target.display()}" + (" (exists: it will be replaced; a pre-restore copy is kept)" if target.exists() else " (new)"))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise DbkeeperError("Not confirmed: run with --yes to restore without a question.")
+        answer = input(f"Type the database name ({target.name}) to confirm: ").strip()
+        if answer != target.name:
+            raise DbkeeperError("Not confirmed; nothing was changed.")
+
+    op = service.create_restore(args.file, args.target)
+    with Progress(
+        TextColumn("{task.fields[stage]:<10}"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
+        TimeRemainingColumn(), TextColumn("{task.fields[message]}"), console=console, transient=False,
+    ) as bar:
+        task = bar.add_task("restore", total=100, stage="queued", message="")
+
+        def show(o):
+            bar.update(task, completed=o.percent, stage=o.stage, message=(o.message or "")[:60])
+
+        runner.run(op.id, listener=show)
+        op.refresh_from_db()
+        show(op)
+    if op.status == Operation.Status.SUCCEEDED:
+        pre = op.result.get("prerestore")
+        console.print(f"[green]Restored[/green] into {op.target_display} in {op.elapsed_seconds():.1f} s." + (f" Previous database kept as {pre}." if pre else ""))
+        return 0
+    console.print(f"[red]{op.status}[/red]: {op.error_message}")
+    return 1
+
+
+def cmd_operations(args):
+    from rich.console import Console
+    from rich.table import Table
+
+    from .models import Operation
+    from ..server import migrate as ensure_migrated
+
+    ensure_migrated()
+    table = Table("id", "kind", "status", "stage", "%", "target", "user", "started", "message")
+    for op in Operation.objects.all()[: args.limit]:
+        table.add_row(
+            op.id, op.kind, op.status, op.stage, f"{op.percent:.0f}", op.target_display, op.username,
+            op.started_at.strftime("%Y-%m-%d %H:%M:%S") if op.started_at else "", (op.error_message or op.message)[:60],
+        )
+    Console().print(table)
+    return 0
+
+
+def cmd_cancel(args):
+    from ..errors import DbkeeperError
+    from . import service
+    from .models import Operation
+
+    op = Operation.objects.filter(pk=args.operation_id).first()
+    if op is None:
+        raise DbkeeperError(f"There is no operation {args.operation_id}.")
+    op = service.cancel(op, by="the command line")
+    sys.stdout.write(f"{op.id}: {op.status}\n")
+    return 0
+
+
+def cmd_prerestore_list(args):
+    from rich.console import Console
+    from rich.table import Table
+
+    from .models import PreRestoreCopy
+    from ..server import migrate as ensure_migrated
+
+    ensure_migrated()
+    table = Table("name", "target", "created", "operation")
+    for copy in PreRestoreCopy.objects.filter(dropped_at__isnull=True):
+        table.add_row(copy.name, copy.target_display, copy.created_at.strftime("%Y-%m-%d %H:%M:%S"), copy.operation_id or "")
+    Console().print(table)
+    return 0
+
+
+def cmd_prerestore_drop(args):
+    from django.utils import timezone
+
+    from .. import targets
+    from ..errors import DbkeeperError
+    from .models import PreRestoreCopy
+
+    copy = PreRestoreCopy.objects.filter(name=args.name, dropped_at__isnull=True).first()
+    if copy is None:
+        raise DbkeeperError(f"There is no pre-restore copy named {args.name}.")
+    targets.resolve(copy.target_spec).drop_named(copy.name)
+    copy.dropped_at = timezone.now()
+    copy.save(update_fields=["dropped_at"])
+    sys.stdout.write(f"dropped {copy.name}\n")
+    return 0

@@ -1,0 +1,176 @@
+"""Runs one restore from start to end: validate, restore into a scratch copy,
+check it, swap it in. The live database is not touched before the swap, and
+any failure before or during the swap leaves it as it was."""
+
+import logging
+import os
+import socket
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import engines, targets
+from ..errors import Cancelled, DbkeeperError, RestoreFailed
+from .models import Operation, PreRestoreCopy
+from .progress import Heartbeat, Progress
+from .signals import operation_finished
+
+log = logging.getLogger(__name__)
+
+Status = Operation.Status
+Stage = Operation.Stage
+
+
+def worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim(operation_id) -> Operation | None:
+    """Move a queued operation to running; None if someone else has it or it
+    was cancelled before it started."""
+    now = timezone.now()
+    claimed = Operation.objects.filter(pk=operation_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now, updated_at=now, worker=worker_name()
+    )
+    if not claimed:
+        log.info("operation %s is not queued any more; nothing to do", operation_id)
+        return None
+    return Operation.objects.get(pk=operation_id)
+
+
+def run(operation_id, listener=None) -> Operation | None:
+    op = claim(operation_id)
+    if op is None:
+        return None
+    progress = Progress(op, listener)
+    with Heartbeat(op.id):
+        try:
+            result = restore(op, progress)
+        except Cancelled as exc:
+            finish(op, Status.CANCELLED, error=exc, progress=progress)
+        except DbkeeperError as exc:
+            finish(op, Status.FAILED, error=exc, progress=progress)
+        except Exception as exc:  # a bug: say so plainly, keep the trace in the log
+            log.exception("operation %s failed unexpectedly", op.id)
+            finish(op, Status.FAILED, error=RestoreFailed(f"The restore stopped on an unexpected error: {exc}.", code="internal_error"), progress=progress)
+        else:
+            finish(op, Status.SUCCEEDED, result=result, progress=progress)
+    return op
+
+
+def restore(op: Operation, progress: Progress) -> dict:
+    progress.stage(Stage.VALIDATING, "Checking the backup file.")
+    engine = engines.detect(op.source_path)
+    info = engine.inspect(op.source_path)
+    progress.event(f"The backup is a {info.label} of {_size(info.size)} with {len(info.tables)} table(s).")
+    target = targets.resolve(op.target_spec)
+    if target.kind not in engine.target_kinds:
+        raise RestoreFailed(f"A {info.label} cannot be restored into a {target.kind} database.", code="wrong_target_kind")
+    progress.check_cancel()
+
+    scratch = target.scratch(op.id)
+    Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name, backup_format=info.format)
+    op.scratch_name = scratch.name
+    scratch.drop()
+    scratch.create()
+    try:
+        progress.stage(Stage.RESTORING, "Restoring into a scratch copy; the live database is not touched.")
+        engine.restore(op.source_path, info, scratch, progress)
+        progress.check_cancel()
+        progress.stage(Stage.CHECKING, "Checking the restored copy.")
+        engine.check(info, scratch)
+        # The last moment a cancel is honoured: after this the swap must run to its end.
+        progress.check_cancel()
+        progress.stage(Stage.SWAPPING, "Putting the restored copy in place of the live database.")
+        prerestore = target.swap_in(scratch, target.prerestore_name(op.id))
+    except BaseException:
+        _drop_quietly(scratch)
+        raise
+    Operation.objects.filter(pk=op.pk).update(scratch_name="", prerestore_name=prerestore or "")
+    op.scratch_name, op.prerestore_name = "", prerestore or ""
+    if prerestore:
+        PreRestoreCopy.objects.create(
+            target_spec=op.target_spec, target_display=op.target_display, name=prerestore, operation=op
+        )
+        progress.event(f"The previous database was kept as {prerestore}.")
+    return {
+        "format": info.format,
+        "format_label": info.label,
+        "tables": len(info.tables),
+        "size": info.size,
+        "target": target.display(),
+        "prerestore": prerestore,
+    }
+
+
+def finish(op: Operation, status, result=None, error=None, progress=None):
+    now = timezone.now()
+    if progress is not None:
+        progress.flush(force=True)
+    op.refresh_from_db()
+    op.status = status
+    op.finished_at = now
+    op.updated_at = now
+    op.lock_key = None
+    op.eta_seconds = 0 if status == Status.SUCCEEDED else None
+    if status == Status.SUCCEEDED:
+        op.stage = Stage.DONE
+        op.percent = 100.0
+        op.result = result or {}
+        op.message = "The restore finished."
+        level = "info"
+    else:
+        op.error_code = getattr(error, "code", "error")
+        op.error_message = getattr(error, "message", str(error))
+        op.message = op.error_message
+        level = "warning" if status == Status.CANCELLED else "error"
+    op.save()
+    if status == Status.SUCCEEDED:
+        op.add_event(f"The restore succeeded in {op.elapsed_seconds():.0f} s.", level=level)
+    else:
+        op.add_event(op.error_message, level=level, code=op.error_code)
+        op.add_event("The live database was not changed.", level="info")
+    log.info("operation %s %s", op.id, status)
+    operation_finished.send(sender=Operation, operation=op)
+    return op
+
+
+def fail_stale(op: Operation, error: DbkeeperError) -> bool:
+    """Mark an operation that no worker runs any more as failed (watchdog).
+    Returns False if it finished or came back to life meanwhile."""
+    now = timezone.now()
+    changed = Operation.objects.filter(
+        Q(pk=op.pk), Q(status__in=[Status.RUNNING, Status.CANCELLING]), Q(heartbeat_at=op.heartbeat_at)
+    ).update(
+        status=Status.FAILED, finished_at=now, updated_at=now, lock_key=None,
+        error_code=error.code, error_message=error.message, message=error.message, eta_seconds=None,
+    )
+    if not changed:
+        return False
+    op.refresh_from_db()
+    op.add_event(error.message, level="error", code=error.code)
+    if op.scratch_name:
+        try:
+            target = targets.resolve(op.target_spec)
+            target.drop_named(op.scratch_name)
+            Operation.objects.filter(pk=op.pk).update(scratch_name="")
+            op.add_event("The unfinished scratch copy was removed; the live database was not changed.")
+        except Exception as exc:
+            log.exception("could not drop scratch %s of %s", op.scratch_name, op.id)
+            op.add_event(f"The unfinished scratch copy {op.scratch_name} could not be removed: {exc}.", level="warning")
+    operation_finished.send(sender=Operation, operation=op)
+    return True
+
+
+def _drop_quietly(scratch):
+    try:
+        scratch.drop()
+    except Exception:
+        log.exception("could not drop scratch database %s", scratch.name)
+
+
+def _size(n):
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024

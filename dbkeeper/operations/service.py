@@ -1,0 +1,82 @@
+"""Starting and cancelling operations: the one place the web, the API and the
+CLI go through, so the rules (one restore per target, a clear error for a bad
+file) hold everywhere."""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .. import engines, targets
+from ..errors import DbkeeperError, TargetBusy
+from .models import Operation
+from .signals import operation_finished
+
+log = logging.getLogger(__name__)
+Status = Operation.Status
+
+
+def create_restore(source_path, target_spec, user=None, source_name="", backup_id="") -> Operation:
+    """Record a restore and take the target's lock; does not queue it yet (so
+    that a token can be created first)."""
+    engine = engines.detect(source_path)  # a file no engine knows is refused now, not in the worker
+    target = targets.resolve(target_spec)
+    op = Operation(
+        kind=Operation.Kind.RESTORE,
+        user_id=str(getattr(user, "pk", "") or ""),
+        username=getattr(user, "get_username", lambda: "")() if user is not None else "",
+        source_path=str(source_path),
+        source_name=source_name or str(source_path).rsplit("/", 1)[-1],
+        backup_id=str(backup_id or ""),
+        backup_format=engine.format,
+        target_spec=target.spec,
+        target_display=target.display(),
+        lock_key=target.lock_key(),
+        message="Waiting for a worker.",
+    )
+    try:
+        with transaction.atomic(using=Operation.objects.db):
+            op.save(force_insert=True)
+    except IntegrityError:
+        busy = Operation.objects.filter(lock_key=target.lock_key()).first()
+        which = f" (operation {busy.id}, {busy.status})" if busy else ""
+        raise TargetBusy(
+            f"Another restore of {target.display()} is already running{which}. "
+            "Wait for it to finish or cancel it, then try again."
+        ) from None
+    op.add_event(f"Restore of {op.source_name} into {op.target_display} queued.")
+    return op
+
+
+def enqueue(op: Operation) -> None:
+    from .tasks import run_operation
+
+    run_operation(op.id)
+
+
+def start_restore(source_path, target_spec, user=None, **kwargs) -> Operation:
+    op = create_restore(source_path, target_spec, user=user, **kwargs)
+    enqueue(op)
+    return op
+
+
+def cancel(op: Operation, by="") -> Operation:
+    """Ask a running operation to stop; a queued one stops at once."""
+    if op.finished:
+        raise DbkeeperError("This operation has already finished.", code="already_finished")
+    now = timezone.now()
+    if Operation.objects.filter(pk=op.pk, status=Status.QUEUED).update(
+        status=Status.CANCELLED, cancel_requested=True, lock_key=None, finished_at=now, updated_at=now,
+        error_code="cancelled", error_message="The restore was cancelled before it started.",
+        message="The restore was cancelled before it started.",
+    ):
+        op.refresh_from_db()
+        op.add_event("Cancelled before it started; nothing was changed.", level="warning", code="cancelled")
+        operation_finished.send(sender=Operation, operation=op)
+        return op
+    Operation.objects.filter(pk=op.pk, status=Status.RUNNING).update(
+        status=Status.CANCELLING, cancel_requested=True, updated_at=now, message="Cancelling…"
+    )
+    op.refresh_from_db()
+    op.add_event(f"Cancel requested{' by ' + by if by else ''}.", level="warning")
+    return op

@@ -1,0 +1,47 @@
+"""Marks operations whose worker stopped beating as failed, and cleans up after them."""
+
+import logging
+import threading
+from datetime import timedelta
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from .. import conf
+from ..errors import WorkerLost
+from .models import Operation
+from .runner import fail_stale
+
+log = logging.getLogger(__name__)
+
+
+def sweep() -> list[str]:
+    """One pass; returns the ids of the operations it marked as failed."""
+    limit = timezone.now() - timedelta(seconds=float(conf.get("HEARTBEAT_TIMEOUT")))
+    stale = Operation.objects.filter(
+        status__in=[Operation.Status.RUNNING, Operation.Status.CANCELLING], heartbeat_at__lt=limit
+    )
+    failed = []
+    for op in stale:
+        error = WorkerLost(
+            "The worker running this restore stopped (it was killed or its machine went down). "
+            "The live database was not changed; you can start the restore again."
+        )
+        if fail_stale(op, error):
+            log.warning("operation %s: worker %s stopped beating; marked failed", op.id, op.worker)
+            failed.append(op.id)
+    return failed
+
+
+def run_forever(stop: threading.Event | None = None):
+    stop = stop or threading.Event()
+    interval = float(conf.get("WATCHDOG_INTERVAL"))
+    log.info("watchdog started (timeout %ss)", conf.get("HEARTBEAT_TIMEOUT"))
+    while not stop.is_set():
+        try:
+            sweep()
+        except Exception:
+            log.exception("watchdog sweep failed; trying again")
+        finally:
+            close_old_connections()
+        stop.wait(interval)

@@ -1,0 +1,183 @@
+"""``dbkeeper serve | web | worker | watchdog | createadmin``: running the
+standalone server, whole or in halves."""
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 8
+
+
+def register(sub):
+    p = sub.add_parser("serve", help="run the web server, a worker and the watchdog (embedded defaults)")
+    _web_args(p)
+    p.add_argument("--workers", type=int, default=2, help="queue worker threads")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("web", help="run only the web server")
+    _web_args(p)
+    p.set_defaults(func=cmd_web)
+
+    p = sub.add_parser("worker", help="run only a queue worker (restores run here)")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("watchdog", help="run only the watchdog that fails operations whose worker stopped")
+    p.set_defaults(func=cmd_watchdog)
+
+    p = sub.add_parser("createadmin", help="create a staff superuser and print its password once")
+    p.add_argument("username", nargs="?", default="admin")
+    p.add_argument("--email", default="")
+    p.set_defaults(func=cmd_createadmin)
+
+    p = sub.add_parser("migrate", help="create or update dbkeeper's own database")
+    p.set_defaults(func=lambda args: migrate())
+
+
+def _web_args(p):
+    p.add_argument("--host", default=os.environ.get("DBKEEPER_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("DBKEEPER_PORT", "8000")))
+    p.add_argument("--processes", type=int, default=int(os.environ.get("DBKEEPER_WEB_PROCESSES", "2")))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("DBKEEPER_WEB_THREADS", "16")))
+
+
+def migrate():
+    from django.core.management import call_command
+
+    from . import conf
+
+    # Only dbkeeper's own database: a host project migrates its own.
+    call_command("migrate", database=conf.control_alias(), interactive=False, verbosity=0)
+
+
+def ensure_admin():
+    """On first run, create an admin and show its password once."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    if User.objects.filter(is_superuser=True).exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    User.objects.create_superuser("admin", "", password)
+    sys.stdout.write(
+        "\nCreated the first admin account.\n"
+        f"  username: admin\n  password: {password}\n"
+        "This password is shown only once; change it after signing in.\n\n"
+    )
+    sys.stdout.flush()
+    return password
+
+
+def cmd_createadmin(args):
+    from django.contrib.auth import get_user_model
+
+    migrate()
+    User = get_user_model()
+    if User.objects.filter(username=args.username).exists():
+        sys.stderr.write(f"dbkeeper: a user named {args.username} exists already\n")
+        return 1
+    password = secrets.token_urlsafe(12)
+    User.objects.create_superuser(args.username, args.email, password)
+    sys.stdout.write(f"username: {args.username}\npassword: {password}\n")
+    return 0
+
+
+def gunicorn_argv(args):
+    return [
+        sys.executable, "-m", "gunicorn", "dbkeeper.site.wsgi:application",
+        "--bind", f"{args.host}:{args.port}",
+        "--workers", str(args.processes),
+        "--worker-class", "gthread",
+        "--threads", str(args.threads),
+        # Uploads stream for as long as they need; the tus client resumes if cut.
+        "--timeout", "300",
+        "--graceful-timeout", str(STOP_GRACE_SECONDS - 2),
+        "--access-logfile", "-",
+    ]
+
+
+def cmd_web(args):
+    migrate()
+    os.execv(sys.executable, gunicorn_argv(args))
+
+
+def cmd_worker(args):
+    from huey.consumer import Consumer
+
+    from .operations import tasks  # noqa: F401  registers the tasks
+    from .operations.queue import huey
+
+    try:
+        from .uploads import tasks as _upload_tasks  # noqa: F401  periodic clean-up
+    except ImportError:
+        pass
+    consumer = Consumer(huey, workers=args.workers, worker_type="thread", periodic=True, check_worker_health=True)
+    log.info("worker started (%s threads)", args.workers)
+    consumer.run()
+
+
+def cmd_watchdog(args):
+    from .operations import watchdog
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    watchdog.run_forever(stop)
+
+
+def cmd_serve(args):
+    """Web server, worker and watchdog as child processes; Ctrl-C or SIGTERM
+    stops all of them."""
+    from . import conf
+
+    migrate()
+    ensure_admin()
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "dbkeeper.site.settings")
+    env["DBKEEPER_DATA_DIR"] = str(conf.data_dir())
+    me = [sys.executable, "-m", "dbkeeper"]
+    children = {
+        "web": subprocess.Popen(gunicorn_argv(args), env=env),
+        "worker": subprocess.Popen(me + ["worker", "--workers", str(args.workers)], env=env),
+        "watchdog": subprocess.Popen(me + ["watchdog"], env=env),
+    }
+    sys.stdout.write(f"dbkeeper is running at http://{args.host}:{args.port}/ (data in {conf.data_dir()}); Ctrl-C stops it.\n")
+    sys.stdout.flush()
+
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    exit_code = 0
+    while not stopping.is_set():
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                log.error("%s stopped with exit code %s; stopping the others", name, proc.returncode)
+                exit_code = 1
+                stopping.set()
+        stopping.wait(0.5)
+    stop_children(children)
+    return exit_code
+
+
+def stop_children(children):
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for proc in children.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,144 @@
+"""Settings of the standalone server (``dbkeeper serve``). Everything comes
+from the environment, with embedded defaults that need no other service:
+
+- DBKEEPER_DATA_DIR: data folder (default ./dbkeeper-data)
+- DBKEEPER_CONTROL_DATABASE_URL: PostgreSQL for dbkeeper's own records
+  (default: a SQLite file in the data folder)
+- DBKEEPER_REDIS_URL: use Redis for the queue (default: SQLite in the data folder)
+- DBKEEPER_SECRET_KEY, DBKEEPER_ALLOWED_HOSTS, DBKEEPER_DEBUG
+- DBKEEPER_SESSION_AGE: login session age in seconds (default 2 hours)
+- DBKEEPER_EMAIL_URL-style settings: DBKEEPER_EMAIL_HOST, DBKEEPER_EMAIL_PORT, DBKEEPER_EMAIL_FROM
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from dbkeeper.dburl import DbUrl
+
+env = os.environ.get
+
+DATA_DIR = Path(env("DBKEEPER_DATA_DIR", "dbkeeper-data")).expanduser().resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key():
+    if env("DBKEEPER_SECRET_KEY"):
+        return env("DBKEEPER_SECRET_KEY")
+    # Generated once and kept in the data folder, so sessions survive restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env("DBKEEPER_DEBUG", "") == "1"
+ALLOWED_HOSTS = [h for h in env("DBKEEPER_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env("DBKEEPER_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "dbkeeper",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dbkeeper.site.urls"
+WSGI_APPLICATION = "dbkeeper.site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if env("DBKEEPER_CONTROL_DATABASE_URL"):
+    _control = DbUrl.parse(env("DBKEEPER_CONTROL_DATABASE_URL")).django_settings()
+else:
+    _control = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DATA_DIR / "control.sqlite3"),
+        "OPTIONS": {
+            # WAL lets the web processes read while the worker writes progress.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        },
+    }
+# In the standalone server, dbkeeper's records and its accounts share one database.
+DATABASES = {"default": _control}
+DATABASE_ROUTERS = ["dbkeeper.router.ControlRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+DBKEEPER = {
+    "DATA_DIR": str(DATA_DIR),
+    "DATABASE": "default",
+    "REDIS_URL": env("DBKEEPER_REDIS_URL") or None,
+}
+for _name, _cast in (("HEARTBEAT_TIMEOUT", float), ("HEARTBEAT_SECONDS", float), ("WATCHDOG_INTERVAL", float),
+                     ("PG_RESTORE_JOBS", int), ("MAX_UPLOAD_SIZE", int), ("ODOO_FILESTORE_DIR", str)):
+    if env(f"DBKEEPER_{_name}"):
+        DBKEEPER[_name] = _cast(env(f"DBKEEPER_{_name}"))
+
+SESSION_COOKIE_AGE = int(env("DBKEEPER_SESSION_AGE", str(2 * 3600)))
+SESSION_SAVE_EVERY_REQUEST = False
+LOGIN_URL = "dbkeeper:login"
+LOGIN_REDIRECT_URL = "dbkeeper:restore"
+LOGOUT_REDIRECT_URL = "dbkeeper:login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ar", "العربية")]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = str(DATA_DIR / "static")
+
+if env("DBKEEPER_EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env("DBKEEPER_EMAIL_HOST")
+    EMAIL_PORT = int(env("DBKEEPER_EMAIL_PORT", "25"))
+    DEFAULT_FROM_EMAIL = env("DBKEEPER_EMAIL_FROM", "dbkeeper@localhost")
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+
+LOG_DIR = DATA_DIR / "logs"
+LOG_DIR.mkdir(exist_ok=True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "file": {"class": "logging.handlers.WatchedFileHandler", "filename": str(LOG_DIR / "dbkeeper.log"), "formatter": "plain"},
+    },
+    "root": {"handlers": ["console", "file"], "level": env("DBKEEPER_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

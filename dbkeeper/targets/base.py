@@ -1,0 +1,61 @@
+"""What every restore target can do. A target addresses one database; its
+scratch twin is another target of the same kind, beside it."""
+
+from abc import ABC, abstractmethod
+
+from ..dburl import DbUrl
+
+
+class Target(ABC):
+    kind = ""
+
+    def __init__(self, url: DbUrl, spec: str = ""):
+        self.url = url
+        # What resolves this target again later (configured name, alias or URL).
+        self.spec = spec or url.to_url()
+
+    @property
+    def name(self) -> str:
+        return self.url.name
+
+    def display(self) -> str:
+        return self.url.display()
+
+    def lock_key(self) -> str:
+        """Identifies the database, whatever name or URL was used to reach it."""
+        return f"{self.kind}:{self.url.host}:{self.url.port}:{self.url.name}"
+
+    @abstractmethod
+    def exists(self) -> bool: ...
+
+    @abstractmethod
+    def scratch(self, operation_id: str) -> "Target":
+        """The scratch database a restore of this target writes into."""
+
+    @abstractmethod
+    def create(self) -> None:
+        """Create this (empty) database; fails if it exists."""
+
+    @abstractmethod
+    def drop(self) -> None:
+        """Drop this database if it exists, ending its connections first."""
+
+    @abstractmethod
+    def tables(self) -> set[str]:
+        """Names of the user tables ("schema.table" for PostgreSQL)."""
+
+    @abstractmethod
+    def swap_in(self, scratch: "Target", prerestore_name: str) -> str | None:
+        """Replace this database by ``scratch``. The current one is renamed to
+        ``prerestore_name`` (returned); None if there was no current one. A
+        failure between the two renames puts the old database back."""
+
+    @abstractmethod
+    def prerestore_name(self, operation_id: str) -> str: ...
+
+    @abstractmethod
+    def drop_named(self, name: str) -> None:
+        """Drop a sibling database (a pre-restore copy or a scratch) by name."""
+
+    def check(self) -> None:
+        """Engine-independent health check of a restored scratch database."""

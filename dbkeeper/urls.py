@@ -1,0 +1,12 @@
+"""Mount with ``path("some-prefix/", include("dbkeeper.urls"))``."""
+
+from django.urls import path
+
+app_name = "dbkeeper"
+
+urlpatterns = []
+
+# Each part adds its own routes.
+from .web.urls import urlpatterns as _web  # noqa: E402
+
+urlpatterns += _web
