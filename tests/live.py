@@ -1,0 +1,130 @@
+"""The real standalone server for end-to-end tests: web (gunicorn), worker and
+watchdog as separate processes on a throwaway data folder, so that tests can
+kill, restart or cut any one of them."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from .pgserver import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class LiveServer:
+    def __init__(self, data_dir, **env):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "dbkeeper.site.settings",
+            "DBKEEPER_DATA_DIR": str(self.data_dir),
+            "DBKEEPER_HEARTBEAT_SECONDS": "1",
+            "DBKEEPER_HEARTBEAT_TIMEOUT": "6",
+            "DBKEEPER_WATCHDOG_INTERVAL": "1",
+            "PYTHONPATH": str(ROOT),
+            **{k: str(v) for k, v in env.items()},
+        }
+        self.procs = {}
+        self.port = None
+        self.logs = self.data_dir / "test-logs"
+        self.logs.mkdir(exist_ok=True)
+
+    # -- one-off commands ----------------------------------------------------
+    def cli(self, *args, check=True, input=None, timeout=120):
+        """Run ``dbkeeper ARGS`` against this server's data folder."""
+        return subprocess.run([sys.executable, "-m", "dbkeeper", *args], env=self.env, capture_output=True,
+                              text=True, check=check, input=input, timeout=timeout)
+
+    def python(self, code, timeout=60):
+        """Run Python with Django set up on this server's settings; returns stdout."""
+        prelude = "import django; django.setup()\n"
+        result = subprocess.run([sys.executable, "-c", prelude + code], env=self.env, capture_output=True,
+                                text=True, timeout=timeout)
+        if result.returncode:
+            raise AssertionError(f"server-side python failed:\n{result.stderr}")
+        return result.stdout
+
+    def create_user(self, username, password, staff=True, superuser=False):
+        self.cli("migrate")
+        self.python(
+            "from django.contrib.auth import get_user_model\n"
+            f"get_user_model().objects.create_user({username!r}, password={password!r}, "
+            f"is_staff={staff!r}, is_superuser={superuser!r})\n"
+        )
+
+    # -- processes -----------------------------------------------------------
+    def _spawn(self, name, args):
+        out = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "dbkeeper", *args], env=self.env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start_web(self, name="web", port=None, processes=2, threads=8):
+        port = port or free_port()
+        self.cli("migrate")
+        self._spawn(name, ["web", "--port", str(port), "--processes", str(processes), "--threads", str(threads)])
+        self.wait_http(f"http://127.0.0.1:{port}/login/")
+        if self.port is None:
+            self.port = port
+        return port
+
+    def start_worker(self, name="worker"):
+        return self._spawn(name, ["worker", "--workers", "2"])
+
+    def start_watchdog(self, name="watchdog"):
+        return self._spawn(name, ["watchdog"])
+
+    def start_all(self):
+        self.start_web()
+        self.start_worker()
+        self.start_watchdog()
+        return self
+
+    def kill(self, name, sig=signal.SIGKILL):
+        proc = self.procs.pop(name)
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=15)
+
+    def stop_all(self):
+        for name in list(self.procs):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for name, proc in list(self.procs.items()):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    def url(self, path="/", port=None):
+        return f"http://127.0.0.1:{port or self.port}{path}"
+
+    @staticmethod
+    def wait_http(url, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                requests.get(url, timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise AssertionError(f"{url} did not answer within {timeout} s")
+
+    def log_text(self, name):
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
