@@ -2,6 +2,7 @@
 check it, swap it in. The live database is not touched before the swap, and
 any failure before or during the swap leaves it as it was."""
 
+import contextlib
 import logging
 import os
 import socket
@@ -45,7 +46,9 @@ def run(operation_id, listener=None) -> Operation | None:
     progress = Progress(op, listener)
     with Heartbeat(op.id):
         try:
-            result = restore(op, progress)
+            with source_file(op) as path:
+                op.source_path = str(path)
+                result = restore(op, progress)
         except Cancelled as exc:
             finish(op, Status.CANCELLED, error=exc, progress=progress)
         except DbkeeperError as exc:
@@ -56,6 +59,23 @@ def run(operation_id, listener=None) -> Operation | None:
         else:
             finish(op, Status.SUCCEEDED, result=result, progress=progress)
     return op
+
+
+@contextlib.contextmanager
+def source_file(op: Operation):
+    """The backup as a local file: the stored backup (downloaded if its storage
+    is remote) or the path given when the operation was created."""
+    if op.backup_id:
+        from ..backups.models import Backup
+        from ..backups.store import local_path
+
+        backup = Backup.objects.filter(pk=op.backup_id).first()
+        if backup is None:
+            raise RestoreFailed("The stored backup this restore was started from has been deleted.", code="backup_missing")
+        with local_path(backup) as path:
+            yield path
+    else:
+        yield op.source_path
 
 
 def restore(op: Operation, progress: Progress) -> dict:

@@ -16,10 +16,21 @@ log = logging.getLogger(__name__)
 Status = Operation.Status
 
 
-def create_restore(source_path, target_spec, user=None, source_name="", backup_id="") -> Operation:
-    """Record a restore and take the target's lock; does not queue it yet (so
-    that a token can be created first)."""
-    engine = engines.detect(source_path)  # a file no engine knows is refused now, not in the worker
+def create_restore(source_path, target_spec, user=None, source_name="", backup=None, backup_id="") -> Operation:
+    """Record a restore of a file (``source_path``) or of a stored ``backup``
+    (or its ``backup_id``) and take the target's lock; does not queue it yet
+    (so that a token can be created first)."""
+    if backup is None and backup_id:
+        from ..backups.models import Backup
+
+        backup = Backup.objects.filter(pk=backup_id).first()
+        if backup is None:
+            raise DbkeeperError("There is no stored backup with that id.", code="backup_missing")
+    if backup is not None:
+        backup_format, source_path, source_name = backup.format, "", source_name or backup.name
+    else:
+        # A file no engine knows is refused now, not later in the worker.
+        backup_format = engines.detect(source_path).format
     target = targets.resolve(target_spec)
     op = Operation(
         kind=Operation.Kind.RESTORE,
@@ -27,8 +38,8 @@ def create_restore(source_path, target_spec, user=None, source_name="", backup_i
         username=getattr(user, "get_username", lambda: "")() if user is not None else "",
         source_path=str(source_path),
         source_name=source_name or str(source_path).rsplit("/", 1)[-1],
-        backup_id=str(backup_id or ""),
-        backup_format=engine.format,
+        backup_id=backup.pk if backup is not None else "",
+        backup_format=backup_format,
         target_spec=target.spec,
         target_display=target.display(),
         lock_key=target.lock_key(),
