@@ -1,0 +1,295 @@
+"""PostgreSQL custom-format dumps (``pg_dump -Fc``), restored with pg_restore.
+
+The archive is read by dbkeeper itself first (pgarchive): that lists the
+tables, weighs each table's data for progress, and refuses a truncated or
+corrupt file before anything runs. pg_restore then loads the scratch database;
+its ``--verbose`` lines say which tables are done, and pg_stat_progress_copy
+says how far the tables being copied are.
+"""
+
+import logging
+import re
+import subprocess
+import threading
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from .. import conf
+from ..errors import BackupRejected, RestoreFailed
+from ..procs import Tool, pg_tool
+from . import GZIP_MAGIC
+from .base import BackupInfo, Engine
+from .pgarchive import MAGIC, ArchiveError, read_archive
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+# A table's live fraction stops short of 1 until pg_restore says it is done.
+MAX_LIVE_FRACTION = 0.99
+
+# The newest archive version each pg_restore major version reads.
+READABLE_BY_PG_RESTORE = {11: (1, 13), 12: (1, 14), 13: (1, 14), 14: (1, 14), 15: (1, 14), 16: (1, 15), 17: (1, 16)}
+
+
+class PgCustomEngine(Engine):
+    format = "pg_custom"
+    label = "PostgreSQL custom-format dump"
+    target_kinds = ("postgresql",)
+
+    def sniff(self, head: bytes) -> bool:
+        return head.startswith(MAGIC)
+
+    def inspect(self, path) -> BackupInfo:
+        with open(path, "rb") as fh:
+            if fh.read(2) == GZIP_MAGIC:
+                raise BackupRejected(
+                    "This custom-format dump was gzipped afterwards, which pg_restore cannot read "
+                    "(the format is already compressed inside): gunzip it and try again."
+                )
+        try:
+            archive = read_archive(path)
+        except ArchiveError as exc:
+            raise BackupRejected(str(exc)) from exc
+        header = archive.header
+        compression = header.compression
+        if header.compression_level not in (None, -1, 0):
+            compression += f" (level {header.compression_level})"
+        info = BackupInfo(
+            format=self.format,
+            label=self.label,
+            size=archive.size,
+            compressed=header.compression != "none",
+            tables=archive.tables,
+            server_version=header.server_version or None,
+            details={
+                "database": header.dbname,
+                "dumped_at": header.created.isoformat(sep=" ") if header.created else "",
+                "dumped_by": f"pg_dump {header.pg_dump_version}",
+                "compression": compression,
+                "archive_version": header.version_text,
+                "objects": len(archive.entries),
+                "data_size": archive.data_bytes,
+                "stored_data_size": archive.stored_data_bytes,
+                "roles": ", ".join(sorted(archive.owners() | archive.acl_roles())),
+            },
+        )
+        # Kept for restore (weights, roles), not part of the public description.
+        info.archive = archive
+        return info
+
+    def restore(self, path, info: BackupInfo, target, progress) -> None:
+        archive = getattr(info, "archive", None)
+        if archive is None:
+            archive = self.inspect(path).archive
+        tool_path = pg_tool("pg_restore")
+        _check_readable(tool_path, archive)
+
+        jobs = max(1, int(conf.get("PG_RESTORE_JOBS") or 1))
+        if jobs > 1 and not archive.has_data_offsets:
+            progress.event("This dump was written through a pipe and has no data offsets, so it is restored with one job.")
+            jobs = 1
+        tracker = DataTracker(archive, parallel=jobs > 1)
+        progress.set_total(tracker.total, "bytes")
+
+        with target.connect() as conn:
+            options = _ownership_options(archive, conn, progress)
+            argv = [
+                tool_path, "--verbose", "--exit-on-error", "--no-password", f"--jobs={jobs}",
+                *options, "--dbname", make_conninfo(dbname=target.url.name), str(path),
+            ]
+            env = {**target.url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore"}
+            tool = Tool(argv, env=env, on_stderr_line=tracker.on_line, tail_lines=200)
+            try:
+                copy_watch = CopyWatch(conn)
+                while True:
+                    try:
+                        code = tool.wait(timeout=POLL_SECONDS)
+                        break
+                    except subprocess.TimeoutExpired:
+                        pass
+                    tracker.update_copies(copy_watch.read())
+                    progress.advance(tracker.done_bytes())
+                    progress.check_cancel()
+            except BaseException:
+                tool.kill()
+                raise
+        if code != 0:
+            raise RestoreFailed(_failure_message(tool, code))
+        progress.advance(tracker.total)
+
+
+def _check_readable(tool_path, archive):
+    """A clear sentence instead of pg_restore's "unsupported version" when
+    the dump is newer than the installed client tools."""
+    try:
+        out = subprocess.run([tool_path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return
+    match = re.search(r"(\d+)(?:\.\d+)?", out)
+    if not match:
+        return
+    major = int(match.group(1))
+    readable = READABLE_BY_PG_RESTORE.get(major, (1, 12) if major < 11 else (99, 0))
+    if archive.header.version[:2] > readable:
+        raise RestoreFailed(
+            f"This dump was made by pg_dump {archive.header.pg_dump_version or '(unknown version)'} "
+            f"(archive version {archive.header.version_text}), which the installed pg_restore {major} "
+            "cannot read: install newer PostgreSQL client tools on the worker.",
+            code="tool_too_old",
+        )
+
+
+def _ownership_options(archive, conn, progress) -> list:
+    """pg_restore options so that roles the server lacks (or that the
+    connecting user may not act as) do not fail the restore."""
+    user, superuser = conn.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
+    usable = existing if superuser else {
+        r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')")
+    }
+    owners = archive.owners()
+    grantees = archive.acl_roles()
+    missing = sorted((owners | grantees) - existing)
+    foreign_owners = sorted(owners & existing - usable)
+    options, notes = [], []
+    if (owners - existing) or foreign_owners:
+        options.append("--no-owner")
+        notes.append(f"its objects now belong to {user}, the user dbkeeper connects as")
+    # Granting as another role (SET SESSION AUTHORIZATION) needs a superuser.
+    session_roles = archive.session_roles() - {user}
+    if (grantees - existing) or (session_roles and not superuser):
+        options.append("--no-acl")
+        notes.append("the backup's grants (GRANT/REVOKE) were left out")
+    if notes:
+        reasons = []
+        if missing:
+            reasons.append(f"roles this server does not have ({_names(missing)})")
+        if foreign_owners:
+            reasons.append(f"roles {user} may not act as ({_names(foreign_owners)})")
+        if session_roles and not superuser and not reasons:
+            reasons.append(f"grants made as other roles, which needs a superuser ({_names(sorted(session_roles))})")
+        progress.event(f"The backup refers to {' and '.join(reasons)}: {'; '.join(notes)}.", level="warning")
+    return options
+
+
+def _names(roles, limit=10):
+    return ", ".join(roles[:limit]) + (" …" if len(roles) > limit else "")
+
+
+# "pg_restore: from TOC entry 3197; 1259 16511 INDEX t_bucket postgres"
+_TOC_ITEM = re.compile(r"^pg_restore: from TOC entry \d+; \d+ \d+ (.+) \S*$")
+
+
+def _failure_message(tool, code) -> str:
+    """The first error pg_restore reported, with its DETAIL/HINT lines and
+    the archive item it was restoring, as one sentence."""
+    lines = list(tool.stderr_tail)
+    first = next((i for i, l in enumerate(lines) if re.match(r"^pg_restore: (error|fatal):", l)), None)
+    where = ""
+    if first is None:
+        text = tool.errors() or f"it stopped with exit status {code} without saying why"
+    else:
+        parts = [re.sub(r"^pg_restore: (error|fatal): ", "", lines[first])]
+        for line in lines[first + 1:]:
+            if line.startswith(("pg_restore:", "Command was:")):
+                break
+            parts.append(line)
+        text = " ".join(parts)
+        item = next((m for l in reversed(lines[:first]) if (m := _TOC_ITEM.match(l))), None)
+        if item:
+            where = f" on {item.group(1)}"
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > 1000:
+        text = text[:1000] + " …"
+    return f"pg_restore failed{where}: {text}"
+
+
+class DataTracker:
+    """How much of the dump's table data is in the scratch database.
+
+    Finished tables come from pg_restore --verbose: with one job, a table is
+    done when the next item starts; with several, pg_restore says "finished
+    item N". Tables being copied count by the share of their COPY stream the
+    server has read.
+    """
+
+    _DATA_START = re.compile(r'^pg_restore: processing data for table "(.*)"$')
+    _FINISHED = re.compile(r"^pg_restore: finished item (\d+) ")
+    _NEXT_ITEM = re.compile(r"^pg_restore: (creating|executing|processing|restoring|launching|finished|entering) ")
+
+    def __init__(self, archive, parallel):
+        self.parallel = parallel
+        self.weights = {dump_id: block.raw_bytes for dump_id, block in archive.blocks.items()}
+        self.total = sum(self.weights.values())
+        self.by_name = {}
+        for dump_id in self.weights:
+            entry = archive.entry(dump_id)
+            if entry.desc == "TABLE DATA":
+                self.by_name[entry.qualified_name] = dump_id
+        self._lock = threading.Lock()
+        self.finished = set()
+        self.active = {}  # dump_id -> fraction copied
+        self._current = None  # the table being loaded, with one job
+
+    def on_line(self, line):
+        with self._lock:
+            start = self._DATA_START.match(line)
+            if not self.parallel and self._current is not None and self._NEXT_ITEM.match(line):
+                self._finish(self._current)
+                self._current = None
+            if start:
+                dump_id = self.by_name.get(start.group(1))
+                if dump_id is not None and dump_id not in self.finished:
+                    self.active.setdefault(dump_id, 0.0)
+                    self._current = dump_id
+                return
+            finished = self._FINISHED.match(line)
+            if finished and int(finished.group(1)) in self.weights:
+                self._finish(int(finished.group(1)))
+
+    def _finish(self, dump_id):
+        self.active.pop(dump_id, None)
+        self.finished.add(dump_id)
+
+    def update_copies(self, copies):
+        """``copies``: ("schema.table", bytes the server has read) per COPY running."""
+        with self._lock:
+            for name, processed in copies:
+                dump_id = self.by_name.get(name)
+                if dump_id in self.active and self.weights[dump_id]:
+                    fraction = min(MAX_LIVE_FRACTION, processed / self.weights[dump_id])
+                    self.active[dump_id] = max(self.active[dump_id], fraction)
+
+    def done_bytes(self):
+        with self._lock:
+            done = sum(self.weights[d] for d in self.finished)
+            done += sum(self.weights[d] * fraction for d, fraction in self.active.items())
+        return int(done)
+
+
+class CopyWatch:
+    """Reads pg_stat_progress_copy (PostgreSQL 14+) for the COPYs into this database."""
+
+    QUERY = (
+        "SELECT n.nspname || '.' || c.relname, p.bytes_processed FROM pg_stat_progress_copy p "
+        "JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE p.datname = current_database()"
+    )
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.enabled = conn.info.server_version >= 140000
+        if not self.enabled:
+            log.info("server %s has no pg_stat_progress_copy; progress moves table by table", conn.info.server_version)
+
+    def read(self):
+        if not self.enabled:
+            return []
+        try:
+            return self.conn.execute(self.QUERY).fetchall()
+        except psycopg.Error:
+            # Progress is a nicety: a failing poll must not stop the restore.
+            log.warning("reading pg_stat_progress_copy failed; progress moves table by table", exc_info=True)
+            self.enabled = False
+            return []
