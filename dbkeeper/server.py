@@ -118,9 +118,17 @@ def cmd_worker(args):
         from .uploads import tasks as _upload_tasks  # noqa: F401  periodic clean-up
     except ImportError:
         pass
-    consumer = Consumer(huey, workers=args.workers, worker_type="thread", periodic=True, check_worker_health=True)
+    from .operations.runner import abandon_own_operations
+
+    consumer = Consumer(huey, workers=args.workers, worker_type="thread", periodic=True,
+                        check_worker_health=True, shutdown_timeout=2)
     log.info("worker started (%s threads)", args.workers)
     consumer.run()
+    # A restore still running cannot finish once we exit: record that, drop
+    # its scratch copy, and leave (its tools die with this process).
+    abandon_own_operations()
+    logging.shutdown()
+    os._exit(0)
 
 
 def cmd_watchdog(args):
@@ -144,9 +152,11 @@ def cmd_serve(args):
     env["DBKEEPER_DATA_DIR"] = str(conf.data_dir())
     me = [sys.executable, "-m", "dbkeeper"]
     children = {
-        "web": subprocess.Popen(gunicorn_argv(args), env=env),
-        "worker": subprocess.Popen(me + ["worker", "--workers", str(args.workers)], env=env),
-        "watchdog": subprocess.Popen(me + ["watchdog"], env=env),
+        # Own sessions: a Ctrl-C in the terminal reaches only us, and we stop
+        # the children in order with SIGTERM.
+        "web": subprocess.Popen(gunicorn_argv(args), env=env, start_new_session=True),
+        "worker": subprocess.Popen(me + ["worker", "--workers", str(args.workers)], env=env, start_new_session=True),
+        "watchdog": subprocess.Popen(me + ["watchdog"], env=env, start_new_session=True),
     }
     sys.stdout.write(f"dbkeeper is running at http://{args.host}:{args.port}/ (data in {conf.data_dir()}); Ctrl-C stops it.\n")
     sys.stdout.flush()

@@ -124,43 +124,41 @@ def restore(op: Operation, progress: Progress) -> dict:
 
 
 def finish(op: Operation, status, result=None, error=None, progress=None):
+    """Record the end. Only an operation still active is finished here: one
+    that the watchdog or a stopping worker already failed stays as it was."""
     now = timezone.now()
     if progress is not None:
         progress.flush(force=True)
+    values = {"status": status, "finished_at": now, "updated_at": now, "lock_key": None,
+              "eta_seconds": 0 if status == Status.SUCCEEDED else None}
+    if status == Status.SUCCEEDED:
+        values.update(stage=Stage.DONE, percent=100.0, result=result or {}, message="The restore finished.")
+    else:
+        message = getattr(error, "message", str(error))
+        values.update(error_code=getattr(error, "code", "error"), error_message=message, message=message)
+    if not Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(**values):
+        log.info("operation %s was already ended elsewhere; keeping that ending", op.id)
+        op.refresh_from_db()
+        return op
     op.refresh_from_db()
-    op.status = status
-    op.finished_at = now
-    op.updated_at = now
-    op.lock_key = None
-    op.eta_seconds = 0 if status == Status.SUCCEEDED else None
     if status == Status.SUCCEEDED:
-        op.stage = Stage.DONE
-        op.percent = 100.0
-        op.result = result or {}
-        op.message = "The restore finished."
-        level = "info"
+        op.add_event(f"The restore succeeded in {op.elapsed_seconds():.0f} s.")
     else:
-        op.error_code = getattr(error, "code", "error")
-        op.error_message = getattr(error, "message", str(error))
-        op.message = op.error_message
-        level = "warning" if status == Status.CANCELLED else "error"
-    op.save()
-    if status == Status.SUCCEEDED:
-        op.add_event(f"The restore succeeded in {op.elapsed_seconds():.0f} s.", level=level)
-    else:
-        op.add_event(op.error_message, level=level, code=op.error_code)
-        op.add_event("The live database was not changed.", level="info")
+        op.add_event(op.error_message, level="warning" if status == Status.CANCELLED else "error", code=op.error_code)
+        op.add_event("The live database was not changed.")
     log.info("operation %s %s", op.id, status)
     operation_finished.send(sender=Operation, operation=op)
     return op
 
 
-def fail_stale(op: Operation, error: DbkeeperError) -> bool:
-    """Mark an operation that no worker runs any more as failed (watchdog).
-    Returns False if it finished or came back to life meanwhile."""
+def fail_stale(op: Operation, error: DbkeeperError, check_heartbeat=True) -> bool:
+    """Mark an operation that no worker runs any more as failed (watchdog, or
+    a worker that is stopping), and drop its scratch copy. Returns False if it
+    finished or came back to life meanwhile."""
     now = timezone.now()
+    still_stale = Q(heartbeat_at=op.heartbeat_at) if check_heartbeat else Q()
     changed = Operation.objects.filter(
-        Q(pk=op.pk), Q(status__in=[Status.RUNNING, Status.CANCELLING]), Q(heartbeat_at=op.heartbeat_at)
+        Q(pk=op.pk), Q(status__in=[Status.RUNNING, Status.CANCELLING]), still_stale
     ).update(
         status=Status.FAILED, finished_at=now, updated_at=now, lock_key=None,
         error_code=error.code, error_message=error.message, message=error.message, eta_seconds=None,
@@ -180,6 +178,19 @@ def fail_stale(op: Operation, error: DbkeeperError) -> bool:
             op.add_event(f"The unfinished scratch copy {op.scratch_name} could not be removed: {exc}.", level="warning")
     operation_finished.send(sender=Operation, operation=op)
     return True
+
+
+def abandon_own_operations():
+    """Called by a worker that is stopping: what it was running will not
+    finish, so say so now instead of waiting for the watchdog."""
+    from ..errors import WorkerLost
+
+    mine = Operation.objects.filter(worker=worker_name(), status__in=[Status.RUNNING, Status.CANCELLING])
+    for op in mine:
+        fail_stale(op, WorkerLost(
+            "The worker was stopped while it ran this restore. "
+            "The live database was not changed; you can start the restore again."
+        ), check_heartbeat=False)
 
 
 def _drop_quietly(scratch):

@@ -1,0 +1,163 @@
+"""The real processes: `dbkeeper serve` starting and stopping, the worker
+killed mid-restore, the Redis queue, and a PostgreSQL control database."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import requests
+
+from .builders import dump_custom, make_big_pg_source, make_pg_source
+from .dbsnapshot import pg_snapshot
+from .live import LiveServer
+from .pgserver import PASSWORD, free_port
+
+
+def conninfo(pg, db):
+    return dict(host="127.0.0.1", port=pg.port, user="postgres", password=PASSWORD, dbname=db)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def operation(server, op_id):
+    out = server.python(
+        "import json\nfrom dbkeeper.operations.models import Operation\n"
+        f"op = Operation.objects.get(pk={op_id!r})\n"
+        "print(json.dumps({'status': op.status, 'stage': op.stage, 'percent': op.percent, "
+        "'error_code': op.error_code, 'error_message': op.error_message, 'scratch': op.scratch_name}))"
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def start_restore(server, path, target):
+    out = server.python(
+        "from dbkeeper.operations import service\n"
+        f"op = service.start_restore({str(path)!r}, {target!r})\nprint(op.id)"
+    )
+    return out.strip().splitlines()[-1]
+
+
+def test_serve_starts_everything_and_stops_on_sigterm_within_10_seconds(tmp_path):
+    port = free_port()
+    env = {**os.environ, "DBKEEPER_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "dbkeeper", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "is running at" in line:
+                break
+        output = "".join(lines)
+        assert "username: admin" in output and "password: " in output
+        LiveServer.wait_http(f"http://127.0.0.1:{port}/login/")
+        assert requests.get(f"http://127.0.0.1:{port}/login/", timeout=5).status_code == 200
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "gunicorn" in names and "worker" in names and "watchdog" in names
+        assert (tmp_path / "data" / "control.sqlite3").exists()
+
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=12)
+        assert time.monotonic() - started < 10
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # A second start does not create another admin or print a password again.
+    second = subprocess.run([sys.executable, "-m", "dbkeeper", "createadmin", "admin"], env=env, capture_output=True, text=True)
+    assert second.returncode == 1 and "exists already" in second.stderr
+
+
+def test_worker_killed_mid_restore_is_reported_and_changes_nothing(pg, pg_dbname, tmp_path):
+    make_big_pg_source(pg, "src_kill", rows=1_500_000)
+    dump = dump_custom(pg, "src_kill", tmp_path / "big.dump")
+    make_pg_source(pg, pg_dbname, rows=200, value="live")
+    before = pg_snapshot(conninfo(pg, pg_dbname))
+    server = LiveServer(tmp_path / "data")
+    server.cli("migrate")
+    server.start_worker()
+    server.start_watchdog()
+    try:
+        op_id = start_restore(server, dump, pg.url(pg_dbname))
+        wait_for(lambda: operation(server, op_id)["stage"] == "restoring", 60, "the restore to start")
+        time.sleep(1.5)
+        assert operation(server, op_id)["status"] == "running"
+        server.kill("worker", signal.SIGKILL)
+        # pg_restore dies with its worker instead of writing on.
+        wait_for(lambda: not [p for p in psutil.process_iter(["name"]) if p.info["name"] == "pg_restore"], 10, "pg_restore to stop")
+        state = wait_for(lambda: (s := operation(server, op_id))["status"] == "failed" and s, 40, "the watchdog")
+        assert state["error_code"] == "worker_lost"
+        assert "worker" in state["error_message"] and "not changed" in state["error_message"]
+        wait_for(lambda: not operation(server, op_id)["scratch"], 10, "the scratch to be dropped")
+        assert not [d for d in pg.databases() if d.startswith(pg_dbname + "__")]
+        assert pg_snapshot(conninfo(pg, pg_dbname)) == before
+    finally:
+        server.stop_all()
+        pg.drop_db("src_kill")
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        import redis
+
+        wait_for(lambda: _ping(redis.Redis(port=port)), 10, "redis")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def _ping(client):
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
+def test_redis_queue_and_postgresql_control_database(pg, pg_dbname, tmp_path, redis_url):
+    """The scaled-out setup: records in PostgreSQL, queue in Redis, a worker
+    that shares nothing else with the process that queued the restore."""
+    make_pg_source(pg, "src_scale", rows=500, value="scaled")
+    dump = dump_custom(pg, "src_scale", tmp_path / "scale.dump")
+    pg.drop_db("dbkeeper_control")
+    pg.create_db("dbkeeper_control")
+    env = {"DBKEEPER_REDIS_URL": redis_url, "DBKEEPER_CONTROL_DATABASE_URL": pg.url("dbkeeper_control")}
+    web_side = LiveServer(tmp_path / "web-host", **env)
+    worker_side = LiveServer(tmp_path / "worker-host", **env)
+    try:
+        web_side.cli("migrate")
+        worker_side.start_worker()
+        op_id = start_restore(web_side, dump, pg.url(pg_dbname))
+        state = wait_for(lambda: (s := operation(web_side, op_id))["status"] in ("succeeded", "failed") and s, 60, "the restore")
+        assert state["status"] == "succeeded", state
+        assert pg_snapshot(conninfo(pg, pg_dbname)) == pg_snapshot(conninfo(pg, "src_scale"))
+        with pg.connect("dbkeeper_control") as conn:
+            assert conn.execute("SELECT status FROM dbkeeper_operation WHERE id = %s", (op_id,)).fetchone()[0] == "succeeded"
+        assert not (tmp_path / "web-host" / "control.sqlite3").exists()
+        listing = web_side.cli("operations").stdout
+        assert op_id[:12] in listing
+    finally:
+        worker_side.stop_all()
+        pg.drop_db("src_scale")
+        pg.drop_db("dbkeeper_control")
