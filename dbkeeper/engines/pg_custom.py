@@ -115,8 +115,12 @@ class PgCustomEngine(Engine):
                 tool.kill()
                 raise
         if code != 0:
+            # Leave the percent where it stopped: it tells how far the restore got.
+            progress.advance(tracker.done_bytes())
+            progress.flush(force=True)
             raise RestoreFailed(_failure_message(tool, code))
         progress.advance(tracker.total)
+        progress.flush(force=True)  # "all data in" is worth showing even after a quick restore
 
 
 def _check_readable(tool_path, archive):

@@ -439,7 +439,9 @@ def _walk_chunks(r: _Reader, block: DataBlock, compression: str, what: str, end=
             break
         if length < 0:
             raise ArchiveError(f"The dump is corrupt: an invalid chunk length was found in the data of {what}.")
-        if fh.tell() + length > r.size:
+        if fh.tell() + length > min(r.size, end or r.size):
+            if end is not None and end < r.size or fh.tell() + length <= r.size:
+                raise ArchiveError(f"The dump is corrupt: a piece of the data of {what} runs past the end of its block.")
             raise Truncated(f"The dump is truncated: it ends inside the data of {what}.")
         if inflater is not None and sampled_in < SAMPLE_BYTES:
             sampled_out += _inflate(inflater, r.read(length), what)
