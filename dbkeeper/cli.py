@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "dbkeeper.server",
     "dbkeeper.operations.commands",
     "dbkeeper.engines.commands",
+    "dbkeeper.backups.commands",
     "dbkeeper.access.commands",
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",

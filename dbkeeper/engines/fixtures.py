@@ -1,0 +1,156 @@
+"""Django fixtures (``dumpdata`` JSON, raw or gzipped) as a restore format.
+
+The scratch database gets the host project's migrations, then the objects are
+loaded from the file as it streams (never the whole file in memory), in bulk,
+in one transaction whose foreign keys are checked before it commits.
+"""
+
+import gzip
+import logging
+import re
+from pathlib import Path
+
+import ijson
+from django.apps import apps
+
+from ..errors import BackupRejected, CheckFailed
+from ..router import APP_LABEL
+from . import GZIP_MAGIC
+from .base import BackupInfo, Engine
+
+log = logging.getLogger(__name__)
+
+READ_BUFFER = 256 * 1024
+# A dumpdata file starts with "[" and an object whose first key is one of these.
+HEAD_PATTERN = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\[\s*\{\s*"(?:model|pk|fields)"\s*:')
+
+
+def open_fixture(path):
+    """The fixture as a binary stream, decompressed if it is gzipped."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == GZIP_MAGIC
+    if gzipped:
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def iter_objects(stream):
+    """The fixture's objects, one dict at a time."""
+    return ijson.items(stream, "item", buf_size=READ_BUFFER)
+
+
+def json_error(exc, stream=None) -> BackupRejected:
+    where = ""
+    try:
+        position = stream.tell() if stream is not None else None
+        if position:
+            where = f" (near byte {position:,} of the uncompressed file)"
+    except (OSError, ValueError):
+        pass
+    return BackupRejected(f"The fixture is not valid JSON{where}: {exc}. Was the file cut short?")
+
+
+class FixturesEngine(Engine):
+    format = "django_fixtures"
+    label = "Django fixture (dumpdata JSON)"
+    target_kinds = ("postgresql", "sqlite")
+
+    def sniff(self, head: bytes) -> bool:
+        return bool(HEAD_PATTERN.match(head)) and b'"model"' in head
+
+    def inspect(self, path) -> BackupInfo:
+        path = Path(path)
+        counts = {}
+        natural_primary = False
+        natural_foreign = False
+        fk_fields = {}  # model label -> names of its foreign key fields
+        unknown = set()
+        with open_fixture(path) as stream:
+            try:
+                for index, obj in enumerate(iter_objects(stream)):
+                    label = obj.get("model") if isinstance(obj, dict) else None
+                    if not isinstance(label, str) or not isinstance(obj.get("fields"), dict):
+                        raise BackupRejected(
+                            f"Object number {index + 1} of the fixture is not a Django object "
+                            "(it needs a \"model\" name and a \"fields\" mapping)."
+                        )
+                    label = label.lower()
+                    if label not in counts:
+                        counts[label] = 0
+                        fk_fields[label] = _foreign_key_names(label, unknown)
+                    counts[label] += 1
+                    if "pk" not in obj:
+                        natural_primary = True
+                    if not natural_foreign and fk_fields[label]:
+                        fields = obj["fields"]
+                        natural_foreign = any(isinstance(fields.get(name), list) for name in fk_fields[label])
+            except ijson.JSONError as exc:
+                raise json_error(exc, stream) from exc
+            except (OSError, EOFError) as exc:
+                raise BackupRejected(f"The fixture cannot be read: {exc}.") from exc
+        if not counts:
+            raise BackupRejected("The fixture holds no objects: there is nothing to restore.")
+        if unknown:
+            shown = ", ".join(sorted(unknown)[:10]) + (" …" if len(unknown) > 10 else "")
+            raise BackupRejected(
+                f"The fixture holds objects of models this project does not have: {shown}. "
+                "Restore it into the project it was made from, or remove those objects from the file."
+            )
+        own = sorted(label for label in counts if label.split(".", 1)[0] == APP_LABEL)
+        if own:
+            raise BackupRejected(
+                f"The fixture holds dbkeeper's own records ({', '.join(own)}); those are never restored. "
+                "Make the fixture without the dbkeeper app (dumpdata --exclude dbkeeper)."
+            )
+        return BackupInfo(
+            format=self.format,
+            label=self.label,
+            size=path.stat().st_size,
+            compressed=_is_gzipped(path),
+            tables=sorted(_tables_of(counts)),
+            details={
+                "objects": sum(counts.values()),
+                "models": counts,
+                "natural_primary_keys": natural_primary,
+                "natural_foreign_keys": natural_foreign,
+            },
+        )
+
+    def restore(self, path, info: BackupInfo, target, progress) -> None:
+        from .fixtures_load import restore_fixture
+
+        restore_fixture(path, info, target, progress)
+
+    def check(self, info: BackupInfo, target) -> None:
+        target.check()
+        # Target.tables() names PostgreSQL tables "schema.table"; models know the bare name.
+        present = {name.rpartition(".")[2] for name in target.tables()}
+        missing = sorted(set(info.tables) - present)
+        if missing:
+            raise CheckFailed(f"The restored copy is missing the table(s) {', '.join(missing[:10])}.")
+
+
+def _is_gzipped(path) -> bool:
+    with open(path, "rb") as raw:
+        return raw.read(2) == GZIP_MAGIC
+
+
+def _foreign_key_names(label, unknown) -> list:
+    try:
+        model = apps.get_model(label)
+    except (LookupError, ValueError):
+        unknown.add(label)
+        return []
+    return [f.name for f in model._meta.concrete_model._meta.local_fields if f.remote_field is not None]
+
+
+def _tables_of(counts):
+    for label in counts:
+        model = apps.get_model(label)._meta.concrete_model
+        yield model._meta.db_table
+        for field in model._meta.local_many_to_many:
+            if field.remote_field.through._meta.auto_created:
+                yield field.remote_field.through._meta.db_table
+
+
+ENGINE = FixturesEngine()
