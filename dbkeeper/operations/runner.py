@@ -88,6 +88,8 @@ def restore(op: Operation, progress: Progress) -> dict:
         raise RestoreFailed(f"A {info.label} cannot be restored into a {target.kind} database.", code="wrong_target_kind")
     progress.check_cancel()
 
+    # Files that go with the database (an Odoo filestore), swapped in together with it.
+    companion = engine.companion(op.source_path, info, target, op.id) if hasattr(engine, "companion") else None
     scratch = target.scratch(op.id)
     Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name, backup_format=info.format)
     op.scratch_name = scratch.name
@@ -96,15 +98,25 @@ def restore(op: Operation, progress: Progress) -> dict:
     try:
         progress.stage(Stage.RESTORING, "Restoring into a scratch copy; the live database is not touched.")
         engine.restore(op.source_path, info, scratch, progress)
+        if companion is not None:
+            companion.prepare(progress)
         progress.check_cancel()
         progress.stage(Stage.CHECKING, "Checking the restored copy.")
         engine.check(info, scratch)
         # The last moment a cancel is honoured: after this the swap must run to its end.
         progress.check_cancel()
         progress.stage(Stage.SWAPPING, "Putting the restored copy in place of the live database.")
-        prerestore = target.swap_in(scratch, target.prerestore_name(op.id))
+        companion_result = companion.swap() if companion is not None else {}
+        try:
+            prerestore = target.swap_in(scratch, target.prerestore_name(op.id))
+        except BaseException:
+            if companion is not None:
+                companion.rollback()
+            raise
     except BaseException:
         _drop_quietly(scratch)
+        if companion is not None:
+            companion.discard()
         raise
     Operation.objects.filter(pk=op.pk).update(scratch_name="", prerestore_name=prerestore or "")
     op.scratch_name, op.prerestore_name = "", prerestore or ""
@@ -120,7 +132,18 @@ def restore(op: Operation, progress: Progress) -> dict:
         "size": info.size,
         "target": target.display(),
         "prerestore": prerestore,
+        **(companion_result or {}),
+        **_sign_in_again(target, progress),
     }
+
+
+def _sign_in_again(target, progress) -> dict:
+    from .signins import SIGN_IN_AGAIN, replaces_sign_ins
+
+    if not replaces_sign_ins(target):
+        return {}
+    progress.event("This was the application's own database: its accounts and sessions are now the backup's.")
+    return {"sign_in_again": True, "message": SIGN_IN_AGAIN}
 
 
 def finish(op: Operation, status, result=None, error=None, progress=None):
@@ -132,7 +155,8 @@ def finish(op: Operation, status, result=None, error=None, progress=None):
     values = {"status": status, "finished_at": now, "updated_at": now, "lock_key": None,
               "eta_seconds": 0 if status == Status.SUCCEEDED else None}
     if status == Status.SUCCEEDED:
-        values.update(stage=Stage.DONE, percent=100.0, result=result or {}, message="The restore finished.")
+        values.update(stage=Stage.DONE, percent=100.0, result=result or {},
+                      message=(result or {}).get("message") or "The restore finished.")
     else:
         message = getattr(error, "message", str(error))
         values.update(error_code=getattr(error, "code", "error"), error_message=message, message=message)
