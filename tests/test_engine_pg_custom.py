@@ -57,6 +57,7 @@ def build_source(pg, name):
         conn.execute("CREATE INDEX lines_sku ON shop.lines (sku)")
         conn.execute("CREATE TABLE audit.events (at timestamptz, what text)")  # empty table
         conn.execute("CREATE VIEW shop.order_totals AS SELECT customer_id, sum(total) FROM shop.orders GROUP BY 1")
+        conn.execute("SELECT lo_from_bytea(0, convert_to(repeat('large object ✓ ', 2000), 'UTF8'))")
 
 
 def build_slow_source(pg, name, rows=3000):
@@ -91,7 +92,10 @@ def source(pg, tmp_path_factory):
     dumps = {
         "gzip": pg_dump(pg, name, folder / "source.dump"),
         "none": pg_dump(pg, name, folder / "source-z0.dump", "-Z0"),
+        # Written through a pipe: the TOC then has no data offsets.
+        "piped": folder / "source-piped.dump",
     }
+    dumps["piped"].write_bytes(pg.tool("pg_dump", "-Fc", dbname=name).stdout)
     yield name, dumps
     pg.drop_db(name)
 
@@ -181,13 +185,21 @@ def test_inspect_reports_tables_versions_and_data_sizes(pg, source):
     assert set(sizes) == SOURCE_TABLES
     assert all(sizes[t] > 1000 for t in SOURCE_TABLES - {"audit.events"})
     assert sizes["audit.events"] == 5  # an empty table's COPY stream is pg_dump's end marker alone
-    assert info.details["data_size"] == sum(sizes.values())
+    large_object = len("large object ✓ ".encode() * 2000)
+    assert info.details["data_size"] == sum(sizes.values()) + large_object
     assert info.details["stored_data_size"] < info.details["data_size"]  # compressed
 
     # Uncompressed, the sizes are the same COPY streams, counted byte for byte.
     plain = PgCustomEngine().inspect(dumps["none"])
     assert plain.compressed is False and plain.details["compression"] == "none"
     assert plain.archive.table_data_bytes() == sizes
+    # Written through a pipe (no offsets in the TOC), the walk finds the same.
+    piped = PgCustomEngine().inspect(dumps["piped"])
+    assert piped.archive.table_data_bytes() == sizes and piped.tables == info.tables
+    assert {e.data_state for e in piped.archive.entries if e.has_data} == {1}  # offsets not set
+    # The large object is data too, weighed apart from the tables.
+    blobs = [b for b in info.archive.blocks.values() if info.archive.entry(b.dump_id).desc == "BLOBS"]
+    assert len(blobs) == 1 and blobs[0].raw_bytes == large_object
     # ...and they are what COPY produces (pg_dump adds its end marker "\\.\n\n\n").
     copied = pg.tool("psql", "-X", "-c", "COPY public.notes TO STDOUT", dbname=name).stdout
     assert sizes["public.notes"] == len(copied) + 5
@@ -227,6 +239,8 @@ def test_restore_into_a_new_database(pg, pg_dbname, source):
         assert conn.execute("SELECT last_value FROM shop.order_no").fetchone()[0] == 4999
         assert conn.execute("SELECT count(*) FROM shop.order_totals").fetchone()[0] == 3000
         assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'lines_sku'").fetchone()[0] == 1
+        large = conn.execute("SELECT convert_from(lo_get(oid), 'UTF8') FROM pg_largeobject_metadata").fetchall()
+        assert large == [("large object ✓ " * 2000,)]
 
 
 def test_restore_over_an_existing_database_keeps_a_prerestore_copy(pg, pg_dbname, source):
@@ -241,11 +255,12 @@ def test_restore_over_an_existing_database_keeps_a_prerestore_copy(pg, pg_dbname
     assert scratch_left(pg, pg_dbname) == []
 
 
-def test_restore_with_two_jobs(pg, pg_dbname, source, settings, caplog):
+@pytest.mark.parametrize("kind", ["gzip", "piped"])
+def test_restore_with_two_jobs(pg, pg_dbname, source, settings, caplog, kind):
     settings.DBKEEPER = {**settings.DBKEEPER, "PG_RESTORE_JOBS": 2}
     caplog.set_level(logging.INFO, logger="dbkeeper.procs")
     name, dumps = source
-    op = restore(pg, dumps["gzip"], pg_dbname)
+    op = restore(pg, dumps[kind], pg_dbname)
     assert op.status == "succeeded", op.error_message
     assert pg_snapshot(conninfo(pg, pg_dbname)) == pg_snapshot(conninfo(pg, name))
     runs = [r.getMessage() for r in caplog.records if "pg_restore" in r.getMessage()]

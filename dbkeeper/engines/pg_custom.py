@@ -86,9 +86,6 @@ class PgCustomEngine(Engine):
         _check_readable(tool_path, archive)
 
         jobs = max(1, int(conf.get("PG_RESTORE_JOBS") or 1))
-        if jobs > 1 and not archive.has_data_offsets:
-            progress.event("This dump was written through a pipe and has no data offsets, so it is restored with one job.")
-            jobs = 1
         tracker = DataTracker(archive, parallel=jobs > 1)
         progress.set_total(tracker.total, "bytes")
 

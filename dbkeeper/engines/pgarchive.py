@@ -147,11 +147,6 @@ class Archive:
     def stored_data_bytes(self):
         return sum(b.stored_bytes for b in self.blocks.values())
 
-    @property
-    def has_data_offsets(self):
-        """False when pg_dump wrote to a pipe: pg_restore must then search for each block."""
-        return all(e.data_state == OFFSET_POS_SET for e in self.entries if e.has_data)
-
     def owners(self) -> set:
         return {e.owner for e in self.entries if e.owner}
 
@@ -185,7 +180,7 @@ class Archive:
 
 
 ACL_DESCS = ("ACL", "DEFAULT ACL", "ACL LANGUAGE")
-_ROLE = r'(?:"(?:[^"]|"")+"|[A-Za-z_\x80-\uffff][\w$\x80-\uffff]*)'
+_ROLE = r'(?:"(?:[^"]|"")+"|[^\W\d][\w$]*)'
 _ROLE_LIST = rf"{_ROLE}(?:\s*,\s*{_ROLE})*"
 # The role clauses of the statements pg_dump writes for grants.
 _ROLE_CLAUSES = [

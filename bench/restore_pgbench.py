@@ -1,0 +1,159 @@
+"""Restore benchmark: dbkeeper against the raw tools, on a pgbench database.
+
+    .venv/bin/python bench/restore_pgbench.py [--scale 50] [--runs 3] [--jobs 1]
+
+Starts its own throwaway PostgreSQL server, fills it with ``pgbench -i -s
+SCALE``, dumps it in custom format and as plain SQL, then restores each dump
+RUNS times with the raw tool and with ``dbkeeper restore`` (a separate
+process, as a user runs it) into a database that does not exist yet, and
+prints the medians, their ratios, and the peak memory of the dbkeeper process.
+
+Raw times count createdb and the tool (pg_restore -d, psql -f; the tool
+alone is printed too); dbkeeper's count everything its command does: starting
+up, reading the dump, creating the scratch database, restoring, checking and
+renaming it into place.
+"""
+
+import argparse
+import importlib.util
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.pgserver import PgServer, pg_bin  # noqa: E402
+
+TARGET_RATIO = 1.10
+TARGET_MEMORY_MB = 150
+
+
+def run(argv, env):
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def timed(argv, env):
+    start = time.perf_counter()
+    run(argv, env)
+    return time.perf_counter() - start
+
+
+class PeakMemory:
+    """Peak resident memory of one process alone (VmHWM, read from /proc
+    while it runs; the last reading is at most 50 ms before it exits)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak_kb = 0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        status = Path(f"/proc/{self.pid}/status")
+        while True:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                return
+            time.sleep(0.05)
+
+    def join(self):
+        self._thread.join(timeout=5)
+
+
+def dbkeeper_restore(dump, url, jobs, env):
+    """Seconds and peak memory (MB) of ``dbkeeper restore DUMP --target URL --yes``."""
+    argv = [sys.executable, "-m", "dbkeeper", "restore", str(dump), "--target", url, "--yes", "--jobs", str(jobs)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    watch = PeakMemory(proc.pid)
+    _, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    watch.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"dbkeeper restore failed:\n{err.decode(errors='replace')[-2000:]}")
+    return elapsed, watch.peak_kb / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=50, help="pgbench scale (50: 5 million accounts)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1, help="pg_restore --jobs, for both sides")
+    args = parser.parse_args()
+
+    plain_engine = importlib.util.find_spec("dbkeeper.engines.pg_plain") is not None
+    server = PgServer().start()
+    work = Path(tempfile.mkdtemp(prefix="dbkeeper-bench-"))
+    try:
+        env = server.env()
+        dk_env = {**os.environ, "DBKEEPER_DATA_DIR": str(work / "data"), "DBKEEPER_LOG_LEVEL": "WARNING",
+                  "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        # Create dbkeeper's control database now, as a deployed dbkeeper has it already.
+        run([sys.executable, "-m", "dbkeeper", "operations"], dk_env)
+        print(f"pgbench -i -s {args.scale} ...", flush=True)
+        server.create_db("source")
+        run([pg_bin("pgbench"), "-i", "-q", "-s", str(args.scale), "source"], env)
+        custom, plain = work / "source.dump", work / "source.sql"
+        run([pg_bin("pg_dump"), "-Fc", "-f", str(custom), "source"], env)
+        run([pg_bin("pg_dump"), "-Fp", "-f", str(plain), "source"], env)
+        server.drop_db("source")
+        print(f"custom dump {custom.stat().st_size / 1e6:.1f} MB, plain dump {plain.stat().st_size / 1e6:.1f} MB; "
+              f"{args.runs} runs each, jobs={args.jobs}", flush=True)
+
+        results = {}
+
+        def measure(label, raw_argv_for, dump):
+            raw, tool_only, ours, memory = [], [], [], []
+            for i in range(args.runs):
+                # The raw side creates its fresh database too, as dbkeeper does.
+                created = timed([pg_bin("createdb"), f"raw_{i}"], env)
+                tool_only.append(timed(raw_argv_for(f"raw_{i}"), env))
+                raw.append(created + tool_only[-1])
+                server.drop_db(f"raw_{i}")
+                seconds, peak_mb = dbkeeper_restore(dump, server.url(f"ours_{i}"), args.jobs, dk_env)
+                ours.append(seconds)
+                memory.append(peak_mb)
+                server.drop_db(f"ours_{i}")
+                print(f"  {label} run {i + 1}: createdb+tool {raw[-1]:.2f} s (tool alone {tool_only[-1]:.2f} s), "
+                      f"dbkeeper {seconds:.2f} s, peak {peak_mb:.0f} MB", flush=True)
+            results[label] = (statistics.median(raw), statistics.median(tool_only), statistics.median(ours), max(memory))
+
+        measure("custom", lambda db: [pg_bin("pg_restore"), f"--jobs={args.jobs}", "-d", db, str(custom)], custom)
+        if plain_engine:
+            measure("plain", lambda db: [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(plain), "-d", db], plain)
+        with_tools = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+        print()
+        print(f"pgbench scale {args.scale}, median of {args.runs} runs, jobs={args.jobs}")
+        print(f"{'dump':<8}{'raw':>9}{'dbkeeper':>10}{'ratio':>8}{'target':>8}{'peak MB':>9}"
+              f"{'tool alone':>12}{'ratio':>8}")
+        ok = True
+        for label, (raw, tool_only, ours, peak) in results.items():
+            ratio = ours / raw
+            ok &= ratio <= TARGET_RATIO and peak <= TARGET_MEMORY_MB
+            print(f"{label:<8}{raw:>8.2f}s{ours:>9.2f}s{ratio:>8.3f}{TARGET_RATIO:>8.2f}{peak:>9.0f}"
+                  f"{tool_only:>11.2f}s{ours / tool_only:>8.3f}")
+        print("raw = createdb + the tool; 'tool alone' leaves out the createdb.")
+        if not plain_engine:
+            print("plain    (skipped: the plain-SQL engine dbkeeper.engines.pg_plain is not installed yet)")
+        print(f"peak memory: dbkeeper process alone (VmHWM) as above; largest of all child processes "
+              f"including pg_restore/psql: {with_tools:.0f} MB; target {TARGET_MEMORY_MB} MB")
+        print("result:", "within targets" if ok else "OUTSIDE TARGETS")
+        return 0 if ok else 1
+    finally:
+        server.stop()
+        subprocess.run(["rm", "-rf", str(work)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
