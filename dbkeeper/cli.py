@@ -48,7 +48,8 @@ def build_parser():
 def main(argv=None, configure=True):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if configure:
+    # A client command (e.g. upload) sets needs_django=False: no settings, no data folder.
+    if configure and getattr(args, "needs_django", True):
         setup_django()
     from .errors import DbkeeperError
 

@@ -2,3 +2,5 @@
 
 from .operations.models import Event, Operation, PreRestoreCopy, Target  # noqa: F401
 from .backups.models import Backup  # noqa: F401
+from .access.api_tokens import ApiToken  # noqa: F401
+from .uploads.models import Upload  # noqa: F401

@@ -10,3 +10,6 @@ urlpatterns = []
 from .web.urls import urlpatterns as _web  # noqa: E402
 
 urlpatterns += _web
+from .uploads.urls import urlpatterns as _uploads  # noqa: E402
+
+urlpatterns += _uploads

@@ -1,0 +1,77 @@
+"""``dbkeeper token create | revoke | list``: personal API tokens for scripts
+and ``dbkeeper upload``."""
+
+import sys
+
+
+def register(sub):
+    p = sub.add_parser("token", help="personal API tokens (for scripts and 'dbkeeper upload')")
+    tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    c = tsub.add_parser("create", help="create a token for a user and print it once")
+    c.add_argument("username")
+    c.add_argument("--name", default="", help="what the token is for, e.g. 'nightly upload'")
+    c.set_defaults(func=cmd_create)
+
+    r = tsub.add_parser("revoke", help="revoke a token, by its id or the prefix shown by 'token list'")
+    r.add_argument("token", metavar="PREFIX_OR_ID")
+    r.set_defaults(func=cmd_revoke)
+
+    ls = tsub.add_parser("list", help="list tokens (never the secrets)")
+    ls.add_argument("--all", action="store_true", help="include revoked tokens")
+    ls.set_defaults(func=cmd_list)
+
+
+def cmd_create(args):
+    from django.contrib.auth import get_user_model
+
+    from ..errors import DbkeeperError
+    from ..server import migrate
+    from .api_tokens import create_token
+
+    migrate()
+    User = get_user_model()
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: args.username}).first()
+    if user is None:
+        raise DbkeeperError(f"There is no user named {args.username}; create it first (e.g. 'dbkeeper createadmin {args.username}').")
+    if not user.is_active:
+        raise DbkeeperError(f"The user {args.username} is inactive; a token for it would not work.")
+    record, secret = create_token(user, name=args.name)
+    sys.stdout.write(secret + "\n")
+    sys.stderr.write(
+        f"Token {record.id} ({record.prefix}…) for {record.username}. It is shown only this once; "
+        f"revoke it with 'dbkeeper token revoke {record.prefix}'.\n"
+    )
+    if not user.is_staff:
+        sys.stderr.write(f"Note: {record.username} is not staff, and only staff may upload backups.\n")
+    return 0
+
+
+def cmd_revoke(args):
+    from ..server import migrate
+    from .api_tokens import find_token, revoke_token
+
+    migrate()
+    record = revoke_token(find_token(args.token))
+    sys.stdout.write(f"revoked token {record.id} ({record.prefix}…) of {record.username}\n")
+    return 0
+
+
+def cmd_list(args):
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..server import migrate
+    from .api_tokens import ApiToken
+
+    migrate()
+    tokens = ApiToken.objects.all() if args.all else ApiToken.objects.filter(revoked_at__isnull=True)
+    table = Table("id", "prefix", "user", "name", "created", "last used", "revoked")
+
+    def when(value):
+        return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+    for t in tokens:
+        table.add_row(str(t.id), t.prefix + "…", t.username, t.name, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
+    Console().print(table)
+    return 0

@@ -1,0 +1,110 @@
+"""Shared by the upload tests: real backup files, checks on the server's
+data folder, and a TCP proxy that can be slowed down."""
+
+import hashlib
+import json
+import sqlite3
+import time
+
+from .tcpproxy import TcpProxy
+
+
+def make_sqlite_backup(path, rows=2000):
+    """A real SQLite database (the cheapest backup the engines recognise),
+    about 100 bytes a row."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    conn.executemany("INSERT INTO notes (body) VALUES (?)",
+                     ((hashlib.sha256(str(i).encode()).hexdigest() + f" note {i}",) for i in range(rows)))
+    conn.commit()
+    conn.close()
+    return path
+
+
+def make_big_sqlite_backup(path, megabytes):
+    """A SQLite database of about ``megabytes`` MB of random blobs."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+    conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                 "INSERT INTO blobs (data) SELECT randomblob(1024 * 1024) FROM n", (megabytes,))
+    conn.commit()
+    conn.close()
+    return path
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stored_files(data_dir):
+    """Every file under the backup storage and the uploads folder."""
+    return {str(p.relative_to(data_dir)) for sub in ("backups", "uploads") for p in (data_dir / sub).rglob("*")
+            if p.is_file()} if data_dir.exists() else set()
+
+
+def upload_row(server, url):
+    """The upload behind ``url`` on a LiveServer, with its stored backup if any."""
+    upload_id = url.rstrip("/").rsplit("/", 1)[1]
+    out = server.python(
+        "import json\nfrom dbkeeper.uploads.models import Upload\nfrom dbkeeper.backups.models import Backup\n"
+        f"u = Upload.objects.get(pk={upload_id!r})\n"
+        "b = Backup.objects.filter(pk=u.backup_id).first()\n"
+        "print(json.dumps({'status': u.status, 'offset': u.offset, 'length': u.length, 'error': u.error_message,"
+        " 'backup_id': u.backup_id, 'storage_name': b and b.storage_name, 'sha256': b and b.sha256,"
+        " 'size': b and b.size, 'format': b and b.format}))"
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def upload_count(server):
+    out = server.python("from dbkeeper.uploads.models import Upload\nprint(Upload.objects.count())")
+    return int(out.strip().splitlines()[-1])
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (OSError, ValueError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class ThrottledProxy(TcpProxy):
+    """A TcpProxy that forwards at most ``rate`` bytes a second in each
+    direction (None: full speed), so a test can act in the middle of a transfer."""
+
+    def __init__(self, upstream_port, rate=None, **kwargs):
+        super().__init__(upstream_port, **kwargs)
+        self.rate = rate
+
+    def _pipe(self, src, dst):
+        import socket
+
+        try:
+            while True:
+                data = src.recv(16384)
+                if not data:
+                    break
+                dst.sendall(data)
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            with self._lock:
+                self._conns.discard(src)
+                self._conns.discard(dst)
