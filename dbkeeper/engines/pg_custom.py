@@ -8,6 +8,7 @@ says how far the tables being copied are.
 """
 
 import logging
+import os
 import re
 import subprocess
 import threading
@@ -93,7 +94,8 @@ class PgCustomEngine(Engine):
             options = _ownership_options(archive, conn, progress)
             argv = [
                 tool_path, "--verbose", "--exit-on-error", "--no-password", f"--jobs={jobs}",
-                *options, "--dbname", make_conninfo(dbname=target.url.name), str(path),
+                # An absolute path: a file name starting with "-" is not taken for an option.
+                *options, "--dbname", make_conninfo(dbname=target.url.name), os.path.abspath(path),
             ]
             env = {**target.url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore"}
             tool = Tool(argv, env=env, on_stderr_line=tracker.on_line, tail_lines=200)
