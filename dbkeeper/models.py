@@ -4,3 +4,5 @@ from .operations.models import Event, Operation, PreRestoreCopy, Target  # noqa:
 from .backups.models import Backup  # noqa: F401
 from .access.api_tokens import ApiToken  # noqa: F401
 from .uploads.models import Upload  # noqa: F401
+from .access.operation_tokens import OperationToken  # noqa: F401
+from .notifications.models import Notification  # noqa: F401

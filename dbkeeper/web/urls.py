@@ -1,7 +1,22 @@
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import path
+from django.views.i18n import set_language
+
+from . import api, pages, status
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", pages.restore_page, name="restore"),
+    path("login/", pages.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="dbkeeper:login"), name="logout"),
+    path("language/", login_not_required(set_language), name="set_language"),
+    path("operations/", pages.operations_page, name="operations"),
+    path("restore-progress/<str:operation_id>/", pages.progress_page, name="progress"),
+    path("restore-progress/<str:operation_id>/status/", status.operation_status, name="operation_status"),
+    path("api/restores/", api.start_restore, name="api_restores"),
+    path("api/operations/", api.list_operations, name="api_operations"),
+    path("api/operations/<str:operation_id>/cancel/", api.cancel_operation, name="api_cancel"),
+    path("api/operations/<str:operation_id>/token/", api.new_token, name="api_operation_token"),
+    path("api/targets/", api.targets_api, name="api_targets"),
+    path("api/notifications/read/", api.read_notifications, name="api_notifications_read"),
 ]

@@ -1,0 +1,79 @@
+"""Who is asking: a staff session, a personal API token (``Authorization:
+Bearer``), or, for the status endpoint only, an operation token
+(``X-Temp-Token``).
+
+Nothing here writes to the login session: reading progress must never extend
+it (or an unattended admin session would live forever)."""
+
+import logging
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+TOKEN_HEADER = "X-Temp-Token"
+# Query parameters that look like someone put a token in the address.
+QUERY_TOKEN_NAMES = {"token", "temp_token", "x-temp-token", "x_temp_token", "access_token", "operation_token"}
+
+
+class Method:
+    NONE = "none"
+    SESSION = "session"
+    API_TOKEN = "api_token"
+    OPERATION_TOKEN = "operation_token"
+
+
+@dataclass
+class Credential:
+    method: str = Method.NONE
+    user: object = None  # the user object for session and API-token credentials
+    user_id: str = ""
+    username: str = ""
+    token_prefix: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def authenticated(self):
+        return self.method != Method.NONE
+
+
+def can_restore(user) -> bool:
+    """Only staff and superusers restore, watch and cancel restores."""
+    return bool(user is not None and user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser))
+
+
+def can_see(user, operation) -> bool:
+    """A staff user sees their own operations; a superuser sees everyone's."""
+    if not can_restore(user):
+        return False
+    return user.is_superuser or str(user.pk) == operation.user_id
+
+
+def has_bearer(request) -> bool:
+    return request.headers.get("Authorization", "").lower().startswith("bearer ")
+
+
+def _bearer_user(request):
+    if not has_bearer(request):
+        return None
+    try:
+        from .api_tokens import authenticate_bearer
+    except ImportError:  # personal API tokens are not installed
+        return None
+    return authenticate_bearer(request)
+
+
+def user_credential(request) -> Credential:
+    """The person behind a personal API token or the login session (in that order)."""
+    user = _bearer_user(request)
+    if user is not None:
+        return Credential(Method.API_TOKEN, user, str(user.pk), user.get_username())
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return Credential(Method.SESSION, user, str(user.pk), user.get_username())
+    return Credential()
+
+
+def query_tokens(request) -> list[str]:
+    """Values of query parameters that carry a token (refused: addresses end up
+    in logs, history and Referer headers)."""
+    return [value for key, values in request.GET.lists() if key.lower() in QUERY_TOKEN_NAMES for value in values]

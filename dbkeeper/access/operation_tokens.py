@@ -1,0 +1,168 @@
+"""Operation tokens: a credential that reads the progress of one operation and
+nothing else, so that tracking a restore does not depend on the login session.
+
+- 256 bits from ``secrets``; only the SHA-256 hash is stored, in the control
+  database (every web process sees it; no per-process cache).
+- Bound to one operation and the user who started it.
+- Expires at the earliest of: idle for TOKEN_IDLE_SECONDS (each use renews it),
+  TOKEN_MAX_AGE_SECONDS after it was issued, and TOKEN_GRACE_AFTER_END_SECONDS
+  after the operation ended. Revoked when its user logs out.
+- Logs name a token by the first 8 hex characters of its hash, never more.
+"""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.signals import user_logged_out
+from django.db import models
+from django.dispatch import receiver
+from django.utils import timezone
+
+from .. import conf
+from ..operations.models import Operation
+
+log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32  # 256 bits
+PREFIX_LENGTH = 8
+# Renewal writes are throttled: a token polled every second is written at most
+# this often (or a tenth of the idle period, if that is shorter).
+RENEW_EVERY_SECONDS = 60
+
+
+class OperationToken(models.Model):
+    token_hash = models.CharField(max_length=64, unique=True)
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="tokens")
+    # The user who started the operation (no FK: the user table may live elsewhere).
+    user_id = models.CharField(max_length=64, blank=True, default="")
+    username = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        app_label = "dbkeeper"
+        indexes = [models.Index(fields=["user_id", "revoked_at"])]
+
+    def __str__(self):
+        return f"token {self.prefix} for {self.operation_id}"
+
+    @property
+    def prefix(self):
+        return self.token_hash[:PREFIX_LENGTH]
+
+    def expires_at(self, operation=None):
+        """The moment this token stops working, whatever happens before."""
+        operation = operation or self.operation
+        limits = [
+            self.last_used_at + timedelta(seconds=float(conf.get("TOKEN_IDLE_SECONDS"))),
+            self.created_at + timedelta(seconds=float(conf.get("TOKEN_MAX_AGE_SECONDS"))),
+        ]
+        if operation.finished_at:
+            limits.append(operation.finished_at + timedelta(seconds=float(conf.get("TOKEN_GRACE_AFTER_END_SECONDS"))))
+        return min(limits)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def prefix_of(raw: str) -> str:
+    """How logs may name a raw token: the start of its hash."""
+    return hash_token(raw)[:PREFIX_LENGTH]
+
+
+def issue(operation: Operation) -> str:
+    """A new token for ``operation``, bound to the user who started it.
+    Returns the raw token: it is shown once and never stored."""
+    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    token = OperationToken.objects.create(
+        token_hash=hash_token(raw),
+        operation=operation,
+        user_id=operation.user_id,
+        username=operation.username,
+    )
+    log.info("operation token issued op=%s user=%s token=%s", operation.id, operation.username or "-", token.prefix)
+    _purge_old()
+    return raw
+
+
+class Verdict:
+    OK = "ok"
+    MISSING = "missing"  # no such token (never issued, or purged)
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    OTHER_OPERATION = "other_operation"
+
+
+@dataclass
+class Check:
+    verdict: str
+    token: OperationToken | None = None
+    prefix: str = ""
+
+    @property
+    def ok(self):
+        return self.verdict == Verdict.OK
+
+
+def verify(raw: str, operation_id: str) -> Check:
+    """Check ``raw`` for reading ``operation_id``; a token that works is renewed."""
+    digest = hash_token(raw)
+    prefix = digest[:PREFIX_LENGTH]
+    token = OperationToken.objects.select_related("operation").filter(token_hash=digest).first()
+    if token is None:
+        return Check(Verdict.MISSING, prefix=prefix)
+    if token.revoked_at is not None:
+        return Check(Verdict.REVOKED, token, prefix)
+    now = timezone.now()
+    if now >= token.expires_at():
+        return Check(Verdict.EXPIRED, token, prefix)
+    # A token serves the operation it was issued for, started by its user.
+    if token.operation_id != operation_id or token.user_id != token.operation.user_id:
+        return Check(Verdict.OTHER_OPERATION, token, prefix)
+    _renew(token, now)
+    return Check(Verdict.OK, token, prefix)
+
+
+def _renew(token: OperationToken, now):
+    every = min(RENEW_EVERY_SECONDS, float(conf.get("TOKEN_IDLE_SECONDS")) / 10)
+    if (now - token.last_used_at).total_seconds() < every:
+        return
+    # Conditional, so that many concurrent polls write once.
+    OperationToken.objects.filter(pk=token.pk, last_used_at=token.last_used_at).update(last_used_at=now)
+    token.last_used_at = now
+
+
+def revoke_for_user(user_id, reason="logout") -> int:
+    count = OperationToken.objects.filter(user_id=str(user_id), revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason
+    )
+    if count:
+        log.info("revoked %d operation token(s) of user %s (%s)", count, user_id, reason)
+    return count
+
+
+def revoke_raw(raw: str, reason) -> bool:
+    """Revoke the token whose raw value is ``raw`` (e.g. it leaked into a URL)."""
+    return bool(
+        OperationToken.objects.filter(token_hash=hash_token(raw), revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_reason=reason
+        )
+    )
+
+
+def _purge_old():
+    """Tokens past their absolute cap (plus a day, for the audit trail) are deleted."""
+    cutoff = timezone.now() - timedelta(seconds=float(conf.get("TOKEN_MAX_AGE_SECONDS")) + 86400)
+    OperationToken.objects.filter(created_at__lt=cutoff).delete()
+
+
+@receiver(user_logged_out, dispatch_uid="dbkeeper.revoke_operation_tokens_on_logout")
+def _revoke_on_logout(sender, request, user, **kwargs):
+    if user is not None and user.pk is not None:
+        revoke_for_user(user.pk)

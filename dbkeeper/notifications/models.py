@@ -1,0 +1,48 @@
+"""Telling a user how their operation ended, even if they were away: an in-app
+notification that waits for their next page load, and an e-mail when the
+server has e-mail configured. (The open page also uses the browser's
+Notification API; that part lives in the page's JavaScript.)"""
+
+import logging
+
+from django.db import models
+from django.dispatch import receiver
+from django.utils import timezone
+
+from ..operations.models import Operation
+from ..operations.signals import operation_finished
+
+log = logging.getLogger(__name__)
+
+
+class Notification(models.Model):
+    # The user it is for (no FK: the user table may live in another database).
+    user_id = models.CharField(max_length=64)
+    username = models.CharField(max_length=150, blank=True, default="")
+    operation = models.ForeignKey(Operation, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    # "succeeded", "failed" or "cancelled": the page words the sentence in the reader's language.
+    # Empty until the operation ends (a row made when the web starts it keeps the user's language).
+    outcome = models.CharField(max_length=16, blank=True, default="")
+    language = models.CharField(max_length=16, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "dbkeeper"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user_id", "read_at"])]
+
+    def __str__(self):
+        return f"notification {self.pk} for {self.username}: {self.operation_id} {self.outcome}"
+
+
+@receiver(operation_finished, dispatch_uid="dbkeeper.notify_operation_finished")
+def _on_operation_finished(sender, operation, **kwargs):
+    # A failure here must never change how the operation itself ended.
+    try:
+        from .delivery import notify
+
+        notify(operation)
+    except Exception:
+        log.exception("could not notify the user of operation %s", operation.id)

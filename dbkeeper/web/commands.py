@@ -1,0 +1,80 @@
+"""``dbkeeper target add | list | remove``: the restore targets of the
+standalone server (the ones added here appear on the restore page)."""
+
+import sys
+
+
+def register(sub):
+    p = sub.add_parser("target", help="restore targets: add, list, remove")
+    tsub = p.add_subparsers(dest="action", required=True)
+    a = tsub.add_parser("add", help="add a restore target")
+    a.add_argument("name", help="the name people pick on the restore page (and type to confirm)")
+    a.add_argument("url", help="postgresql://user@host:port/name or sqlite:////absolute/path.db")
+    a.add_argument("--password-stdin", action="store_true",
+                   help="read the database password from standard input (keeps it off the command line)")
+    a.set_defaults(func=cmd_add)
+    tsub.add_parser("list", help="list restore targets (passwords hidden)").set_defaults(func=cmd_list)
+    r = tsub.add_parser("remove", help="remove a target added here")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_remove)
+
+
+def _migrated():
+    from ..server import migrate
+
+    migrate()
+
+
+def cmd_add(args):
+    from ..dburl import DbUrl
+    from ..errors import TargetError
+    from .api import add_target
+
+    _migrated()
+    url = args.url
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            parsed = DbUrl.parse(url)
+        except ValueError as exc:
+            raise TargetError(f"The target URL is not valid: {exc}.") from None
+        if parsed.kind != "postgresql":
+            raise TargetError("--password-stdin is for PostgreSQL targets; a SQLite file has no password.")
+        url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
+    target = add_target(args.name, url)
+    sys.stdout.write(f"added target {target['name']}: {target['display']}\n")
+    return 0
+
+
+def cmd_list(args):
+    from rich.console import Console
+    from rich.table import Table
+
+    from .api import target_list
+
+    _migrated()
+    rows = target_list()
+    if not rows:
+        sys.stdout.write("no targets yet: add one with 'dbkeeper target add NAME URL'\n")
+        return 0
+    table = Table("name", "kind", "database", "url")
+    for row in rows:
+        table.add_row(row["name"], row["kind"], row["database"], row["display"] or row.get("error", ""))
+    Console().print(table)
+    return 0
+
+
+def cmd_remove(args):
+    from ..errors import TargetError
+    from ..operations.models import Operation, Target
+
+    _migrated()
+    row = Target.objects.filter(name=args.name).first()
+    if row is None:
+        raise TargetError(f"There is no target named {args.name} added on this server (targets from the settings cannot be removed here).")
+    busy = Operation.objects.filter(target_spec=args.name, status__in=Operation.ACTIVE).first()
+    if busy is not None:
+        raise TargetError(f"Target {args.name} has a restore in progress ({busy.id}); wait for it to end or cancel it first.")
+    row.delete()
+    sys.stdout.write(f"removed target {args.name}\n")
+    return 0

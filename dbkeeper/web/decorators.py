@@ -1,0 +1,92 @@
+"""How dbkeeper's views check who is asking. Pages send an anonymous visitor
+to the login page; JSON endpoints never redirect: they answer 401/403 in JSON."""
+
+import logging
+from functools import wraps
+
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from ..access.auth import Method, can_restore, has_bearer, user_credential
+from ..access.http import json_error, unauthorized
+from ..access.middleware import mark_json
+from ..errors import DbkeeperError
+from .messages import localize
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def staff_page(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not can_restore(request.user):
+            return render(request, "dbkeeper/forbidden.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return never_cache(wrapper)
+
+
+def session_expired_response(request=None):
+    if request is not None and has_bearer(request):
+        return unauthorized(_("The API token is not valid: it is unknown, revoked, or its user is inactive."),
+                            code="api_token_invalid", scheme="Bearer")
+    return unauthorized(_("Your session has expired. Sign in again."))
+
+
+def forbidden_response():
+    return json_error(403, "forbidden", _("Only staff members may restore databases or see their restores."))
+
+
+def csrf_failed(request) -> bool:
+    """Django's own CSRF check, run by hand: the views are csrf_exempt so that
+    a personal API token works without a CSRF token."""
+    checker = CsrfViewMiddleware(lambda r: None)
+    if "CSRF_COOKIE" not in request.META:
+        checker.process_request(request)
+    return checker.process_view(request, None, (), {}) is not None
+
+
+STATUS_BY_CODE = {"target_busy": 409, "already_finished": 409, "backup_missing": 404, "not_found": 404}
+
+
+def error_status(exc: DbkeeperError) -> int:
+    return STATUS_BY_CODE.get(exc.code, 400)
+
+
+def json_api(*methods):
+    """A JSON endpoint for staff: session (+ CSRF for writes) or personal API token.
+    The view is called as ``view(request, credential, ...)``."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            mark_json(request)
+            if request.method not in methods:
+                response = json_error(405, "method_not_allowed", _("This address does not accept %(method)s requests.") % {"method": request.method})
+                response["Allow"] = ", ".join(methods)
+                return response
+            credential = user_credential(request)
+            request.dbkeeper_auth_method = credential.method
+            if not credential.authenticated:
+                return session_expired_response(request)
+            if not can_restore(credential.user):
+                return forbidden_response()
+            if credential.method == Method.SESSION and request.method not in SAFE_METHODS and csrf_failed(request):
+                return json_error(403, "csrf_failed", _("This page's security token is missing or out of date. Reload the page and try again."))
+            try:
+                return view(request, credential, *args, **kwargs)
+            except DbkeeperError as exc:
+                return json_error(error_status(exc), exc.code, localize(exc.message))
+
+        return login_not_required(csrf_exempt(never_cache(wrapper)))
+
+    return decorate

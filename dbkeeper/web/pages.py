@@ -1,0 +1,104 @@
+"""The pages: sign-in, the restore page, a restore's progress view, and the
+operations list. The pages are thin: the JavaScript talks to the JSON API."""
+
+from django.contrib.auth import views as auth_views
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from ..access.auth import can_see
+from ..backups.models import Backup
+from ..notifications.models import Notification
+from ..operations.models import Operation
+from .api import operation_rows, target_list
+from .decorators import staff_page
+from .strings import js_strings
+
+
+def _common(request):
+    """What every page shows: the API addresses for the scripts and the
+    notifications waiting for this user."""
+    waiting = list(
+        Notification.objects.filter(user_id=str(request.user.pk), read_at__isnull=True)
+        .exclude(outcome="").select_related("operation")[:10]
+    ) if request.user.is_authenticated else []
+    return {
+        "notifications": waiting,
+        "strings": js_strings(),
+        "urls": {
+            "restores": reverse("dbkeeper:api_restores"),
+            "operations_api": reverse("dbkeeper:api_operations"),
+            "operations": reverse("dbkeeper:operations"),
+            "targets": reverse("dbkeeper:api_targets"),
+            "notifications_read": reverse("dbkeeper:api_notifications_read"),
+            "restore": reverse("dbkeeper:restore"),
+            "login": reverse("dbkeeper:login"),
+            "uploads": _uploads_url(),
+        },
+    }
+
+
+def _uploads_url():
+    from django.urls import NoReverseMatch
+
+    try:
+        return reverse("dbkeeper:tus")
+    except NoReverseMatch:
+        return ""
+
+
+def _backups():
+    return [
+        {
+            "id": b.id, "name": b.name, "size": b.size, "format": b.format, "format_label": b.format_label,
+            "info": b.info, "created_at": b.created_at.isoformat(), "username": b.username,
+        }
+        for b in Backup.objects.all()[:200]
+    ]
+
+
+@staff_page
+def restore_page(request):
+    context = _common(request)
+    context.update(targets=target_list(), backups=_backups(), can_add_targets=request.user.is_superuser)
+    return render(request, "dbkeeper/restore.html", context)
+
+
+@staff_page
+def progress_page(request, operation_id):
+    operation = get_object_or_404(Operation, pk=operation_id)
+    if not can_see(request.user, operation):
+        return render(request, "dbkeeper/forbidden.html", status=403)
+    context = _common(request)
+    context.update(
+        operation=operation,
+        operation_json={
+            "id": operation.id,
+            "source_name": operation.source_name,
+            "target": operation.target_display,
+            "status_url": reverse("dbkeeper:operation_status", args=[operation.id]),
+            "token_url": reverse("dbkeeper:api_operation_token", args=[operation.id]),
+            "own": operation.user_id == str(request.user.pk),
+        },
+    )
+    return render(request, "dbkeeper/progress.html", context)
+
+
+@staff_page
+def operations_page(request):
+    context = _common(request)
+    context["initial"] = operation_rows(request.user)
+    return render(request, "dbkeeper/operations.html", context)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "dbkeeper/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["strings"] = js_strings()
+        return context
+
+
+def forbidden(request):
+    return render(request, "dbkeeper/forbidden.html", status=403)

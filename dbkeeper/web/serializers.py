@@ -1,0 +1,63 @@
+"""Operations as JSON, in the reader's language."""
+
+from ..operations.models import Event, Operation
+from .messages import localize
+
+LATEST_EVENTS = 20
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def events_of(operation: Operation, limit=LATEST_EVENTS) -> list[dict]:
+    """The latest ``limit`` events, oldest first."""
+    rows = list(Event.objects.filter(operation_id=operation.pk).order_by("-at", "-id")[:limit])
+    rows.reverse()
+    return [
+        {"at": _iso(e.at), "level": e.level, "code": e.code, "message": localize(e.message)}
+        for e in rows
+    ]
+
+
+def status_of(operation: Operation, events=True) -> dict:
+    """The fields of the status API (and nothing that names a password)."""
+    error = None
+    if operation.error_code or operation.error_message:
+        error = {"code": operation.error_code or "error", "message": localize(operation.error_message)}
+    return {
+        "id": operation.id,
+        "kind": operation.kind,
+        "status": operation.status,
+        "stage": operation.stage,
+        "percent": round(operation.percent, 2),
+        "done": operation.done,
+        "total": operation.total,
+        "unit": operation.unit,
+        "message": localize(operation.message),
+        "eta_seconds": operation.eta_seconds,
+        "started_at": _iso(operation.started_at),
+        "updated_at": _iso(operation.updated_at),
+        # Derived from the status, which never leaves a final state: once true, always true.
+        "finished": operation.finished,
+        "result": operation.result or {},
+        "error": error,
+        "events": events_of(operation) if events else [],
+    }
+
+
+def summary_of(operation: Operation, user=None) -> dict:
+    """A row of the operations list: the status plus what and who."""
+    from ..access.auth import can_see
+
+    data = status_of(operation, events=False)
+    data["events"] = events_of(operation, limit=5)
+    data.update(
+        source_name=operation.source_name,
+        target=operation.target_display,
+        username=operation.username,
+        created_at=_iso(operation.created_at),
+        finished_at=_iso(operation.finished_at),
+        can_cancel=bool(user is not None and not operation.finished and can_see(user, operation)),
+    )
+    return data
