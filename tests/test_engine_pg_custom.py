@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from django.db import connections
 
-from dbkeeper.engines.pg_custom import PgCustomEngine
+from dbkeeper.engines.pg_custom import DataTracker, PgCustomEngine
 from dbkeeper.engines.pgarchive import read_archive
 from dbkeeper.errors import BackupRejected
 from dbkeeper.operations import runner, service
@@ -218,6 +218,27 @@ def test_inspect_agrees_with_pg_restore_list(pg, source):
     assert len(lines) > 20 and lines <= ours
     assert {e.desc for e in archive.entries if e.dump_id not in {int(l.split(";")[0]) for l in lines}} <= {
         "ENCODING", "STDSTRINGS", "SEARCHPATH", "DATABASE"}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_data_tracker_follows_pg_restore_verbose_output(pg, pg_dbname, source, jobs):
+    """Feed the real --verbose output of pg_restore to the tracker: every
+    table and the large objects end up done, each one only after it started."""
+    _, dumps = source
+    archive = read_archive(dumps["gzip"])
+    pg.create_db(pg_dbname)
+    out = pg.tool("pg_restore", "--verbose", f"--jobs={jobs}", "-d", pg_dbname, str(dumps["gzip"]), dbname=pg_dbname)
+    tracker = DataTracker(archive, parallel=jobs > 1)
+    assert tracker.total == archive.data_bytes and len(tracker.large_objects) == 1
+    started, done_so_far = set(), 0
+    for line in out.stderr.decode().splitlines():
+        tracker.on_line(line)
+        started |= set(tracker.active)
+        assert tracker.finished <= started
+        assert done_so_far <= tracker.done_bytes() <= tracker.total
+        done_so_far = tracker.done_bytes()
+    assert tracker.finished == set(archive.blocks) and not tracker.active
+    assert tracker.done_bytes() == tracker.total
 
 
 # -- restores through the pipeline --------------------------------------------

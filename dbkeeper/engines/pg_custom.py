@@ -214,42 +214,62 @@ class DataTracker:
     Finished tables come from pg_restore --verbose: with one job, a table is
     done when the next item starts; with several, pg_restore says "finished
     item N". Tables being copied count by the share of their COPY stream the
-    server has read.
+    server has read; large objects by how many of them pg_restore has named.
     """
 
     _DATA_START = re.compile(r'^pg_restore: processing data for table "(.*)"$')
+    _BLOBS_START = re.compile(r"^pg_restore: processing BLOBS")
+    _ONE_BLOB = re.compile(r"^pg_restore: restoring large object with OID ")
     _FINISHED = re.compile(r"^pg_restore: finished item (\d+) ")
-    _NEXT_ITEM = re.compile(r"^pg_restore: (creating|executing|processing|restoring|launching|finished|entering) ")
+    _NEXT_ITEM = re.compile(r"^pg_restore: (creating|executing|processing|launching|finished|entering) ")
 
     def __init__(self, archive, parallel):
         self.parallel = parallel
         self.weights = {dump_id: block.raw_bytes for dump_id, block in archive.blocks.items()}
         self.total = sum(self.weights.values())
         self.by_name = {}
-        for dump_id in self.weights:
+        self.large_objects = {}  # BLOBS dump_id -> how many large objects it holds
+        for dump_id, block in archive.blocks.items():
             entry = archive.entry(dump_id)
             if entry.desc == "TABLE DATA":
                 self.by_name[entry.qualified_name] = dump_id
+            elif block.large_objects:
+                self.large_objects[dump_id] = block.large_objects
         self._lock = threading.Lock()
         self.finished = set()
         self.active = {}  # dump_id -> fraction copied
-        self._current = None  # the table being loaded, with one job
+        self._current = None  # the item being loaded, with one job
+        self._blobs_done = {}  # BLOBS dump_id -> large objects restored so far
 
     def on_line(self, line):
         with self._lock:
-            start = self._DATA_START.match(line)
+            if self._ONE_BLOB.match(line):
+                self._large_object_restored()
+                return
             if not self.parallel and self._current is not None and self._NEXT_ITEM.match(line):
                 self._finish(self._current)
                 self._current = None
-            if start:
-                dump_id = self.by_name.get(start.group(1))
-                if dump_id is not None and dump_id not in self.finished:
+            start = self._DATA_START.match(line)
+            dump_id = self.by_name.get(start.group(1)) if start else None
+            if dump_id is None and self._BLOBS_START.match(line):
+                dump_id = next((d for d in self.large_objects if d not in self.finished and d not in self.active), None)
+            if dump_id is not None:
+                if dump_id not in self.finished:
                     self.active.setdefault(dump_id, 0.0)
                     self._current = dump_id
                 return
             finished = self._FINISHED.match(line)
             if finished and int(finished.group(1)) in self.weights:
                 self._finish(int(finished.group(1)))
+
+    def _large_object_restored(self):
+        """Large objects are not COPYed: count them as pg_restore names them."""
+        loading = [d for d in self.active if d in self.large_objects]
+        if len(loading) == 1:
+            dump_id = loading[0]
+            self._blobs_done[dump_id] = self._blobs_done.get(dump_id, 0) + 1
+            fraction = min(MAX_LIVE_FRACTION, self._blobs_done[dump_id] / self.large_objects[dump_id])
+            self.active[dump_id] = max(self.active[dump_id], fraction)
 
     def _finish(self, dump_id):
         self.active.pop(dump_id, None)

@@ -119,6 +119,7 @@ class DataBlock:
     stored_bytes: int = 0  # sum of the chunk lengths in the file
     raw_bytes: int = 0  # size of the data once inflated (measured or estimated)
     exact: bool = True  # raw_bytes measured, not extrapolated
+    large_objects: int = 0  # how many, in a BLOBS block
 
 
 @dataclass
@@ -390,6 +391,7 @@ def _walk_data(r: _Reader, archive: Archive) -> dict:
             # Large objects: (oid, chunks) pairs until an oid of 0.
             while r.int() != 0:
                 _walk_chunks(r, block, compression, what)
+                block.large_objects += 1
         blocks[dump_id] = block
     missing = [e for dump_id, e in expected.items() if dump_id not in blocks]
     if missing:
