@@ -1,0 +1,407 @@
+"""PostgreSQL plain SQL dumps (``pg_dump -Fp``), raw or gzipped, restored
+through ``psql -X -v ON_ERROR_STOP=1``.
+
+A SQL file is a script: psql would also run the meta-commands in it (``\\!``
+runs a shell command, ``\\connect`` switches database, ``\\copy``/``\\o``/``\\i``
+read and write files). inspect() reads the whole file through sqlscan and
+refuses any of them, except the ``\\restrict KEY`` / ``\\unrestrict KEY`` pair
+that current pg_dump writes. restore() feeds the file to psql from Python:
+the file's own ``\\restrict`` lines are left out and a ``\\restrict`` line with
+a key of ours goes first, so that psql itself refuses any meta-command should
+one ever get past the scanner.
+"""
+
+import functools
+import gzip
+import logging
+import re
+import secrets
+import subprocess
+import threading
+import zlib
+from pathlib import Path
+
+from ..errors import BackupRejected, RestoreFailed
+from ..procs import Tool, pg_tool
+from .base import BackupInfo, Engine
+from .sqlscan import SqlScanner
+
+log = logging.getLogger(__name__)
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+CHUNK = 1 << 20
+HEAD_KEEP = 64 * 1024
+TAIL_KEEP = 4096
+# A statement shorter than this is held back from psql until it ends, so
+# that it can be left out whole (ALTER ... OWNER TO a missing role).
+HOLD_LIMIT = 64 * 1024
+
+PG_DUMP_HEADER = b"-- PostgreSQL database dump"
+PG_DUMP_TRAILER = b"-- PostgreSQL database dump complete"
+
+_SQL_WORDS = {
+    "abort", "alter", "analyze", "begin", "call", "checkpoint", "close", "cluster", "comment", "commit", "copy",
+    "create", "deallocate", "declare", "delete", "discard", "do", "drop", "end", "execute", "explain", "grant",
+    "import", "insert", "listen", "lock", "merge", "notify", "prepare", "refresh", "reindex", "release", "reset",
+    "revoke", "rollback", "savepoint", "security", "select", "set", "show", "start", "table", "truncate",
+    "unlisten", "update", "vacuum", "values", "with",
+}
+_LEADING_COMMENTS = re.compile(rb"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+_FIRST_WORD = re.compile(rb"([A-Za-z]+)(?![A-Za-z0-9_])")
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_DUMPED_FROM = re.compile(rb"^-- Dumped from database version (.+?)\r?$", re.M)
+_DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (.+?)\r?$", re.M)
+_PSQL_ERROR = re.compile(r"^psql:<stdin>:(\d+): (ERROR|FATAL|PANIC):\s+(.*)$")
+
+ROLE_SPECS = {"public", "current_user", "session_user", "current_role"}
+
+
+class PgPlainEngine(Engine):
+    format = "pg_plain"
+    label = "PostgreSQL plain SQL dump"
+    target_kinds = ("postgresql",)
+    sniff_bytes = 4096
+
+    def sniff(self, head: bytes) -> bool:
+        return looks_like_sql(head)
+
+    def inspect(self, path) -> BackupInfo:
+        path = Path(path)
+        tables = set()
+        metas = []
+
+        def on_statement(statement):
+            table = created_table(statement)
+            if table:
+                tables.add(table)
+
+        scanner = SqlScanner(on_statement=on_statement, on_meta=metas.append)
+        head, tail, total = bytearray(), b"", 0
+        for chunk in read_sql(path):
+            total += len(chunk)
+            if len(head) < HEAD_KEEP:
+                head += chunk[: HEAD_KEEP - len(head)]
+            tail = (tail + chunk)[-TAIL_KEEP:]
+            scanner.feed(chunk)
+        scanner.finish()
+        where = scanner.unterminated()
+        if where:
+            raise BackupRejected(f"The SQL file ends inside {where}; it was probably cut short.")
+        from_pg_dump = PG_DUMP_HEADER in head[:1024]
+        if from_pg_dump and PG_DUMP_TRAILER not in tail:
+            raise BackupRejected(
+                "The SQL dump is incomplete: it lacks pg_dump's closing line "
+                '"PostgreSQL database dump complete", so the file was cut short.'
+            )
+        if scanner.statements == 0:
+            raise BackupRejected("The SQL file holds no SQL statement.")
+        server = _DUMPED_FROM.search(head)
+        dumped_by = _DUMPED_BY.search(head)
+        return BackupInfo(
+            format=self.format,
+            label=self.label,
+            size=path.stat().st_size,
+            compressed=is_gzip(path),
+            tables=sorted(tables),
+            server_version=server.group(1).decode("utf-8", "replace").strip() if server else None,
+            details={
+                "uncompressed_size": total,
+                "statements": scanner.statements,
+                "copy_blocks": scanner.copy_blocks,
+                "copy_rows": scanner.copy_rows,
+                "pg_dump": from_pg_dump,
+                "pg_dump_version": dumped_by.group(1).decode("utf-8", "replace").strip() if dumped_by else None,
+                "restrict": bool(metas),
+            },
+        )
+
+    def restore(self, path, info: BackupInfo, target, progress) -> None:
+        existing_roles = target.existing_roles()
+        progress.set_total(info.details.get("uncompressed_size") or 0, "bytes")
+        psql = pg_tool("psql")
+        guard = restrict_supported(psql)
+        env = {**target.url.libpq_env(), "PGCLIENTENCODING": "UTF8", "PGAPPNAME": "dbkeeper psql"}
+        # No --single-transaction: the scratch database is dropped on failure
+        # anyway, and one transaction over a large schema can run out of locks.
+        tool = Tool([psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"], env=env, stdin=subprocess.PIPE)
+        feed = PsqlFeed(path, tool.proc.stdin, existing_roles, guard_key=secrets.token_hex(16) if guard else None)
+        thread = threading.Thread(target=feed.run, name="psql-feed", daemon=True)
+        thread.start()
+        try:
+            while thread.is_alive():
+                thread.join(0.25)
+                progress.advance(feed.fed)
+            if feed.error is not None:
+                raise feed.error
+            while True:  # psql finishes what it has read (index builds, constraints)
+                try:
+                    code = tool.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    progress.check_cancel()
+        except BaseException:
+            tool.kill()
+            thread.join(timeout=10)
+            _close_quietly(tool.proc.stdin)
+            raise
+        if code != 0:
+            raise RestoreFailed(psql_failure(tool, line_shift=1 if guard else 0))
+        if feed.broken:
+            raise RestoreFailed("psql stopped reading the SQL file before its end.")
+        if feed.missing_roles:
+            roles = ", ".join(sorted(feed.missing_roles))
+            progress.event(
+                f"This server does not have the role(s) {roles}: {feed.skipped} ownership or privilege "
+                "statement(s) naming them were left out, so those objects belong to the restoring user."
+            )
+
+
+class PsqlFeed:
+    """Streams the SQL file into psql's standard input (run in a thread):
+    leaves out the file's \\restrict lines and the statements that name roles
+    the server lacks, puts our own \\restrict line first, and counts the bytes
+    read for progress. Dropped statements are replaced by their newlines so
+    psql's line numbers stay those of the file (plus our first line)."""
+
+    def __init__(self, path, sink, existing_roles, guard_key=None):
+        self.path = Path(path)
+        self.sink = sink
+        self.existing_roles = set(existing_roles)
+        self.guard_key = guard_key
+        self.fed = 0  # bytes of the (decompressed) file read so far
+        self.error = None
+        self.broken = False
+        self.missing_roles = set()
+        self.skipped = 0
+        self._drops = []  # (start, end) byte ranges of the file to leave out
+        self._out = bytearray()
+        self._out_base = 0  # file offset of self._out[0]
+
+    def run(self):
+        try:
+            if self.guard_key:
+                self.sink.write(f"\\restrict {self.guard_key}\n".encode())
+            scanner = SqlScanner(on_statement=self._on_statement, on_meta=self._on_meta)
+            for chunk in read_sql(self.path):
+                scanner.feed(chunk)
+                self._out += chunk
+                safe = scanner.offset
+                held = scanner.statement_start()
+                if held is not None and safe - held < HOLD_LIMIT:
+                    safe = held
+                self._emit(safe)
+                self.fed += len(chunk)
+            scanner.finish()
+            self._emit(self._out_base + len(self._out))
+            self.sink.close()
+        except BrokenPipeError:
+            # psql exited (an error in the SQL); its exit status and messages tell why.
+            self.broken = True
+        except Exception as exc:  # handed to the main thread, which stops psql
+            self.error = exc
+
+    def _on_meta(self, meta):
+        self._drops.append((meta.start, meta.end))
+
+    def _on_statement(self, statement):
+        roles = statement_roles(statement)
+        missing = {r for r in roles if r not in self.existing_roles and r.lower() not in ROLE_SPECS}
+        if missing and statement.start >= self._out_base:
+            self._drops.append((statement.start, statement.end))
+            self.missing_roles |= missing
+            self.skipped += 1
+
+    def _emit(self, upto):
+        out, base = self._out, self._out_base
+        written = base
+        drops = self._drops
+        while drops and drops[0][1] <= upto:
+            start, end = drops.pop(0)
+            if start > written:
+                self.sink.write(out[written - base:start - base])
+            self.sink.write(b"\n" * out.count(b"\n", start - base, end - base))
+            written = end
+        if upto > written:
+            self.sink.write(out[written - base:upto - base])
+            written = upto
+        del out[: written - base]
+        self._out_base = written
+
+
+def _close_quietly(stream):
+    try:
+        stream.close()
+    except OSError:
+        pass
+
+
+# -- reading the file -----------------------------------------------------------
+
+def is_gzip(path) -> bool:
+    with open(path, "rb") as raw:
+        return raw.read(2) == GZIP_MAGIC
+
+
+def read_sql(path, chunk_size=CHUNK):
+    """The file's bytes, decompressed if gzipped, in chunks, without a leading
+    UTF-8 byte order mark (psql would send it as part of the first statement)."""
+    path = Path(path)
+    opener = gzip.open if is_gzip(path) else open
+    first = True
+    try:
+        with opener(path, "rb") as stream:
+            while True:
+                chunk = stream.read(chunk_size)
+                if not chunk:
+                    return
+                if first:
+                    first = False
+                    if chunk.startswith(UTF8_BOM):
+                        chunk = chunk[len(UTF8_BOM):]
+                yield chunk
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise BackupRejected(f"The gzipped SQL file is damaged or cut short: {exc}.") from exc
+
+
+def looks_like_sql(head: bytes) -> bool:
+    """Text that starts (after comments) with a SQL command, or a pg_dump header."""
+    if not head:
+        return False
+    text = head[len(UTF8_BOM):] if head.startswith(UTF8_BOM) else head
+    if _BINARY_BYTES.search(text):
+        return False
+    if PG_DUMP_HEADER in text[:512]:
+        return True
+    rest = text[_LEADING_COMMENTS.match(text).end():]
+    if re.match(rb"\\[A-Za-z!]", rest):
+        return True  # a psql script: inspect says which command it refuses
+    word = _FIRST_WORD.match(rest)
+    return bool(word) and word.group(1).decode().lower() in _SQL_WORDS
+
+
+@functools.lru_cache(maxsize=None)
+def restrict_supported(psql) -> bool:
+    """psql has \\restrict since 13.22, 14.19, 15.14, 16.10, 17.6 and 18."""
+    try:
+        out = subprocess.run([psql, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return False
+    m = re.search(r"(\d+)\.(\d+)", out)
+    if not m:
+        return False
+    major, minor = int(m.group(1)), int(m.group(2))
+    first_minor = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
+    return major >= 18 or (major in first_minor and minor >= first_minor[major])
+
+
+def psql_failure(tool, line_shift=0) -> str:
+    """A sentence from psql's error output: the first error and the file line it was on."""
+    lines = list(tool.stderr_tail)
+    for i, line in enumerate(lines):
+        m = _PSQL_ERROR.match(line)
+        if m:
+            where = int(m.group(1)) - line_shift
+            detail = next((l.strip() for l in lines[i + 1:i + 4] if l.startswith("DETAIL:")), "")
+            text = f"{m.group(2)}: {m.group(3).strip()}" + (f" {detail}" if detail else "")
+            return f"psql stopped at an error: {text} (line {where} of the SQL file)."
+    errors = tool.errors()
+    return f"psql failed: {errors}" if errors else f"psql failed with exit status {tool.proc.returncode}."
+
+
+# -- what statements say ---------------------------------------------------------
+
+def _name(token):
+    if token.kind in ("word", "quoted"):
+        return token.text
+    return None
+
+
+def created_table(statement) -> str | None:
+    """"schema.table" for CREATE [UNLOGGED] TABLE [IF NOT EXISTS] name."""
+    tokens = statement.tokens
+    i = 0
+    if statement.first_word() != "create":
+        return None
+    i = 1
+    while i < len(tokens) and tokens[i].kind == "word" and tokens[i].text in ("global", "local", "temporary", "temp", "unlogged"):
+        if tokens[i].text in ("temporary", "temp"):
+            return None
+        i += 1
+    if i >= len(tokens) or tokens[i].kind != "word" or tokens[i].text != "table":
+        return None
+    i += 1
+    if [t.text for t in tokens[i:i + 3]] == ["if", "not", "exists"]:
+        i += 3
+    parts = []
+    while i < len(tokens):
+        name = _name(tokens[i])
+        if name is None:
+            break
+        parts.append(name)
+        if i + 1 < len(tokens) and tokens[i + 1].kind == "punct" and tokens[i + 1].text == ".":
+            i += 2
+            continue
+        break
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return f"public.{parts[0]}"
+    return f"{parts[-2]}.{parts[-1]}"
+
+
+def _role_list(tokens, i):
+    """Role names from tokens[i]: NAME [, NAME ...]."""
+    roles = []
+    while i < len(tokens):
+        token = tokens[i]
+        if token.kind in ("word", "quoted", "string") and token.text:
+            roles.append(token.text)
+        else:
+            break
+        if i + 1 < len(tokens) and tokens[i + 1].text == "," and tokens[i + 1].kind == "punct":
+            i += 2
+            continue
+        break
+    return roles
+
+
+def statement_roles(statement) -> list[str]:
+    """The roles an ownership or privilege statement names (what pg_dump writes:
+    ALTER ... OWNER TO, GRANT ... TO, REVOKE ... FROM, ALTER DEFAULT PRIVILEGES
+    FOR ROLE, SET SESSION AUTHORIZATION); [] for any other statement."""
+    first = statement.first_word()
+    if first not in ("alter", "grant", "revoke", "set") or not statement.terminated:
+        return []
+    head = statement.tokens
+    last = statement.last_tokens()
+    if not last or last[-1].text != ";":
+        return []
+    words = [t.text if t.kind == "word" else None for t in head[:4]]
+    roles = []
+    if first == "set":
+        if words[1:3] == ["session", "authorization"] and len(head) == 5:
+            roles = _role_list(head, 3)
+        return [r for r in roles if r != "default"]
+    if first == "alter" and words[1:3] == ["default", "privileges"]:
+        for i, t in enumerate(head):
+            if t.kind == "word" and t.text == "for" and i + 2 < len(head) and head[i + 1].text in ("role", "user"):
+                roles += _role_list(head, i + 2)
+                break
+        first = next((t.text for t in head if t.kind == "word" and t.text in ("grant", "revoke")), "")
+    elif first == "alter":
+        if len(last) >= 4 and [t.text for t in last[-4:-2]] == ["owner", "to"] and last[-4].kind == "word":
+            return _role_list(last, len(last) - 2)
+        return []
+    keyword = "to" if first == "grant" else "from" if first == "revoke" else None
+    if keyword is None:
+        return roles
+    for i in range(len(last) - 1, -1, -1):
+        t = last[i]
+        if t.kind == "word" and t.depth == 0 and t.text == keyword:
+            roles += _role_list(last, i + 1)
+            break
+    for i, t in enumerate(last):
+        if t.kind == "word" and t.text == "granted" and i + 2 < len(last) and last[i + 1].text == "by":
+            roles += _role_list(last, i + 2)
+    return roles
