@@ -55,6 +55,13 @@ def _first_line(exc) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
+def _db_reason(exc) -> str:
+    """The database's message, with PostgreSQL's detail line ("Key (id)=(3) already exists.")."""
+    reason = _first_line(exc).rstrip(".")
+    detail = getattr(getattr(exc.__cause__, "diag", None), "message_detail", None)
+    return f"{reason} ({detail.rstrip('.')})" if detail else reason
+
+
 def _freeze(value):
     """A natural key (lists from JSON) as something a dict can hold."""
     if isinstance(value, list):
@@ -337,22 +344,21 @@ class Loader:
                     returned += manager._insert([i.row for i in batch], fields=fields, returning_fields=returning, raw=True, using=self.alias) or []
             except DatabaseError as exc:
                 raise self._explain_insert_failure(manager, label, batch, fields, returning, link_of) or RestoreFailed(
-                    f"Objects of {label} could not be written: {_first_line(exc)}.", code="bad_object"
+                    f"Objects of {label} could not be written: {_db_reason(exc)}.", code="bad_object"
                 ) from exc
         return returned
 
     def _explain_insert_failure(self, manager, label, batch, fields, returning, link_of):
+        # Row by row, keeping those that go in, so that a row clashing with
+        # another of the same batch is found too. The restore fails anyway.
         for item in batch:
             try:
                 with transaction.atomic(using=self.alias, savepoint=True):
                     manager._insert([item.row], fields=fields, returning_fields=returning, raw=True, using=self.alias)
-                    raise _Undo()
-            except _Undo:
-                continue
             except DatabaseError as exc:
                 if link_of is not None:
-                    return RestoreFailed(f"A many-to-many link {_describe_link(link_of, item.row)} could not be written: {_first_line(exc)}.", code="bad_object")
-                return self.bad_object(label, item.pk, _first_line(exc))
+                    return RestoreFailed(f"A many-to-many link {_describe_link(link_of, item.row)} could not be written: {_db_reason(exc)}.", code="bad_object")
+                return self.bad_object(label, item.pk, _db_reason(exc))
         return None
 
     # -- the end --------------------------------------------------------------
@@ -362,7 +368,7 @@ class Loader:
                 self.connection.check_constraints()
         except DatabaseError as exc:
             raise self._find_dangling() or RestoreFailed(
-                f"The fixture's objects break a constraint of the database: {_first_line(exc)}.", code="bad_object"
+                f"The fixture's objects break a constraint of the database: {_db_reason(exc)}.", code="bad_object"
             ) from exc
 
     def _find_dangling(self):
@@ -411,10 +417,6 @@ class Loader:
     def bad_object(self, label, pk, reason, code="bad_object"):
         which = f"with primary key {pk}" if pk is not None else "without a primary key"
         return RestoreFailed(f"The object {label} {which} cannot be restored: {reason}. Nothing was changed.", code=code)
-
-
-class _Undo(Exception):
-    """Rolls back a trial insert."""
 
 
 def _auto_through_models(model):
