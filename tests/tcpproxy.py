@@ -29,6 +29,12 @@ class TcpProxy:
         self._up = False
         listener, self._listener = self._listener, None
         if listener:
+            # shutdown() wakes the thread blocked in accept(); close() alone
+            # would leave the port listening until one more client came in.
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         with self._lock:
             conns, self._conns = self._conns, set()
