@@ -158,7 +158,7 @@ def _ownership_options(archive, conn, progress) -> list:
     options, notes = [], []
     if (owners - existing) or foreign_owners:
         options.append("--no-owner")
-        notes.append(f"its objects now belong to {user}, the user dbkeeper connects as")
+        notes.append(f"the restored objects now belong to {user}, the user dbkeeper connects as")
     # Granting as another role (SET SESSION AUTHORIZATION) needs a superuser.
     session_roles = archive.session_roles() - {user}
     if (grantees - existing) or (session_roles and not superuser):
