@@ -36,8 +36,8 @@ class DbUrl:
                 options=options,
             )
         if scheme == "sqlite":
-            # sqlite:////abs/path.db -> /abs/path.db
-            path = unquote(url[len("sqlite://"):])
+            # sqlite:////abs/path.db -> /abs/path.db (three slashes, then the path)
+            path = unquote(url.split(":", 1)[1][3:]) if url.split(":", 1)[1].startswith("///") else ""
             if not path.startswith("/"):
                 raise ValueError("a SQLite URL needs an absolute path: sqlite:////absolute/path.db")
             return cls(kind="sqlite", name=path)
@@ -48,7 +48,7 @@ class DbUrl:
 
     def to_url(self, show_password=True) -> str:
         if self.kind == "sqlite":
-            return "sqlite:///" + self.name if self.name.startswith("/") else "sqlite:////" + self.name
+            return "sqlite:///" + self.name
         auth = quote(self.user, safe="") if self.user else ""
         if self.password:
             auth += ":" + (quote(self.password, safe="") if show_password else "***")
