@@ -149,6 +149,8 @@ class PgPlainEngine(Engine):
             raise RestoreFailed(psql_failure(tool, line_shift=1 if guard else 0))
         if feed.broken:
             raise RestoreFailed("psql stopped reading the SQL file before its end.")
+        progress.advance(feed.fed)
+        progress.flush(force=True)  # "all of it fed" is worth showing even after a quick restore
         if feed.missing_roles:
             roles = ", ".join(sorted(feed.missing_roles))
             progress.event(

@@ -75,6 +75,7 @@ class SqliteEngine(Engine):
                     progress.advance(done)
                 out.flush()
                 os.fsync(out.fileno())
+            progress.flush(force=True)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise BackupRejected(f"The gzipped SQLite file is damaged or cut short: {exc}.") from exc
         if info.details.get("journal_mode") == "wal":

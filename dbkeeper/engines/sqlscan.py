@@ -71,7 +71,8 @@ _BLOCK_COMMENT_MARK = re.compile(rb"/\*|\*/")
 # psql's quotecontinue: a closing quote, whitespace holding a newline (and
 # -- comments), and another quote continue the same literal.
 _QUOTE_CONTINUE = re.compile(rb"(?:[ \t\f]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f]+|--[^\n\r]*[\n\r])*'")
-_QUOTE_CONTINUE_PREFIX = re.compile(rb"(?:[ \t\f]|--[^\n\r]*)*(?:[\n\r](?:[ \t\n\r\f]+|--[^\n\r]*[\n\r]?)*)?")
+# What may still become one when more input comes (a lone "-" may start "--").
+_QUOTE_CONTINUE_PREFIX = re.compile(rb"(?:[ \t\f]|--[^\n\r]*)*(?:[\n\r](?:[ \t\n\r\f]+|--[^\n\r]*[\n\r]?)*)?-?")
 
 
 class UnsafeSql(BackupRejected):
@@ -625,7 +626,8 @@ class SqlScanner:
     # COPY data -----------------------------------------------------------------------
     def _start_copy_data(self):
         self._copy_statement = self._copies_pending.pop(0)
-        self._copy_resume_mode = self._mode
+        if self._mode != COPY_DATA:
+            self._copy_resume_mode = self._mode
         self._mode = COPY_DATA
         self._copy_rows = 0
         self._copy_at_line_start = True
