@@ -101,7 +101,7 @@ def test_worker_killed_mid_restore_is_reported_and_changes_nothing(pg, pg_dbname
         assert operation(server, op_id)["status"] == "running"
         server.kill("worker", signal.SIGKILL)
         # pg_restore dies with its worker instead of writing on.
-        wait_for(lambda: not [p for p in psutil.process_iter(["name"]) if p.info["name"] == "pg_restore"], 10, "pg_restore to stop")
+        wait_for(lambda: not _tools_reading(dump), 10, "pg_restore to stop")
         state = wait_for(lambda: (s := operation(server, op_id))["status"] == "failed" and s, 40, "the watchdog")
         assert state["error_code"] == "worker_lost"
         assert "worker" in state["error_message"] and "not changed" in state["error_message"]
@@ -111,6 +111,14 @@ def test_worker_killed_mid_restore_is_reported_and_changes_nothing(pg, pg_dbname
     finally:
         server.stop_all()
         pg.drop_db("src_kill")
+
+
+def _tools_reading(path):
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "pg_restore" and str(path) in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
 
 
 @pytest.fixture
@@ -155,8 +163,9 @@ def test_redis_queue_and_postgresql_control_database(pg, pg_dbname, tmp_path, re
         with pg.connect("dbkeeper_control") as conn:
             assert conn.execute("SELECT status FROM dbkeeper_operation WHERE id = %s", (op_id,)).fetchone()[0] == "succeeded"
         assert not (tmp_path / "web-host" / "control.sqlite3").exists()
-        listing = web_side.cli("operations").stdout
-        assert op_id[:12] in listing
+        listing = json.loads(web_side.cli("operations", "--json").stdout)
+        assert [(o["id"], o["status"]) for o in listing] == [(op_id, "succeeded")]
+        assert op_id in web_side.cli("operations").stdout
     finally:
         worker_side.stop_all()
         pg.drop_db("src_scale")

@@ -13,6 +13,7 @@ def register(sub):
 
     p = sub.add_parser("operations", help="list operations and their status")
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_operations)
 
     p = sub.add_parser("cancel", help="cancel a queued or running operation")
@@ -82,8 +83,21 @@ def cmd_operations(args):
     from ..server import migrate as ensure_migrated
 
     ensure_migrated()
-    table = Table("id", "kind", "status", "stage", "%", "target", "user", "started", "message")
-    for op in Operation.objects.all()[: args.limit]:
+    operations = list(Operation.objects.all()[: args.limit])
+    if args.json:
+        import json
+
+        rows = [{"id": o.id, "kind": o.kind, "status": o.status, "stage": o.stage, "percent": o.percent,
+                 "target": o.target_display, "user": o.username, "message": o.error_message or o.message,
+                 "started_at": o.started_at.isoformat() if o.started_at else None} for o in operations]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    table = Table()
+    # The id is what `dbkeeper cancel` takes: never cut it.
+    table.add_column("id", no_wrap=True, min_width=max((len(o.id) for o in operations), default=2))
+    for heading in ("kind", "status", "stage", "%", "target", "user", "started", "message"):
+        table.add_column(heading)
+    for op in operations:
         table.add_row(
             op.id, op.kind, op.status, op.stage, f"{op.percent:.0f}", op.target_display, op.username,
             op.started_at.strftime("%Y-%m-%d %H:%M:%S") if op.started_at else "", (op.error_message or op.message)[:60],
