@@ -58,20 +58,20 @@ def cmd_revoke(args):
 
 
 def cmd_list(args):
-    from rich.console import Console
-    from rich.table import Table
-
     from ..server import migrate
     from .api_tokens import ApiToken
 
     migrate()
     tokens = ApiToken.objects.all() if args.all else ApiToken.objects.filter(revoked_at__isnull=True)
-    table = Table("id", "prefix", "user", "name", "created", "last used", "revoked")
 
     def when(value):
-        return value.strftime("%Y-%m-%d %H:%M") if value else ""
+        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
-    for t in tokens:
-        table.add_row(str(t.id), t.prefix + "…", t.username, t.name, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
-    Console().print(table)
+    header = ["id", "prefix", "user", "name", "created", "last used"] + (["revoked"] if args.all else [])
+    rows = [[str(t.id), t.prefix + "…", t.username, t.name or "-", when(t.created_at), when(t.last_used_at)]
+            + ([when(t.revoked_at)] if args.all else []) for t in tokens]
+    # Plain columns: nothing wrapped or cut, whatever the terminal's width.
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        sys.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
     return 0

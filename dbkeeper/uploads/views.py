@@ -23,6 +23,19 @@ def page_template():
     return engines["django"].from_string(TEMPLATE.read_text(encoding="utf-8"))
 
 
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+
+
+def chunk_size(request):
+    """8 MiB, or ``?chunk_size=N`` (64 KiB to 64 MiB): smaller chunks lose
+    less on a link that keeps dropping."""
+    try:
+        wanted = int(request.GET.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    except ValueError:
+        wanted = DEFAULT_CHUNK_SIZE
+    return max(64 * 1024, min(wanted, 64 * 1024 * 1024))
+
+
 @never_cache
 @ensure_csrf_cookie  # the client sends it back in X-CSRFToken
 @login_required
@@ -30,7 +43,7 @@ def new_upload(request):
     if not (request.user.is_staff or request.user.is_superuser):
         return HttpResponseForbidden("Only staff members may upload backups.")
     context = {
-        "endpoint": reverse("dbkeeper:tus"),
+        "upload_config": {"endpoint": reverse("dbkeeper:tus"), "chunk_size": chunk_size(request)},
         "max_size": conf.get("MAX_UPLOAD_SIZE"),
     }
     return HttpResponse(page_template().render(context, request))

@@ -35,6 +35,9 @@
  *
  * upload.abort() stops sending (the upload can still be resumed later);
  * upload.cancel() also deletes it on the server and forgets it.
+ *
+ * Shortcut: DbkeeperTus.upload(file, options) starts an Upload and resolves
+ * with the stored backup itself (result.backup).
  */
 (function (global) {
   "use strict";
@@ -75,6 +78,11 @@
     return Object.keys(metadata).map(function (key) {
       return key + " " + base64(new TextEncoder().encode(String(metadata[key])));
     }).join(",");
+  }
+
+  // The server's Dbkeeper-Upload-Status once the upload is over, else null.
+  function finished(status) {
+    return status && status !== "receiving" ? status : null;
   }
 
   function sleep(ms) {
@@ -159,7 +167,7 @@
     if (xhr.status !== 201) throw errorFrom(xhr, "The server refused to start the upload");
     this.url = new URL(xhr.getResponseHeader("Location"), this.endpoint).href;
     this.offset = 0;
-    this.finishedStatus = xhr.getResponseHeader("Dbkeeper-Upload-Status");
+    this.finishedStatus = finished(xhr.getResponseHeader("Dbkeeper-Upload-Status"));
     try { localStorage.setItem(this.storageKey(), this.url); } catch (e) { /* private mode: no resume after reload */ }
   };
 
@@ -185,7 +193,7 @@
     });
     if (xhr.status !== 204) throw errorFrom(xhr, "The server refused a part of the file");
     this.offset = parseInt(xhr.getResponseHeader("Upload-Offset"), 10);
-    this.finishedStatus = xhr.getResponseHeader("Dbkeeper-Upload-Status");
+    this.finishedStatus = finished(xhr.getResponseHeader("Dbkeeper-Upload-Status"));
     this.options.onProgress(this.offset, this.file.size);
   };
 
@@ -221,7 +229,7 @@
         {code: "upload_gone", status: 404});
     }
     this.offset = state.offset;
-    this.finishedStatus = state.status === "receiving" ? null : state.status;
+    this.finishedStatus = finished(state.status);
   };
 
   Upload.prototype.forget = function () {
@@ -241,7 +249,7 @@
         this.url = null;
       } else {
         this.offset = state.offset;
-        this.finishedStatus = state.status === "receiving" ? null : state.status;
+        this.finishedStatus = finished(state.status);
         this.options.onResume(this.offset);
       }
     }
@@ -280,5 +288,9 @@
     }
   };
 
-  global.DbkeeperTus = {Upload: Upload, UploadError: UploadError, TUS_VERSION: TUS_VERSION};
+  function upload(file, options) {
+    return new Upload(file, options).start().then(function (result) { return result.backup; });
+  }
+
+  global.DbkeeperTus = {Upload: Upload, UploadError: UploadError, upload: upload, TUS_VERSION: TUS_VERSION};
 })(typeof window !== "undefined" ? window : this);
