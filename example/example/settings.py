@@ -29,11 +29,16 @@ INSTALLED_APPS = [
     "accounts",
     "shop",
     "dbkeeper",
+    "dbkeeper.web",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # dbkeeper: a restore of this database deletes the sessions; its JSON
+    # endpoints then answer normally instead of failing on the session save.
+    "dbkeeper.access.middleware.SessionGuardMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -96,6 +101,7 @@ LOGOUT_REDIRECT_URL = "/"
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ar", "العربية")]
 STATIC_URL = "/static/"
 
 LOGGING = {
