@@ -90,7 +90,7 @@ def cmd_createadmin(args):
 
 
 def gunicorn_argv(args):
-    return [
+    argv = [
         sys.executable, "-m", "gunicorn", "dbkeeper.site.wsgi:application",
         "--bind", f"{args.host}:{args.port}",
         "--workers", str(args.processes),
@@ -101,6 +101,17 @@ def gunicorn_argv(args):
         "--graceful-timeout", str(STOP_GRACE_SECONDS - 2),
         "--access-logfile", "-",
     ]
+    if _gunicorn_has_control_socket():
+        # Several dbkeeper web servers on one host must not share one control socket.
+        argv.append("--no-control-socket")
+    return argv
+
+
+def _gunicorn_has_control_socket():
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return any(setting.name == "control_socket_disable" or "--no-control-socket" in setting.cli
+               for setting in KNOWN_SETTINGS if setting.cli)
 
 
 def cmd_web(args):
