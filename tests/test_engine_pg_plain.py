@@ -172,6 +172,10 @@ def test_inspect_reports_tables_versions_and_sizes(pg, source):
     assert details["copy_blocks"] == 4 and details["copy_rows"] == 800 + 1200 + 1
     assert details["statements"] > 20 and details["pg_dump"] is True
     assert details["restrict"] is True  # this pg_dump writes \restrict / \unrestrict
+    assert details["roles"] == ["postgres"]  # named by ALTER ... OWNER TO
+    lines = details["restrict_lines"]
+    raw = dumps["raw"].read_bytes()
+    assert [raw[start:end].split()[0] for start, end in lines] == [b"\\restrict", b"\\unrestrict"]
     packed = PgPlainEngine().inspect(dumps["gzip"])
     assert packed.compressed is True and packed.size == dumps["gzip"].stat().st_size
     assert packed.details == details and packed.tables == info.tables
@@ -395,6 +399,7 @@ def test_objects_of_roles_the_server_lacks_are_restored(pg, pg_dbname, tmp_path)
         conn.execute(f'DROP ROLE "{reader}"')
     assert f'OWNER TO {owner};'.encode() in dump.read_bytes()
 
+    assert {owner, reader} <= set(PgPlainEngine().inspect(dump).details["roles"])
     op = restore(pg, dump, pg_dbname)
     assert op.status == "succeeded", op.error_message
     assert pg_snapshot(conninfo(pg, pg_dbname)) == expected

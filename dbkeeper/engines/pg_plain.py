@@ -36,6 +36,8 @@ TAIL_KEEP = 4096
 # A statement shorter than this is held back from psql until it ends, so
 # that it can be left out whole (ALTER ... OWNER TO a missing role).
 HOLD_LIMIT = 64 * 1024
+MAX_ROLES_LISTED = 1000
+MAX_RESTRICT_LINES = 16
 
 PG_DUMP_HEADER = b"-- PostgreSQL database dump"
 PG_DUMP_TRAILER = b"-- PostgreSQL database dump complete"
@@ -68,13 +70,14 @@ class PgPlainEngine(Engine):
 
     def inspect(self, path) -> BackupInfo:
         path = Path(path)
-        tables = set()
-        metas = []
+        tables, roles, metas = set(), set(), []
 
         def on_statement(statement):
             table = created_table(statement)
             if table:
                 tables.add(table)
+            if len(roles) < MAX_ROLES_LISTED:
+                roles.update(statement_roles(statement))
 
         scanner = SqlScanner(on_statement=on_statement, on_meta=metas.append)
         head, tail, total = bytearray(), b"", 0
@@ -82,7 +85,7 @@ class PgPlainEngine(Engine):
             total += len(chunk)
             if len(head) < HEAD_KEEP:
                 head += chunk[: HEAD_KEEP - len(head)]
-            tail = (tail + chunk)[-TAIL_KEEP:]
+            tail = (tail + chunk[-TAIL_KEEP:])[-TAIL_KEEP:]
             scanner.feed(chunk)
         scanner.finish()
         where = scanner.unterminated()
@@ -113,6 +116,11 @@ class PgPlainEngine(Engine):
                 "pg_dump": from_pg_dump,
                 "pg_dump_version": dumped_by.group(1).decode("utf-8", "replace").strip() if dumped_by else None,
                 "restrict": bool(metas),
+                # Roles named by ownership and privilege statements (roles the
+                # target lacks make restore leave those statements out).
+                "roles": sorted(roles) if len(roles) < MAX_ROLES_LISTED else None,
+                # Where the allowed \restrict lines are, so restore need not scan again.
+                "restrict_lines": [[m.start, m.end] for m in metas] if len(metas) <= MAX_RESTRICT_LINES else None,
             },
         )
 
@@ -125,7 +133,13 @@ class PgPlainEngine(Engine):
         # No --single-transaction: the scratch database is dropped on failure
         # anyway, and one transaction over a large schema can run out of locks.
         tool = Tool([psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"], env=env, stdin=subprocess.PIPE)
-        feed = PsqlFeed(path, tool.proc.stdin, existing_roles, guard_key=secrets.token_hex(16) if guard else None)
+        named, lines = info.details.get("roles"), info.details.get("restrict_lines")
+        if named is None or lines is None or any(r not in existing_roles and r.lower() not in ROLE_SPECS for r in named):
+            known_drops = None  # read the file again to find the statements to leave out
+        else:
+            known_drops = lines  # inspect read it all: only its \restrict lines go
+        feed = PsqlFeed(path, tool.proc.stdin, existing_roles, guard_key=secrets.token_hex(16) if guard else None,
+                        known_drops=known_drops)
         thread = threading.Thread(target=feed.run, name="psql-feed", daemon=True)
         thread.start()
         try:
@@ -166,8 +180,9 @@ class PsqlFeed:
     read for progress. Dropped statements are replaced by their newlines so
     psql's line numbers stay those of the file (plus our first line)."""
 
-    def __init__(self, path, sink, existing_roles, guard_key=None):
+    def __init__(self, path, sink, existing_roles, guard_key=None, known_drops=None):
         self.path = Path(path)
+        self.known_drops = known_drops
         self.sink = sink
         self.existing_roles = set(existing_roles)
         self.guard_key = guard_key
@@ -184,17 +199,24 @@ class PsqlFeed:
         try:
             if self.guard_key:
                 self.sink.write(f"\\restrict {self.guard_key}\n".encode())
-            scanner = SqlScanner(on_statement=self._on_statement, on_meta=self._on_meta)
+            if self.known_drops is None:
+                scanner = SqlScanner(on_statement=self._on_statement, on_meta=self._on_meta)
+            else:
+                scanner = None
+                self._drops = sorted((start, end) for start, end in self.known_drops)
             for chunk in read_sql(self.path):
-                scanner.feed(chunk)
                 self._out += chunk
-                safe = scanner.offset
-                held = scanner.statement_start()
-                if held is not None and safe - held < HOLD_LIMIT:
-                    safe = held
+                safe = self._out_base + len(self._out)
+                if scanner is not None:
+                    scanner.feed(chunk)
+                    safe = scanner.offset
+                    held = scanner.statement_start()
+                    if held is not None and safe - held < HOLD_LIMIT:
+                        safe = held
                 self._emit(safe)
                 self.fed += len(chunk)
-            scanner.finish()
+            if scanner is not None:
+                scanner.finish()
             self._emit(self._out_base + len(self._out))
             self.sink.close()
         except BrokenPipeError:
@@ -218,8 +240,12 @@ class PsqlFeed:
         out, base = self._out, self._out_base
         written = base
         drops = self._drops
-        while drops and drops[0][1] <= upto:
-            start, end = drops.pop(0)
+        while drops and drops[0][0] < upto:
+            start, end = drops[0]
+            if end > upto:  # the rest of it has not been read yet
+                upto = start
+                break
+            drops.pop(0)
             if start > written:
                 self.sink.write(out[written - base:start - base])
             self.sink.write(b"\n" * out.count(b"\n", start - base, end - base))

@@ -50,13 +50,16 @@ STRICT = "strict"
 ALLOWED_META = re.compile(rb"\\(restrict|unrestrict)[ \t]+([A-Za-z0-9]+)[ \t]*\r?$")
 META_NAME = re.compile(rb"\\([A-Za-z]+|[^A-Za-z\s]?)")
 
+# Whitespace, then one token (or nothing, at the end of the input).
 _CODE_TOKEN = re.compile(
     rb"""
-    (?P<ws>[ \t\n\r\f\v]+)
-  | (?P<ident>[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*)
-  | (?P<num>[0-9]+)
-  | (?P<special>--|/\*|['"$\\;()])
-  | (?P<other>[^ \t\n\r\f\v'"$\\;()A-Za-z0-9_\x80-\xff/\-]+|[-/])
+    [ \t\n\r\f\v]*
+    (?:
+      (?P<ident>[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*)
+    | (?P<num>[0-9]+)
+    | (?P<special>--|/\*|['"$\\;()])
+    | (?P<other>[^ \t\n\r\f\v'"$\\;()A-Za-z0-9_\x80-\xff/\-]+|[-/])
+    )?
     """,
     re.X,
 )
@@ -66,6 +69,7 @@ _STRING_BODY = re.compile(rb"[^'\\]+")
 _BITS_BODY = re.compile(rb"[^']+")
 _DQUOTE_BODY = re.compile(rb'[^"]+')
 _BACKSLASHES = re.compile(rb"\\+")
+_END_MARKER = re.compile(rb"\n\\\.")
 _LINE_COMMENT_BODY = re.compile(rb"[^\n\r]*")
 _BLOCK_COMMENT_MARK = re.compile(rb"/\*|\*/")
 # psql's quotecontinue: a closing quote, whitespace holding a newline (and
@@ -84,7 +88,7 @@ class UnsafeSql(BackupRejected):
         self.command = command
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     kind: str  # "word" (lower-cased), "quoted" (identifier), "string", "punct", "other"
     text: str
@@ -100,6 +104,7 @@ class Statement:
     tail: deque = field(default_factory=lambda: deque(maxlen=TAIL_TOKENS))  # the last ones after those
     terminated: bool = True  # ended by ";" (False: the file ended first)
     # COPY ... FROM|TO <where>, followed token by token (the column list may be long).
+    is_copy: bool = False
     copy_direction: str = ""
     copy_source: str | None = None
 
@@ -118,7 +123,7 @@ class Statement:
         """``COPY table [(columns)] FROM STDIN ...``: psql then reads data lines.
         Only FROM/TO at parenthesis depth 0 count, so ``COPY (SELECT ... FROM
         stdin) TO STDOUT`` is not taken for one."""
-        return self.first_word() == "copy" and self.copy_direction == "from" and self.copy_source == "stdin"
+        return self.is_copy and self.copy_direction == "from" and self.copy_source == "stdin"
 
 
 @dataclass
@@ -145,8 +150,9 @@ class SqlScanner:
         self.on_copy = on_copy
         self._buf = b""
         self._base = 0  # absolute offset of self._buf[0]
-        self.line = 1  # line of the next unread byte
-        self._prev = 0  # last byte consumed (for what precedes a token)
+        self._line = 1  # line of self._buf[self._line_pos]
+        self._line_pos = 0
+        self._prev = 0  # the byte before self._buf[0] (for what precedes a token)
         self._mode = CODE
         self._string_kind = SQUOTE
         self._string_line = 1
@@ -177,6 +183,11 @@ class SqlScanner:
         self.bytes = 0
 
     # -- public --------------------------------------------------------------
+    @property
+    def line(self) -> int:
+        """Line of the next unread byte (1-based)."""
+        return self._line
+
     @property
     def offset(self) -> int:
         """Absolute offset up to which the input has been read and judged."""
@@ -239,14 +250,23 @@ class SqlScanner:
             new = handlers[self._mode](buf, pos, limit, final)
             if new is None:  # needs more input to decide
                 break
-            if new > pos:
-                self.line += buf.count(b"\n", pos, new)
-                self._prev = buf[new - 1]
-                pos = new
+            pos = max(pos, new)
             if line_end and pos == limit and self._mode != COPY_DATA:
                 self._start_copy_data()
+        self._line_at(buf, pos)
+        if pos:
+            self._prev = buf[pos - 1]
         self._base += pos
         self._buf = buf[pos:]
+        self._line_pos = 0
+
+    def _line_at(self, buf, at):
+        """Line number of buf[at]; counted lazily, only when someone needs it."""
+        if at >= self._line_pos:
+            self._line += buf.count(b"\n", self._line_pos, at)
+            self._line_pos = at
+            return self._line
+        return self._line - buf.count(b"\n", at, self._line_pos)
 
     def _handlers(self):
         return {
@@ -263,18 +283,20 @@ class SqlScanner:
         }
 
     # -- statements --------------------------------------------------------------
-    def _begin_statement(self, at):
+    def _begin_statement(self, buf, at):
         if self._stmt is None:
-            self._stmt = Statement(start=self._base + at, end=0, line=self.line)
+            self._stmt = Statement(start=self._base + at, end=0, line=self._line_at(buf, at))
 
     def _token(self, kind, text):
         stmt = self._stmt
         token = Token(kind, text, self._paren_depth)
         if len(stmt.tokens) < MAX_TOKENS:
             stmt.tokens.append(token)
+            if len(stmt.tokens) == 1:
+                stmt.is_copy = kind == "word" and text == "copy"
         else:
             stmt.tail.append(token)
-        if stmt.copy_source is None and stmt.first_word() == "copy":
+        if stmt.is_copy and stmt.copy_source is None:
             if not stmt.copy_direction:
                 if token.depth == 0 and kind == "word" and text in ("from", "to"):
                     stmt.copy_direction = text
@@ -295,16 +317,18 @@ class SqlScanner:
         if self.on_statement:
             self.on_statement(stmt)
 
-    def _identifier(self, word):
+    def _identifier(self, lower):
         """psql's heuristic for CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC ... END,
-        whose inner semicolons do not end the statement."""
-        lower = word.lower()
-        if self._identifier_count == 0:
+        whose inner semicolons do not end the statement (``lower``: the word, ASCII lower-cased)."""
+        count = self._identifier_count
+        self._identifier_count = count + 1
+        if count >= 4 and self._identifiers[0] != "c":
+            return  # not a CREATE statement: nothing to follow
+        if count == 0:
             self._identifiers = [""] * 4
-        if lower in ("create", "function", "procedure", "or", "replace") and self._identifier_count < 4:
-            self._identifiers[self._identifier_count] = lower[0]
-        self._identifier_count += 1
         ids = self._identifiers
+        if count < 4 and lower in ("create", "function", "procedure", "or", "replace"):
+            ids[count] = lower[0]
         if ids[0] == "c" and (ids[1] in ("f", "p") or (ids[1] == "o" and ids[2] == "r" and ids[3] in ("f", "p"))) \
                 and self._paren_depth == 0:
             if lower == "begin":
@@ -317,98 +341,120 @@ class SqlScanner:
 
     # -- modes -------------------------------------------------------------------
     def _code(self, buf, pos, limit, final):
-        m = _CODE_TOKEN.match(buf, pos, limit)
-        if m is None:  # cannot happen: every byte but NUL matches something
-            return pos + 1
-        kind = m.lastgroup
-        if kind == "ws":
-            return m.end()
-        at = m.start()
-        if kind == "ident":
-            if m.end() == limit and not final:
-                return None
-            return self._code_identifier(buf, at, m.end(), limit, final)
-        if kind == "num":
-            if m.end() == limit and not final:
-                return None
-            self._begin_statement(at)
-            self._token("other", m.group().decode("ascii"))
-            return m.end()
-        if kind == "other":
-            text = m.group()
-            if text in (b"-", b"/") and m.end() == limit and not final:
-                return None  # may be the start of -- or /*
-            self._begin_statement(at)
-            for ch in text.decode("latin-1"):
-                self._token("punct" if ch in ",.=" else "other", ch)
-            return m.end()
-        # special
-        text = m.group()
+        """Tokens outside quotes and comments, in a loop until the mode changes
+        or a statement ends (which may change the limit)."""
+        start = pos
+        match = _CODE_TOKEN.match
+        while pos < limit:
+            m = match(buf, pos, limit)
+            kind = m.lastgroup
+            if kind is None:  # whitespace up to the limit
+                return m.end()
+            at, end = m.start(kind), m.end()
+            if kind == "ident":
+                if end == limit and not final:
+                    break  # the word may go on in the next chunk
+                if end - at == 1 and buf[end:end + 1] in (b"'", b"&"):
+                    new = self._prefixed_literal(buf, at, end, final)
+                    if new is None:
+                        break
+                    if new:
+                        return new
+                if self._stmt is None:
+                    self._begin_statement(buf, at)
+                lower = buf[at:end].lower().decode("utf-8", "replace")
+                self._identifier(lower)
+                self._token("word", lower)
+                pos = end
+                continue
+            if kind == "num":
+                if end == limit and not final:
+                    break
+                if self._stmt is None:
+                    self._begin_statement(buf, at)
+                self._token("other", m.group(kind).decode("ascii"))
+                pos = end
+                continue
+            if kind == "other":
+                text = m.group(kind)
+                if text in (b"-", b"/") and end == limit and not final:
+                    break  # may be the start of -- or /*
+                if self._stmt is None:
+                    self._begin_statement(buf, at)
+                for ch in text.decode("latin-1"):
+                    self._token("punct" if ch in ",.=" else "other", ch)
+                pos = end
+                continue
+            text = m.group(kind)
+            if text == b"(":
+                if self._stmt is None:
+                    self._begin_statement(buf, at)
+                self._paren_depth += 1
+                self._token("punct", "(")
+                pos = end
+                continue
+            if text == b")":
+                if self._stmt is None:
+                    self._begin_statement(buf, at)
+                if self._paren_depth > 0:
+                    self._paren_depth -= 1
+                self._token("punct", ")")
+                pos = end
+                continue
+            new = self._code_special(buf, text, at, limit, final)
+            if new is None:
+                break
+            return new
+        return pos if pos > start else None
+
+    def _code_special(self, buf, text, at, limit, final):
         if text == b"--":
             self._mode = LINE_COMMENT
             return at + 2
         if text == b"/*":
             self._mode = BLOCK_COMMENT
             self._comment_depth = 1
-            self._string_line = self.line
+            self._string_line = self._line_at(buf, at)
             return at + 2
         if text == b"'":
-            self._begin_statement(at)
-            return self._open_string(at, at + 1, SQUOTE)
+            self._begin_statement(buf, at)
+            return self._open_string(buf, at, at + 1, SQUOTE)
         if text == b'"':
-            self._begin_statement(at)
-            return self._open_quoted_identifier(at + 1)
+            self._begin_statement(buf, at)
+            return self._open_quoted_identifier(buf, at, at + 1)
         if text == b"$":
             return self._code_dollar(buf, at, limit, final)
         if text == b"\\":
             return self._meta_command(buf, at, limit, final)
-        self._begin_statement(at)
-        if text == b"(":
-            self._paren_depth += 1
-            self._token("punct", "(")
-            return at + 1
-        if text == b")":
-            if self._paren_depth > 0:
-                self._paren_depth -= 1
-            self._token("punct", ")")
-            return at + 1
         # ";"
+        self._begin_statement(buf, at)
+        self._token("punct", ";")
         if self._paren_depth == 0 and self._begin_depth == 0:
-            self._token("punct", ";")
             self._end_statement(self._base + at + 1)
-        else:
-            self._token("punct", ";")
         return at + 1
 
-    def _code_identifier(self, buf, at, end, limit, final):
-        word = buf[at:end]
-        if len(word) == 1:
-            nxt = buf[end:end + 1]
-            c = word.lower()
-            if nxt == b"'" and c in (b"e", b"b", b"x", b"n"):
-                self._begin_statement(at)
-                if c == b"e":
-                    # After a number (1e'...') psql versions disagree on whether this is an E string.
-                    kind = STRICT if self._prev_byte(buf, at) in b"0123456789." else ESTRING
-                    return self._open_string(at, end + 1, kind)
-                if c == b"n":
-                    return self._open_string(at, end + 1, SQUOTE)
-                return self._open_string(at, end + 1, BITS)
-            if c == b"u":
-                if len(buf) - end < 2 and not final:
-                    return None
-                two = buf[end:end + 2]
-                if two == b"&'":
-                    self._begin_statement(at)
-                    return self._open_string(at, end + 2, SQUOTE)
-                if two == b'&"':
-                    self._begin_statement(at)
-                    return self._open_quoted_identifier(end + 2)
-        self._begin_statement(at)
-        text = word.decode("utf-8", "replace")
-        self._identifier(text)
-        self._token("word", _ascii_lower(text))
-        return end
+    def _prefixed_literal(self, buf, at, end, final):
+        """E'...', B'...', X'...', N'...', U&'...' and U&"...": the new position,
+        0 if the letter is just a word, None if more input is needed to tell."""
+        c = buf[at:end].lower()
+        if buf[end:end + 1] == b"'" and c in (b"e", b"b", b"x", b"n"):
+            self._begin_statement(buf, at)
+            if c == b"e":
+                # After a number (1e'...') psql versions disagree on whether this is an E string.
+                kind = STRICT if self._prev_byte(buf, at) in b"0123456789." else ESTRING
+                return self._open_string(buf, at, end + 1, kind)
+            return self._open_string(buf, at, end + 1, SQUOTE if c == b"n" else BITS)
+        if c == b"u":
+            if len(buf) - end < 2 and not final:
+                return None
+            two = buf[end:end + 2]
+            if two == b"&'":
+                self._begin_statement(buf, at)
+                return self._open_string(buf, at, end + 2, SQUOTE)
+            if two == b'&"':
+                self._begin_statement(buf, at)
+                return self._open_quoted_identifier(buf, at, end + 2)
+        return 0
 
     def _prev_byte(self, buf, at):
         return bytes([buf[at - 1]]) if at > 0 else bytes([self._prev])
@@ -416,16 +462,16 @@ class SqlScanner:
     def _code_dollar(self, buf, at, limit, final):
         m = _DOLLAR_DELIM.match(buf, at, limit)
         if m:
-            self._begin_statement(at)
+            self._begin_statement(buf, at)
             self._dollar_delim = m.group()
             self._mode = DOLLAR
-            self._string_line = self.line
+            self._string_line = self._line_at(buf, at)
             self._token("string", "")
             return m.end()
         partial = _DOLLAR_PARTIAL.match(buf, at, limit)
         if partial.end() == limit and not final:
             return None
-        self._begin_statement(at)
+        self._begin_statement(buf, at)
         self._token("other", "$")
         return at + 1
 
@@ -437,23 +483,24 @@ class SqlScanner:
         text = buf[at:line_end]
         allowed = ALLOWED_META.match(text) if len(text) < MAX_META_LINE else None
         if allowed:
-            meta = MetaLine(self._base + at, self._base + line_end, self.line,
+            meta = MetaLine(self._base + at, self._base + line_end, self._line_at(buf, at),
                             allowed.group(1).decode(), allowed.group(2).decode())
             if self.on_meta:
                 self.on_meta(meta)
             return line_end
         name = META_NAME.match(text).group().decode("utf-8", "replace")
+        line = self._line_at(buf, at)
         raise UnsafeSql(
-            f"The SQL file contains the psql command {name} on line {self.line}; "
+            f"The SQL file contains the psql command {name} on line {line}; "
             "dbkeeper refuses files that run shell or client commands.",
-            self.line, name,
+            line, name,
         )
 
     # Strings ---------------------------------------------------------------------
-    def _open_string(self, at, body, kind):
+    def _open_string(self, buf, at, body, kind):
         self._mode = SQUOTE if kind == STRICT else kind
         self._string_kind = kind
-        self._string_line = self.line
+        self._string_line = self._line_at(buf, at)
         self._bs_run = 0
         self._bs_after_high = False
         self._string_has_backslash = False
@@ -556,7 +603,7 @@ class SqlScanner:
                 self._mode = CODE
                 return pos
             self._mode = SQUOTE if self._string_kind == STRICT else self._string_kind
-            self._string_line = self.line + buf.count(b"\n", pos, m.end())
+            self._string_line = self._line_at(buf, m.end() - 1)
             self._bs_run = 0
             self._bs_after_high = False
             return m.end()
@@ -568,9 +615,9 @@ class SqlScanner:
         self._mode = CODE
         return pos
 
-    def _open_quoted_identifier(self, body):
+    def _open_quoted_identifier(self, buf, at, body):
         self._mode = DQUOTE
-        self._string_line = self.line
+        self._string_line = self._line_at(buf, at)
         self._quoted = bytearray()
         return body
 
@@ -646,17 +693,22 @@ class SqlScanner:
                 if final and head in (b"\\.", b"\\.\r"):
                     return self._end_copy(pos + len(head))
             self._copy_at_line_start = False
-        found = buf.find(b"\n\\.", pos, limit)
-        if found != -1:
-            self._copy_rows += buf.count(b"\n", pos, found + 1)
-            self._copy_at_line_start = True
-            return found + 1
-        last_nl = buf.rfind(b"\n", pos, limit)
-        if last_nl == -1:
+        found = _find_end_marker(buf, pos, limit)
+        stop = found + 1 if found != -1 else buf.rfind(b"\n", pos, limit) + 1
+        if stop == 0:  # no newline in sight: all of it is one line's data
             return limit
-        self._copy_rows += buf.count(b"\n", pos, last_nl + 1)
+        self._copy_rows += self._count_newlines(buf, pos, stop)
         self._copy_at_line_start = True
-        return last_nl + 1
+        return stop
+
+    def _count_newlines(self, buf, start, stop):
+        """Newlines in buf[start:stop], counted once for both COPY rows and line numbers."""
+        n = buf.count(b"\n", start, stop)
+        if self._line_pos <= start:
+            self._line_at(buf, start)
+            self._line += n
+            self._line_pos = stop
+        return n
 
     def _end_copy(self, after):
         statement = self._copy_statement
@@ -672,9 +724,20 @@ class SqlScanner:
         return after
 
 
-def _ascii_lower(text):
-    # PostgreSQL folds unquoted names to lower case for ASCII letters only.
-    return text.translate(_LOWER)
+def _find_end_marker(buf, pos, limit):
+    """Offset of the newline before the next line that starts with "\\." in
+    buf[pos:limit], or -1. Looks for backslashes first (fast where there are
+    few), then lets a regular expression search where there are many."""
+    misses = 0
+    while misses < 8:
+        i = buf.find(b"\\", pos, limit)
+        if i == -1:
+            return -1
+        if i > pos and buf[i - 1] == 0x0A and buf[i + 1:i + 2] == b".":
+            return i - 1
+        misses += 1
+        pos = i + 1
+    m = _END_MARKER.search(buf, pos, limit)
+    return m.start() if m else -1
 
 
-_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
