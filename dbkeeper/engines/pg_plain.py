@@ -77,7 +77,8 @@ class PgPlainEngine(Engine):
             if table:
                 tables.add(table)
             if len(roles) < MAX_ROLES_LISTED:
-                roles.update(statement_roles(statement))
+                acting, grantees = statement_roles(statement)
+                roles.update(acting, grantees)
 
         scanner = SqlScanner(on_statement=on_statement, on_meta=metas.append)
         head, tail, total = bytearray(), b"", 0
@@ -125,7 +126,7 @@ class PgPlainEngine(Engine):
         )
 
     def restore(self, path, info: BackupInfo, target, progress) -> None:
-        existing_roles = target.existing_roles()
+        roles = RoleFacts.of(target)
         progress.set_total(info.details.get("uncompressed_size") or 0, "bytes")
         psql = pg_tool("psql")
         guard = restrict_supported(psql)
@@ -134,11 +135,11 @@ class PgPlainEngine(Engine):
         # anyway, and one transaction over a large schema can run out of locks.
         tool = Tool([psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"], env=env, stdin=subprocess.PIPE)
         named, lines = info.details.get("roles"), info.details.get("restrict_lines")
-        if named is None or lines is None or any(r not in existing_roles and r.lower() not in ROLE_SPECS for r in named):
+        if named is None or lines is None or not all(roles.usable(r) for r in named):
             known_drops = None  # read the file again to find the statements to leave out
         else:
             known_drops = lines  # inspect read it all: only its \restrict lines go
-        feed = PsqlFeed(path, tool.proc.stdin, existing_roles, guard_key=secrets.token_hex(16) if guard else None,
+        feed = PsqlFeed(path, tool.proc.stdin, roles, guard_key=secrets.token_hex(16) if guard else None,
                         known_drops=known_drops)
         thread = threading.Thread(target=feed.run, name="psql-feed", daemon=True)
         thread.start()
@@ -165,11 +166,17 @@ class PgPlainEngine(Engine):
             raise RestoreFailed("psql stopped reading the SQL file before its end.")
         progress.advance(feed.fed)
         progress.flush(force=True)  # "all of it fed" is worth showing even after a quick restore
-        if feed.missing_roles:
-            roles = ", ".join(sorted(feed.missing_roles))
+        if feed.skipped:
+            reasons = []
+            if feed.missing_roles:
+                reasons.append(f"roles this server does not have ({_names(feed.missing_roles)})")
+            if feed.foreign_roles:
+                reasons.append(f"roles {roles.user} may not act as ({_names(feed.foreign_roles)})")
             progress.event(
-                f"This server does not have the role(s) {roles}: {feed.skipped} ownership or privilege "
-                "statement(s) naming them were left out, so those objects belong to the restoring user."
+                f"The backup refers to {' and '.join(reasons)}: {feed.skipped} ownership or privilege "
+                f"statement(s) naming them were left out, so those objects belong to {roles.user}, "
+                "the user dbkeeper connects as.",
+                level="warning",
             )
 
 
@@ -180,16 +187,17 @@ class PsqlFeed:
     read for progress. Dropped statements are replaced by their newlines so
     psql's line numbers stay those of the file (plus our first line)."""
 
-    def __init__(self, path, sink, existing_roles, guard_key=None, known_drops=None):
+    def __init__(self, path, sink, roles, guard_key=None, known_drops=None):
         self.path = Path(path)
         self.known_drops = known_drops
         self.sink = sink
-        self.existing_roles = set(existing_roles)
+        self.roles = roles
         self.guard_key = guard_key
         self.fed = 0  # bytes of the (decompressed) file read so far
         self.error = None
         self.broken = False
         self.missing_roles = set()
+        self.foreign_roles = set()  # roles that exist but the restoring user may not act as
         self.skipped = 0
         self._drops = []  # (start, end) byte ranges of the file to leave out
         self._out = bytearray()
@@ -229,11 +237,15 @@ class PsqlFeed:
         self._drops.append((meta.start, meta.end))
 
     def _on_statement(self, statement):
-        roles = statement_roles(statement)
-        missing = {r for r in roles if r not in self.existing_roles and r.lower() not in ROLE_SPECS}
-        if missing and statement.start >= self._out_base:
+        acting, grantees = statement_roles(statement)
+        if not acting and not grantees:
+            return
+        missing = {r for r in acting + grantees if not self.roles.exists(r)}
+        foreign = {r for r in acting if self.roles.exists(r) and not self.roles.usable(r)}
+        if (missing or foreign) and statement.start >= self._out_base:
             self._drops.append((statement.start, statement.end))
             self.missing_roles |= missing
+            self.foreign_roles |= foreign
             self.skipped += 1
 
     def _emit(self, upto):
@@ -255,6 +267,36 @@ class PsqlFeed:
             written = upto
         del out[: written - base]
         self._out_base = written
+
+
+class RoleFacts:
+    """Which roles the target server has, and which of them the connecting
+    user may act as (all of them for a superuser; else those it is a member of)."""
+
+    def __init__(self, user, superuser, existing, usable):
+        self.user, self.superuser = user, superuser
+        self._existing, self._usable = set(existing), set(usable)
+
+    @classmethod
+    def of(cls, target):
+        with target.connect() as conn:
+            user, superuser = conn.execute(
+                "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+            existing = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles")]
+            usable = existing if superuser else [r[0] for r in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')")]
+        return cls(user, superuser, existing, usable)
+
+    def exists(self, role) -> bool:
+        return role in self._existing or role.lower() in ROLE_SPECS
+
+    def usable(self, role) -> bool:
+        return role in self._usable or role.lower() in ROLE_SPECS
+
+
+def _names(roles, limit=10):
+    roles = sorted(roles)
+    return ", ".join(roles[:limit]) + (" …" if len(roles) > limit else "")
 
 
 def _close_quietly(stream):
@@ -394,42 +436,44 @@ def _role_list(tokens, i):
     return roles
 
 
-def statement_roles(statement) -> list[str]:
-    """The roles an ownership or privilege statement names (what pg_dump writes:
-    ALTER ... OWNER TO, GRANT ... TO, REVOKE ... FROM, ALTER DEFAULT PRIVILEGES
-    FOR ROLE, SET SESSION AUTHORIZATION); [] for any other statement."""
+def statement_roles(statement) -> tuple[list, list]:
+    """The roles an ownership or privilege statement names, as (acting,
+    grantees): roles the restoring user must act as (ALTER ... OWNER TO, SET
+    SESSION AUTHORIZATION, ALTER DEFAULT PRIVILEGES FOR ROLE, GRANTED BY) and
+    roles privileges go to or from (GRANT ... TO, REVOKE ... FROM). Both are
+    empty for any other statement."""
+    acting, grantees = [], []
     first = statement.first_word()
     if first not in ("alter", "grant", "revoke", "set") or not statement.terminated:
-        return []
+        return acting, grantees
     head = statement.tokens
     last = statement.last_tokens()
     if not last or last[-1].text != ";":
-        return []
+        return acting, grantees
     words = [t.text if t.kind == "word" else None for t in head[:4]]
-    roles = []
     if first == "set":
         if words[1:3] == ["session", "authorization"] and len(head) == 5:
-            roles = _role_list(head, 3)
-        return [r for r in roles if r != "default"]
+            acting = [r for r in _role_list(head, 3) if r != "default"]
+        return acting, grantees
     if first == "alter" and words[1:3] == ["default", "privileges"]:
         for i, t in enumerate(head):
             if t.kind == "word" and t.text == "for" and i + 2 < len(head) and head[i + 1].text in ("role", "user"):
-                roles += _role_list(head, i + 2)
+                acting += _role_list(head, i + 2)
                 break
         first = next((t.text for t in head if t.kind == "word" and t.text in ("grant", "revoke")), "")
     elif first == "alter":
         if len(last) >= 4 and [t.text for t in last[-4:-2]] == ["owner", "to"] and last[-4].kind == "word":
-            return _role_list(last, len(last) - 2)
-        return []
-    keyword = "to" if first == "grant" else "from" if first == "revoke" else None
+            acting = _role_list(last, len(last) - 2)
+        return acting, grantees
+    keyword = {"grant": "to", "revoke": "from"}.get(first)
     if keyword is None:
-        return roles
+        return acting, grantees
     for i in range(len(last) - 1, -1, -1):
         t = last[i]
         if t.kind == "word" and t.depth == 0 and t.text == keyword:
-            roles += _role_list(last, i + 1)
+            grantees = _role_list(last, i + 1)
             break
     for i, t in enumerate(last):
         if t.kind == "word" and t.text == "granted" and i + 2 < len(last) and last[i + 1].text == "by":
-            roles += _role_list(last, i + 2)
-    return roles
+            acting += _role_list(last, i + 2)
+    return acting, grantees

@@ -490,9 +490,12 @@ class SqlScanner:
             return line_end
         name = META_NAME.match(text).group().decode("utf-8", "replace")
         line = self._line_at(buf, at)
+        hint = ""
+        if name in ("\\connect", "\\c"):
+            hint = " (pg_dump writes one when run with --create or by pg_dumpall: dump the one database without --create)"
         raise UnsafeSql(
             f"The SQL file contains the psql command {name} on line {line}; "
-            "dbkeeper refuses files that run shell or client commands.",
+            f"dbkeeper refuses files that run shell or client commands{hint}.",
             line, name,
         )
 
