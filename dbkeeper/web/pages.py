@@ -2,10 +2,12 @@
 operations list. The pages are thin: the JavaScript talks to the JSON API."""
 
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 
-from ..access.auth import can_see
+from ..access.auth import can_restore, can_see
 from ..backups.models import Backup
 from ..notifications.models import Notification
 from ..operations.models import Operation
@@ -63,23 +65,32 @@ def restore_page(request):
     return render(request, "dbkeeper/restore.html", context)
 
 
-@staff_page
+@login_not_required
+@never_cache
 def progress_page(request, operation_id):
-    operation = get_object_or_404(Operation, pk=operation_id)
-    if not can_see(request.user, operation):
-        return render(request, "dbkeeper/forbidden.html", status=403)
-    context = _common(request)
-    context.update(
-        operation=operation,
-        operation_json={
-            "id": operation.id,
-            "source_name": operation.source_name,
-            "target": operation.target_display,
-            "status_url": reverse("dbkeeper:operation_status", args=[operation.id]),
-            "token_url": reverse("dbkeeper:api_operation_token", args=[operation.id]),
-            "own": operation.user_id == str(request.user.pk),
-        },
-    )
+    """Opens without a session too: a reload after the session expired must
+    resume tracking with the token the tab holds (the page's script reads it
+    from sessionStorage). Without a session the page names nothing; the
+    status endpoint decides what the visitor may read."""
+    operation_json = {
+        "id": operation_id,
+        "status_url": reverse("dbkeeper:operation_status", args=[operation_id]),
+        "token_url": reverse("dbkeeper:api_operation_token", args=[operation_id]),
+        "own": False, "source_name": "", "target": "",
+    }
+    if not request.user.is_authenticated:
+        context = {"strings": js_strings(), "urls": _common(request)["urls"], "operation": None}
+    else:
+        if not can_restore(request.user):
+            return render(request, "dbkeeper/forbidden.html", status=403)
+        operation = get_object_or_404(Operation, pk=operation_id)
+        if not can_see(request.user, operation):
+            return render(request, "dbkeeper/forbidden.html", status=403)
+        context = _common(request)
+        context["operation"] = operation
+        operation_json.update(own=operation.user_id == str(request.user.pk), source_name=operation.source_name,
+                              target=operation.target_display)
+    context["operation_json"] = operation_json
     return render(request, "dbkeeper/progress.html", context)
 
 

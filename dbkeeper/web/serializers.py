@@ -20,6 +20,15 @@ def events_of(operation: Operation, limit=LATEST_EVENTS) -> list[dict]:
     ]
 
 
+def _localized_result(result: dict) -> dict:
+    """The worker's result, with its sentences and labels in the reader's language."""
+    result = dict(result)
+    for key in ("format_label", "message"):
+        if isinstance(result.get(key), str):
+            result[key] = localize(result[key])
+    return result
+
+
 def status_of(operation: Operation, events=True) -> dict:
     """The fields of the status API (and nothing that names a password)."""
     error = None
@@ -40,7 +49,7 @@ def status_of(operation: Operation, events=True) -> dict:
         "updated_at": _iso(operation.updated_at),
         # Derived from the status, which never leaves a final state: once true, always true.
         "finished": operation.finished,
-        "result": operation.result or {},
+        "result": _localized_result(operation.result or {}),
         "error": error,
         "events": events_of(operation) if events else [],
     }

@@ -1,7 +1,9 @@
-/* dbkeeper: the progress view of one operation, opened again (from the
-   operations page or a notification). It uses the token this tab already
-   holds for the operation, or asks for a new one (for the user's own running
-   restore), or else follows it with the login session alone. */
+/* dbkeeper: the progress view of one operation. It is where the restore
+   page goes once a restore has started, so a reload lands here and resumes
+   tracking with the token this tab holds (sessionStorage), even when the login
+   session has expired meanwhile. Opened again from the operations page or a
+   notification, it asks for a new token (for the user's own restore), or else
+   follows the restore with the login session alone. */
 (function () {
   "use strict";
 
@@ -10,15 +12,18 @@
   var key = "dbkeeper:token:" + op.id;
   var tracking = null;
   try { tracking = JSON.parse(sessionStorage.getItem("dbkeeper:tracking") || "null"); } catch (e) { tracking = null; }
+  if (tracking && tracking.id !== op.id) tracking = null;
 
   function go(token) {
     new window.ProgressTracker({
-      statusUrl: op.status_url, token: token, source: op.source_name, target: op.target,
+      statusUrl: op.status_url, token: token,
+      source: op.source_name || (tracking && tracking.source) || "",
+      target: op.target || (tracking && tracking.target) || "",
       progressUrl: window.location.pathname, operationId: op.id
     }).start();
   }
 
-  var token = sessionStorage.getItem(key) || (tracking && tracking.id === op.id ? tracking.token : "");
+  var token = (tracking && tracking.token) || sessionStorage.getItem(key) || "";
   if (token || !op.own) {
     go(token);
     return;

@@ -1,8 +1,8 @@
 /* dbkeeper: the restore page. Choose a target and a backup (stored, or
    uploaded with the resumable tus client), confirm by typing the target's
    name, then start the restore and follow it with ProgressTracker.
-   The operation id and its token are kept in sessionStorage, so a reload of
-   the page resumes tracking. */
+   The operation id and its token are kept in sessionStorage and the address
+   becomes the progress view's, so a reload resumes tracking (progress.js). */
 (function () {
   "use strict";
 
@@ -14,10 +14,6 @@
   (d.readJson("dbkeeper-backups", []) || []).forEach(function (b) { backups[b.id] = b; });
   var chosenBackup = null;
 
-  function saved() {
-    try { return JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (e) { return null; }
-  }
-
   function track(state) {
     $("choose").hidden = true;
     new window.ProgressTracker({
@@ -25,14 +21,6 @@
       progressUrl: state.progress_url, operationId: state.id
     }).start();
   }
-
-  // A reload while a restore is followed: pick it up where it was.
-  var resumed = saved();
-  if (resumed && resumed.status_url) {
-    track(resumed);
-  }
-
-  $("tracker-another").addEventListener("click", function () { sessionStorage.removeItem(KEY); });
 
   // -- target ---------------------------------------------------------------
   function targetName() { return $("target").value; }
@@ -103,7 +91,7 @@
     if (!window.DbkeeperTus || !d.urls.uploads) { d.say(status, d.t("upload_unavailable")); return; }
     $("upload-button").disabled = true;
     bar.hidden = false;
-    window.DbkeeperTus.upload(file, {
+    new window.DbkeeperTus.Upload(file, {
       endpoint: d.urls.uploads,
       csrfToken: document.querySelector('meta[name="csrf-token"]').content,
       onProgress: function (sent, total) {
@@ -112,7 +100,8 @@
         d.say(status, d.t("upload_progress", { percent: d.number(percent) + " %" }));
       },
       onRetry: function () { d.say(status, d.t("upload_retrying")); }
-    }).then(function (backup) {
+    }).start().then(function (result) {
+      var backup = result.backup;
       $("upload-button").disabled = false;
       backups[backup.id] = backup;
       d.say(status, d.t("upload_done"));
@@ -144,6 +133,8 @@
           source: chosenBackup.name, target: name
         };
         sessionStorage.setItem(KEY, JSON.stringify(state));
+        // The address becomes the progress view's: a reload resumes tracking there.
+        history.pushState(null, "", state.progress_url);
         track(state);
       }, function () {
         $("tracker").hidden = true;
