@@ -98,6 +98,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
+# dbkeeper e-mails the end of a restore; the example shows the mail in the worker's output.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en"

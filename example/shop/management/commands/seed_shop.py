@@ -54,7 +54,8 @@ class Command(BaseCommand):
             products = Product.objects.db_manager(db).bulk_create(
                 [Product(category=rnd.choice(categories), name=f"{text(3).title()} {i}",
                          price=Decimal(rnd.randrange(100, 100000)) / 100,
-                         attributes={"colour": rnd.choice(WORDS), "size": rnd.randrange(1, 50), "fragile": rnd.random() < 0.3})
+                         attributes={"colour": rnd.choice(WORDS), "size": rnd.randrange(1, 50), "fragile": rnd.random() < 0.3,
+                                     "material": rnd.choice(WORDS), "origin": rnd.choice(WORDS)})
                  for i in range(n_products)], batch_size=BATCH)
             for i in range(n_digital):
                 DigitalProduct.objects.db_manager(db).create(
@@ -72,7 +73,7 @@ class Command(BaseCommand):
             product_type = ContentType.objects.db_manager(db).get_for_model(Product)
             order_type = ContentType.objects.db_manager(db).get_for_model(Order)
             Note.objects.db_manager(db).bulk_create(
-                [Note(content_type=product_type, object_id=rnd.choice(products).pk, text=text(12)) if i % 2 else
-                 Note(content_type=order_type, object_id=rnd.choice(orders).pk, text=text(12)) for i in range(n_notes)],
+                [Note(content_type=product_type, object_id=rnd.choice(products).pk, text=text(24)) if i % 2 else
+                 Note(content_type=order_type, object_id=rnd.choice(orders).pk, text=text(24)) for i in range(n_notes)],
                 batch_size=BATCH)
         self.stdout.write(f"seeded about {objects} objects\n")
