@@ -97,7 +97,7 @@ class PgCustomEngine(Engine):
                 # An absolute path: a file name starting with "-" is not taken for an option.
                 *options, "--dbname", make_conninfo(dbname=target.url.name), os.path.abspath(path),
             ]
-            env = {**target.url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore"}
+            env = {**target.url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore", "PGOPTIONS": _session_options()}
             tool = Tool(argv, env=env, on_stderr_line=tracker.on_line, tail_lines=200)
             try:
                 copy_watch = CopyWatch(conn)
@@ -120,6 +120,14 @@ class PgCustomEngine(Engine):
             raise RestoreFailed(_failure_message(tool, code))
         progress.advance(tracker.total)
         progress.flush(force=True)  # "all data in" is worth showing even after a quick restore
+
+
+def _session_options() -> str:
+    # Nobody sees the scratch database before the swap, so its many small
+    # commits need not each wait for the disk: the swap's own commit flushes
+    # the log up to it, the restored data included.
+    inherited = os.environ.get("PGOPTIONS", "")
+    return f"{inherited} -c synchronous_commit=off".strip()
 
 
 def _check_readable(tool_path, archive):
