@@ -4,6 +4,7 @@ whole pipeline, missing roles, and the failures that must leave the live
 database as it was."""
 
 import logging
+import subprocess
 import threading
 import time
 
@@ -19,7 +20,7 @@ from dbkeeper.operations.models import Operation, PreRestoreCopy
 from dbkeeper.targets.postgres import is_sibling
 
 from .dbsnapshot import pg_snapshot
-from .pgserver import PASSWORD
+from .pgserver import PASSWORD, pg_bin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -347,6 +348,46 @@ def test_a_user_who_is_not_superuser_restores_objects_owned_by_others(pg, pg_dbn
                 pg.drop_db(db)
         with pg.connect() as conn:
             conn.execute(f"DROP ROLE IF EXISTS {app}")
+
+
+def test_pg_restore_sessions_commit_asynchronously(pg, pg_dbname, tmp_path):
+    """A CHECK constraint that reads the session's synchronous_commit while
+    the rows are copied in proves the setting reached pg_restore's sessions
+    (the restoring role has it on by default; the test server has it off)."""
+    src, role, password = "pgc_async_source", "pgc_sync_role", "sync-pw-1"
+    pg.drop_db(src)
+    pg.create_db(src)
+    with pg.connect(src) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute("CREATE TABLE probe (v int CHECK (current_setting('synchronous_commit') = 'off'))")
+        conn.execute("INSERT INTO probe VALUES (1), (2)")
+    dump = pg_dump(pg, src, tmp_path / "async.dump")
+    pg.drop_db(src)
+    with pg.connect() as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN CREATEDB PASSWORD '{password}'")
+        conn.execute(f"ALTER ROLE {role} SET synchronous_commit = on")
+    try:
+        op = service.create_restore(dump, f"postgresql://{role}:{password}@127.0.0.1:{pg.port}/{pg_dbname}")
+        runner.run(op.id)
+        op.refresh_from_db()
+        assert op.status == "succeeded", op.error_message
+        with pg.connect(pg_dbname) as conn:
+            assert conn.execute("SELECT count(*) FROM probe").fetchone()[0] == 2
+        # The same dump restored by plain pg_restore as that role fails the CHECK.
+        with pg.connect() as conn:
+            conn.execute(f"CREATE DATABASE pgc_async_raw OWNER {role}")
+        with pytest.raises(subprocess.CalledProcessError) as err:
+            subprocess.run([pg_bin("pg_restore"), "--exit-on-error", "--no-owner", "-d", "pgc_async_raw", str(dump)],
+                           env={**pg.env(), "PGUSER": role, "PGPASSWORD": password}, check=True, capture_output=True)
+        assert b"violates check constraint" in err.value.stderr
+    finally:
+        pg.drop_db("pgc_async_raw")
+        for db in pg.databases():
+            if db == pg_dbname or is_sibling(pg_dbname, db):
+                pg.drop_db(db)
+        with pg.connect() as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 # -- refused before anything runs -----------------------------------------------
