@@ -6,19 +6,24 @@ it was, and roles the server lacks."""
 
 import gzip
 import logging
+import subprocess
 import threading
 import time
 
 import pytest
 from django.db import connections
 
+from dbkeeper.dburl import DbUrl
 from dbkeeper.engines import detect
-from dbkeeper.engines.pg_plain import PgPlainEngine, created_table, statement_roles
+from dbkeeper.engines.pg_plain import (
+    PgPlainEngine, PsqlFeed, RoleFacts, created_table, psql_failure, restrict_supported, statement_roles,
+)
 from dbkeeper.engines.sqlscan import SqlScanner
 from dbkeeper.errors import BackupRejected
 from dbkeeper.operations import runner, service
-from dbkeeper.operations.models import Operation, PreRestoreCopy
-from dbkeeper.targets.postgres import is_sibling
+from dbkeeper.operations.models import PreRestoreCopy
+from dbkeeper.procs import Tool, pg_tool
+from dbkeeper.targets.postgres import PostgresTarget, is_sibling
 
 from .dbsnapshot import pg_snapshot
 from .pgserver import PASSWORD
@@ -304,6 +309,25 @@ def test_truncated_dumps_are_refused(pg, pg_dbname, source, tmp_path):
     with pytest.raises(BackupRejected) as err:
         PgPlainEngine().inspect(between)
     assert "lacks pg_dump's closing line" in err.value.message
+
+
+def test_psql_itself_refuses_a_meta_command_that_got_past_the_scanner(pg, pg_dbname, tmp_path):
+    """Defence in depth: restore puts a \\restrict line of its own first, so
+    even a file fed without the scanner's check cannot run a meta-command."""
+    psql = pg_tool("psql")
+    assert restrict_supported(psql)
+    marker = tmp_path / "marker"
+    script = tmp_path / "sneaky.sql"
+    script.write_text(f"SELECT 1;\n\\! touch {marker}\nSELECT 2;\n")
+    pg.create_db(pg_dbname)
+    target = PostgresTarget(DbUrl.parse(pg.url(pg_dbname)))
+    tool = Tool([psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"], env=target.url.libpq_env(),
+                stdin=subprocess.PIPE)
+    feed = PsqlFeed(script, tool.proc.stdin, RoleFacts.of(target), guard_key="k3y", known_drops=[])
+    feed.run()
+    assert tool.wait(timeout=30) == 3 and feed.error is None
+    assert not marker.exists()
+    assert "backslash commands are restricted" in psql_failure(tool, line_shift=1)
 
 
 # -- failures while restoring ------------------------------------------------------------------

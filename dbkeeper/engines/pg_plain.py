@@ -8,7 +8,13 @@ refuses any of them, except the ``\\restrict KEY`` / ``\\unrestrict KEY`` pair
 that current pg_dump writes. restore() feeds the file to psql from Python:
 the file's own ``\\restrict`` lines are left out and a ``\\restrict`` line with
 a key of ours goes first, so that psql itself refuses any meta-command should
-one ever get past the scanner.
+one ever get past the scanner (say, after the file switched the session to a
+client encoding such as SJIS, in which psql reads bytes differently). psql
+older than 13.22/14.19/15.14/16.10/17.6 has no ``\\restrict``; there the
+scanner is the only guard.
+
+ON_ERROR_STOP matters for safety too: if a ``COPY ... FROM stdin`` failed and
+psql went on, it would read the COPY data lines as commands.
 """
 
 import functools
@@ -141,6 +147,8 @@ class PgPlainEngine(Engine):
             known_drops = lines  # inspect read it all: only its \restrict lines go
         feed = PsqlFeed(path, tool.proc.stdin, roles, guard_key=secrets.token_hex(16) if guard else None,
                         known_drops=known_drops)
+        log.info("feeding %s to psql (%s)", Path(path).name,
+                 "reading it again for role statements" if known_drops is None else "as inspected")
         thread = threading.Thread(target=feed.run, name="psql-feed", daemon=True)
         thread.start()
         try:

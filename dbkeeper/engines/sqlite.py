@@ -79,6 +79,7 @@ class SqliteEngine(Engine):
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise BackupRejected(f"The gzipped SQLite file is damaged or cut short: {exc}.") from exc
         if info.details.get("journal_mode") == "wal":
+            log.info("switching %s to a rollback journal while it is checked", dest.name)
             set_journal_mode(dest, "delete")
 
     def check(self, info: BackupInfo, target) -> None:

@@ -108,10 +108,6 @@ class Statement:
     copy_direction: str = ""
     copy_source: str | None = None
 
-    @property
-    def truncated(self) -> bool:
-        return bool(self.tail)
-
     def last_tokens(self):
         """The statement's final tokens (all of them when it is short)."""
         return list(self.tail) if self.tail else list(self.tokens)
@@ -511,9 +507,11 @@ class SqlScanner:
         self._capture = bytearray()
         return body
 
-    def _keep(self, data):
-        if self._capture is not None and len(self._capture) < MAX_TOKEN_TEXT:
-            self._capture += data[: MAX_TOKEN_TEXT - len(self._capture)]
+    def _keep(self, buf, start, end):
+        """Keep the start of a string's value for its token (names and roles are short)."""
+        capture = self._capture
+        if capture is not None and len(capture) < MAX_TOKEN_TEXT:
+            capture += buf[start:min(end, start + MAX_TOKEN_TEXT - len(capture))]
 
     def _close_capture(self):
         stmt = self._stmt
@@ -525,7 +523,7 @@ class SqlScanner:
     def _ordinary_string(self, buf, pos, limit, final):
         m = _STRING_BODY.match(buf, pos, limit)
         if m:
-            self._keep(m.group())
+            self._keep(buf, pos, m.end())
             self._bs_run = 0
             return m.end()
         if buf[pos] == 0x5C:  # a run of backslashes
@@ -535,14 +533,14 @@ class SqlScanner:
             self._bs_after_high = self._prev_byte(buf, pos)[0] >= 0x80
             self._bs_run = run.end() - pos
             self._string_has_backslash = True
-            self._keep(run.group())
+            self._keep(buf, pos, run.end())
             return run.end()
         # a quote
         if pos + 1 >= limit and not final and limit == len(buf):
             return None
         self._check_quote_after_backslashes()
         if buf[pos + 1:pos + 2] == b"'":
-            self._keep(b"'")
+            self._keep(buf, pos, pos + 1)
             self._bs_run = 0
             return pos + 2
         return self._close_string(pos + 1)
@@ -566,7 +564,7 @@ class SqlScanner:
     def _escape_string(self, buf, pos, limit, final):
         m = _STRING_BODY.match(buf, pos, limit)
         if m:
-            self._keep(m.group())
+            self._keep(buf, pos, m.end())
             return m.end()
         if buf[pos] == 0x5C:
             if pos + 1 >= limit:
@@ -576,19 +574,19 @@ class SqlScanner:
             if self._prev_byte(buf, pos)[0] >= 0x80:
                 # In some client encodings this backslash is the second byte of a character.
                 raise self._ambiguous()
-            self._keep(buf[pos:pos + 2])
+            self._keep(buf, pos, pos + 2)
             return pos + 2
         if pos + 1 >= limit and not final and limit == len(buf):
             return None
         if buf[pos + 1:pos + 2] == b"'":
-            self._keep(b"'")
+            self._keep(buf, pos, pos + 1)
             return pos + 2
         return self._close_string(pos + 1)
 
     def _bits_string(self, buf, pos, limit, final):
         m = _BITS_BODY.match(buf, pos, limit)
         if m:
-            self._keep(m.group())
+            self._keep(buf, pos, m.end())
             return m.end()
         return self._close_string(pos + 1)
 
@@ -628,7 +626,7 @@ class SqlScanner:
         m = _DQUOTE_BODY.match(buf, pos, limit)
         if m:
             if len(self._quoted) < MAX_TOKEN_TEXT:
-                self._quoted += m.group()[:MAX_TOKEN_TEXT]
+                self._quoted += buf[pos:min(m.end(), pos + MAX_TOKEN_TEXT)]
             return m.end()
         if pos + 1 >= limit and not final and limit == len(buf):
             return None
