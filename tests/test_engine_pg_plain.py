@@ -230,7 +230,7 @@ def test_restore_into_a_new_database(pg, pg_dbname, source, caplog):
         assert conn.execute("SELECT count(*) FROM shop.totals").fetchone()[0] == 800
         assert conn.execute("SELECT last_value FROM shop.order_no").fetchone()[0] == 1299
         assert conn.execute("SELECT obj_description('people'::regclass)").fetchone()[0] == "who is who, back\\slash included"
-    runs = [r.getMessage() for r in caplog.records if "psql" in r.getMessage()]
+    runs = [r.getMessage() for r in caplog.records if r.name == "dbkeeper.procs" and "psql" in r.getMessage()]
     assert len(runs) == 1 and "ON_ERROR_STOP=1" in runs[0] and PASSWORD not in runs[0]
 
 
