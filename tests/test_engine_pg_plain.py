@@ -350,6 +350,23 @@ def test_sql_failing_halfway_leaves_the_live_database_alone(pg, pg_dbname, sourc
     assert_unchanged_and_clean(pg, pg_dbname, before, op)
 
 
+def test_psql_stopping_early_is_reported_as_its_error(pg, pg_dbname, tmp_path):
+    """psql exits at the first error while megabytes are still to come: the
+    broken pipe is not the story, psql's error is."""
+    script = tmp_path / "early.sql"
+    rows = b"".join(b"%d\tsome text for row %d\n" % (i, i) for i in range(150000))
+    script.write_bytes(
+        b"CREATE TABLE public.t (a int, b text);\nSELECT no_such_function();\n"
+        b"COPY public.t (a, b) FROM stdin;\n" + rows + b"\\.\n"
+    )
+    assert script.stat().st_size > 3_000_000
+    op = restore(pg, script, pg_dbname)
+    assert op.status == "failed" and op.error_code == "restore_failed"
+    assert op.error_message.startswith("psql stopped at an error: ERROR: function no_such_function() does not exist")
+    assert op.error_message.endswith("(line 2 of the SQL file).")
+    assert scratch_left(pg, pg_dbname) == [] and pg_dbname not in pg.databases()
+
+
 def build_slow_source(pg, name, rows=2500):
     """Rows whose CHECK calls a function that sleeps, so a restore takes seconds."""
     pg.drop_db(name)
