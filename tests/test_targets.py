@@ -123,3 +123,13 @@ def test_sqlite_drop_named_refuses_unrelated_files(tmp_path):
     with pytest.raises(TargetError):
         target.drop_named(str(other))
     assert other.exists()
+
+
+def test_sqlite_paths_with_uri_characters(tmp_path):
+    folder = tmp_path / "odd ?#% name"
+    folder.mkdir()
+    live = folder / "app.db"
+    _sqlite_db(live, "v").close()
+    target = SqliteTarget(DbUrl.parse(f"sqlite:///{live}"))
+    assert target.tables() == {"t"}
+    target.check()

@@ -58,7 +58,8 @@ class SqliteTarget(Target):
 
     def _connect(self, readonly=True):
         if readonly:
-            return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            # as_uri() escapes ?, # and % in the path.
+            return sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
         return sqlite3.connect(self.path)
 
     def tables(self) -> set[str]:
