@@ -123,6 +123,15 @@ def test_gzipped_fixture(pg, pg_dbname, source, fresh, tmp_path):
     assert fresh.dumpdata() == source.dumpdata()
 
 
+def test_indented_fixture_with_a_byte_order_mark(pg, pg_dbname, source, fresh, tmp_path):
+    fixture = tmp_path / "windows.json"
+    indented = source.manage("dumpdata", "--indent", "2").stdout
+    fixture.write_bytes(b"\xef\xbb\xbf" + indented.encode())
+
+    restore(fresh, fixture)
+    assert fresh.dumpdata() == source.dumpdata()
+
+
 LIVE_DB = "fx_live"
 
 

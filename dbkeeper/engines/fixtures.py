@@ -21,6 +21,7 @@ from .base import BackupInfo, Engine
 log = logging.getLogger(__name__)
 
 READ_BUFFER = 256 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
 # A dumpdata file starts with "[" and an object whose first key is one of these.
 HEAD_PATTERN = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\[\s*\{\s*"(?:model|pk|fields)"\s*:')
 
@@ -29,14 +30,17 @@ def open_fixture(path):
     """The fixture as a binary stream, decompressed if it is gzipped."""
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == GZIP_MAGIC
-    if gzipped:
-        return gzip.open(path, "rb")
-    return open(path, "rb")
+    stream = gzip.open(path, "rb") if gzipped else open(path, "rb")
+    # Some Windows tools start a UTF-8 file with a byte-order mark; JSON parsers refuse it.
+    if stream.read(len(UTF8_BOM)) != UTF8_BOM:
+        stream.seek(0)
+    return stream
 
 
 def iter_objects(stream):
-    """The fixture's objects, one dict at a time."""
-    return ijson.items(stream, "item", buf_size=READ_BUFFER)
+    """The fixture's objects, one dict at a time. Numbers with a fraction
+    become floats, as json.loads (and so loaddata) makes them."""
+    return ijson.items(stream, "item", buf_size=READ_BUFFER, use_float=True)
 
 
 def json_error(exc, stream=None) -> BackupRejected:

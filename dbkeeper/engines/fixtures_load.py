@@ -92,10 +92,11 @@ class ModelPlan:
         opts = self.model._meta
         self.label = opts.label_lower
         self.pk = opts.pk
-        self.insert_fields = list(opts.local_concrete_fields)
+        # What a raw save writes: the model's own columns, not the generated ones.
+        self.insert_fields = [f for f in opts.local_concrete_fields if not getattr(f, "generated", False)]
         self.auto_field = opts.auto_field
         # What dumpdata writes for a model: its own table's fields and links.
-        self.converters = {f.name: (f.attname, self._converter(f)) for f in opts.local_concrete_fields}
+        self.converters = {f.name: (f.attname, self._converter(f)) for f in self.insert_fields}
         self.m2m = {f.name: f for f in opts.local_many_to_many}
         # Fields of parent models (multi-table inheritance) live in the parents'
         # own objects; like loaddata, a copy of them here is ignored.

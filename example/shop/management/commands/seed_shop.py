@@ -55,7 +55,8 @@ class Command(BaseCommand):
                 [Product(category=rnd.choice(categories), name=f"{text(3).title()} {i}",
                          price=Decimal(rnd.randrange(100, 100000)) / 100,
                          attributes={"colour": rnd.choice(WORDS), "size": rnd.randrange(1, 50), "fragile": rnd.random() < 0.3,
-                                     "material": rnd.choice(WORDS), "origin": rnd.choice(WORDS)})
+                                     "material": rnd.choice(WORDS), "origin": rnd.choice(WORDS),
+                                     "weight": round(rnd.random() * 10, 3)})
                  for i in range(n_products)], batch_size=BATCH)
             for i in range(n_digital):
                 DigitalProduct.objects.db_manager(db).create(
