@@ -9,8 +9,9 @@ restored data.
 The project runs for real: gunicorn serving example.wsgi, and
 ``manage.py dbkeeper worker``."""
 
+import gzip
+import json
 import re
-import time
 
 import pytest
 import requests
@@ -54,11 +55,12 @@ def backup(pg, pg_dbname, project, tmp_path):
     source.manage("dbkeeper", "backup", path)
     products = int(source.python("from shop.models import Product\nprint(Product.objects.count())").strip())
     pg.drop_db(f"{pg_dbname}__src")
-    return path, products
+    objects = len(json.loads(gzip.decompress(path.read_bytes())))
+    return path, products, objects
 
 
 def test_staff_user_restores_the_applications_own_database_in_chromium(pg, pg_dbname, project, backup):
-    backup_path, backup_products = backup
+    backup_path, backup_products, backup_objects = backup
     pg.create_db(pg_dbname)
     project.manage("migrate", "-v0")
     project.manage("dbkeeper", "migrate")
@@ -106,6 +108,8 @@ def test_staff_user_restores_the_applications_own_database_in_chromium(pg, pg_db
         # the user's session are untouched.
         during = context.request.get(f"{base}/")
         assert f"Signed in as {USER}." in during.text() and product_count(during.text()) == live_products
+        # Progress counts the backup's objects.
+        expect(page.locator("#tracker-count")).to_contain_text(f"of {backup_objects:,} objects", timeout=60_000)
 
         expect(page.locator("#tracker-result")).to_be_visible(timeout=180_000)
         expect(page.locator("#result-title")).to_have_text("Restore succeeded")
