@@ -7,7 +7,10 @@ import hashlib
 import json
 import logging
 import os
+import queue
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
@@ -96,7 +99,7 @@ def error_message(response, fallback):
 
 
 class TusUpload:
-    def __init__(self, path, server, token, chunk_size=DEFAULT_CHUNK_SIZE, checksum="sha256", retries=10,
+    def __init__(self, path, server, token, chunk_size=DEFAULT_CHUNK_SIZE, checksum=None, retries=10,
                  state_file=None, progress=None, timeout=(15, 600)):
         self.path = Path(path)
         if not self.path.is_file():
@@ -119,6 +122,7 @@ class TusUpload:
         self.status = None  # the server's Dbkeeper-Upload-Status once finished
         # SHA-256 of the local file, fed by the chunks as they go, to check the stored copy.
         self.file_hash = hashlib.sha256()
+        self.hasher = None
         self.hashed = 0
 
     # -- requests ---------------------------------------------------------------
@@ -148,12 +152,11 @@ class TusUpload:
         self.status = self._finished(response.headers.get("Dbkeeper-Upload-Status"))
         self.state.set(self.key, self.url)
 
-    def send_chunk(self, fh):
-        self.hash_until(fh, self.offset)
-        fh.seek(self.offset)
-        data = fh.read(min(self.chunk_size, self.size - self.offset))
+    def send_chunk(self, reader):
+        self.hash_until(reader, self.offset)
+        data = reader.read(self.offset)
         if self.offset <= self.hashed < self.offset + len(data):
-            self.file_hash.update(memoryview(data)[self.hashed - self.offset:])
+            self.hasher.update(memoryview(data)[self.hashed - self.offset:])
             self.hashed = self.offset + len(data)
         headers = {"Upload-Offset": str(self.offset), "Content-Type": OCTETS}
         if self.checksum:
@@ -169,14 +172,13 @@ class TusUpload:
         self.status = self._finished(response.headers.get("Dbkeeper-Upload-Status"))
         self.progress.on_offset(self.offset, self.size)
 
-    def hash_until(self, fh, end):
+    def hash_until(self, reader, end):
         """Hash the part of the local file that was sent before (a resumed upload)."""
         while self.hashed < end:
-            fh.seek(self.hashed)
-            data = fh.read(min(self.chunk_size, end - self.hashed))
+            data = os.pread(reader.fd, min(self.chunk_size, end - self.hashed), self.hashed)
             if not data:
                 raise UploadFailed(f"{self.path} got shorter while it was being uploaded.")
-            self.file_hash.update(data)
+            self.hasher.update(data)
             self.hashed += len(data)
 
     @staticmethod
@@ -208,6 +210,7 @@ class TusUpload:
                     raise UploadFailed(f"The upload stopped at byte {self.offset:,} after {self.retries} retries: "
                                        f"{describe(exc)} Run the same command again to resume.") from None
                 delay = min(MAX_DELAY_SECONDS, 2**attempt)
+                log.info("upload at byte %s: %s; retrying in %s s", self.offset, describe(exc), delay)
                 self.progress.on_retry(describe(exc), delay)
                 time.sleep(delay)
 
@@ -234,10 +237,14 @@ class TusUpload:
         if self.url is None:
             self.with_retries(self.create, resync=False)
         self.progress.on_offset(self.offset, self.size)
-        with open(self.path, "rb") as fh:
-            while self.status is None:
-                self.with_retries(lambda: self.status or self.send_chunk(fh))
-            self.hash_until(fh, self.size)
+        self.hasher = BackgroundHasher([self.file_hash], depth=2)
+        try:
+            with open(self.path, "rb") as fh, ChunkReader(fh, self.chunk_size, self.size) as reader:
+                while self.status is None:
+                    self.with_retries(lambda: self.status or self.send_chunk(reader))
+                self.hash_until(reader, self.size)
+        finally:
+            self.hasher.close()
         result = self.with_retries(self.result)
         self.state.set(self.key, None)
         backup = result.get("backup")
@@ -245,6 +252,65 @@ class TusUpload:
             raise UploadFailed(f"The stored backup {backup['id']} differs from {self.path.name} (SHA-256 "
                                f"{backup['sha256'][:12]}… instead of {self.file_hash.hexdigest()[:12]}…); upload it again.")
         return result
+
+
+class ChunkReader:
+    """Reads chunks of the file, the next one ahead in a thread while the
+    current one is on its way, so it is ready when the server answers."""
+
+    def __init__(self, fh, chunk_size, size):
+        self.fd, self.chunk_size, self.size = fh.fileno(), chunk_size, size
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.ahead = None  # (offset, future of its bytes)
+
+    def _read(self, offset):
+        return os.pread(self.fd, min(self.chunk_size, self.size - offset), offset)
+
+    def read(self, offset):
+        if self.ahead and self.ahead[0] == offset:
+            data = self.ahead[1].result()
+        else:  # first chunk, or the server's offset moved after a failure
+            data = self._read(offset)
+        if not data:
+            raise UploadFailed("The file got shorter while it was being uploaded; upload it again once it is complete.")
+        following = offset + len(data)
+        self.ahead = (following, self.pool.submit(self._read, following)) if following < self.size else None
+        return data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class BackgroundHasher:
+    """Hashes in a thread of its own, so that hashing the file overlaps
+    sending it (hashlib lets go of the GIL on large buffers). Each piece given
+    to update() goes, in order, to every hashlib object in ``hashes``;
+    close() waits until all are hashed. Pieces must not change afterwards."""
+
+    def __init__(self, hashes, depth=4):
+        self.hashes = hashes
+        self.queue = queue.Queue(maxsize=depth) if hashes else None  # at most ``depth`` pieces held
+        self.thread = threading.Thread(target=self._run, daemon=True) if hashes else None
+        if self.thread:
+            self.thread.start()
+
+    def _run(self):
+        while (piece := self.queue.get()) is not None:
+            for h in self.hashes:
+                h.update(piece)
+
+    def update(self, piece):
+        if self.queue is not None:
+            self.queue.put(piece)
+
+    def close(self):
+        """Wait until every piece is hashed."""
+        if self.thread:
+            self.queue.put(None)
+            self.thread.join()
 
 
 def describe(exc):

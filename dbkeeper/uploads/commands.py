@@ -27,8 +27,9 @@ def register(sub):
                    help="personal API token ('dbkeeper token create'); default: $DBKEEPER_TOKEN, "
                         "which keeps it out of the process list")
     p.add_argument("--chunk-size", type=chunk_size, default="8M", help="bytes per request (default 8M)")
-    p.add_argument("--checksum", choices=["sha256", "sha1", "md5", "none"], default="sha256",
-                   help="checksum sent with each chunk, verified by the server (default sha256)")
+    p.add_argument("--checksum", choices=["sha256", "sha1", "md5", "none"], default="none",
+                   help="also send a checksum with each chunk for the server to verify (default none: the "
+                        "stored backup's SHA-256 is always compared with the local file's at the end)")
     p.add_argument("--retries", type=int, default=10, help="tries after a dropped connection before giving up")
     p.add_argument("--state-file", default=None,
                    help="where unfinished uploads are remembered (default ~/.cache/dbkeeper/uploads.json)")

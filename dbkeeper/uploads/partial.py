@@ -81,6 +81,7 @@ def append(fd, start, stream, expected, checksum=None, running=None) -> Appended
     chunk_hash = hashlib.new(checksum[0]) if checksum else None
     # With a checksum the chunk may still be thrown away: hash a copy.
     file_hash = running.copy() if (running is not None and checksum) else running
+    hashes = [h for h in (chunk_hash, file_hash) if h is not None]
     received = written = 0
     disk_full = False
     while received < expected:
@@ -95,10 +96,8 @@ def append(fd, start, stream, expected, checksum=None, running=None) -> Appended
         try:
             while view:
                 n = os.write(fd, view)
-                if chunk_hash is not None:
-                    chunk_hash.update(view[:n])
-                if file_hash is not None:
-                    file_hash.update(view[:n])
+                for h in hashes:
+                    h.update(view[:n])
                 written += n
                 view = view[n:]
         except OSError as exc:
@@ -115,7 +114,8 @@ def append(fd, start, stream, expected, checksum=None, running=None) -> Appended
         if not checksum_ok:
             written = 0
             digest = running  # untouched: it never saw the discarded bytes
-    os.ftruncate(fd, start + written)
+    if os.fstat(fd).st_size != start + written:
+        os.ftruncate(fd, start + written)
     return Appended(written=written, received=received, complete=complete, checksum_ok=checksum_ok,
                     disk_full=disk_full, digest=digest)
 

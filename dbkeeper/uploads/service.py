@@ -85,29 +85,25 @@ def check_open(upload):
             "This upload expired before it was finished and will be deleted; start a new upload.", "upload_expired", 410)
 
 
-def receive(upload, user, start, stream, length, checksum=None) -> Upload:
+def receive(upload_id, user, start, stream, length, checksum=None) -> Upload:
     """Append a chunk of ``length`` bytes read from ``stream`` at offset
     ``start``. Raises UploadError for a wrong offset (409), a checksum
     mismatch (460), a full disk (507), a chunk past the declared length
     (413), another request writing (423). Whatever arrived before a dropped
     connection is kept (without a checksum) and the offset says so."""
-    check_open(upload)
-    if start != upload.offset:
-        raise UploadError(
-            f"The upload is at byte {upload.offset:,}, not {start:,}; ask for the offset (HEAD) and send from there.",
-            "offset_mismatch", 409, upload_offset=upload.offset)
-    if start + length > upload.length:
-        raise UploadError(
-            f"This chunk would end at byte {start + length:,}, past the declared length of {upload.length:,} bytes.",
-            "too_large", 413)
     with contextlib.ExitStack() as stack:
-        fd = enter_lock(stack, upload)
-        upload.refresh_from_db()
+        fd = enter_lock(stack, upload_id, user)
+        # Read under the lock: the offset cannot move until we are done.
+        upload = find(upload_id, user)
         check_open(upload)
         if start != reconcile(upload, fd):
             raise UploadError(
                 f"The upload is at byte {upload.offset:,}, not {start:,}; ask for the offset (HEAD) and send from there.",
                 "offset_mismatch", 409, upload_offset=upload.offset)
+        if start + length > upload.length:
+            raise UploadError(
+                f"This chunk would end at byte {start + length:,}, past the declared length of {upload.length:,} bytes.",
+                "too_large", 413)
         running = partial.running_digests.take(upload.id, start, fd)
         try:
             result = partial.append(fd, start, stream, length, checksum=checksum, running=running)
@@ -143,13 +139,15 @@ def receive(upload, user, start, stream, length, checksum=None) -> Upload:
         return upload
 
 
-def enter_lock(stack, upload):
+def enter_lock(stack, upload_id, user):
     """Take the upload's lock for the rest of ``stack``; the open partial file."""
     try:
-        return stack.enter_context(partial.locked(upload.id, wait=LOCK_WAIT_SECONDS))
+        return stack.enter_context(partial.locked(upload_id, wait=LOCK_WAIT_SECONDS))
     except partial.Busy:
         raise UploadError("Another request is still writing to this upload; try again in a moment.", "upload_busy", 423) from None
     except FileNotFoundError:
+        # No partial file: finished, expired and cleaned up, or never there.
+        check_open(find(upload_id, user))
         raise UploadError("There is no such upload (it may have been cancelled or cleaned up).", "not_found", 404) from None
 
 
@@ -200,7 +198,7 @@ def complete(upload, user, digest):
     return upload
 
 
-def terminate(upload):
+def terminate(upload, user):
     """Delete an unfinished upload and what it received."""
     if upload.finished:
         raise UploadError(f"This upload is finished ({upload.status}); there is nothing to cancel.", "upload_finished", 410)
@@ -208,7 +206,7 @@ def terminate(upload):
         upload.delete()
         return
     with contextlib.ExitStack() as stack:
-        enter_lock(stack, upload)
+        enter_lock(stack, upload.id, user)
         upload.refresh_from_db()
         if upload.status != Upload.Status.RECEIVING:
             raise UploadError("This upload is complete and being stored; it can no longer be cancelled.", "upload_busy", 423)

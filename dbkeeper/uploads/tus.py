@@ -215,7 +215,7 @@ def upload(request, user, upload_id):
     if request.method == "PATCH":
         return patch(request, user, upload_id)
     if request.method == "DELETE":
-        service.terminate(service.find(upload_id, user))
+        service.terminate(service.find(upload_id, user), user)
         return HttpResponse(status=204)
     return method_not_allowed("HEAD, PATCH, DELETE, OPTIONS")
 
@@ -244,12 +244,11 @@ def patch(request, user, upload_id):
         raise UploadError("Send each chunk with a Content-Length header.", "length_required", 411)
     length = header_int(request, "Content-Length")
     checksum = parse_checksum(request.META["HTTP_UPLOAD_CHECKSUM"]) if "HTTP_UPLOAD_CHECKSUM" in request.META else None
-    upload = service.find(upload_id, user)
     sock = request.META.get("gunicorn.socket")
     if sock is not None:
         sock.settimeout(BODY_READ_TIMEOUT)  # gunicorn resets it for the next request
     # The body is read from the request stream in pieces, never as a whole.
-    upload = service.receive(upload, user, start, request, length, checksum)
+    upload = service.receive(upload_id, user, start, request, length, checksum)
     response = HttpResponse(status=204)
     response["Upload-Offset"] = str(upload.offset)
     return outcome_headers(response, upload)
