@@ -92,6 +92,9 @@ else:
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
         },
+        # Keep each thread's connection: opening one (and SQLite reading the
+        # schema again) on every request cost more than the queries themselves.
+        "CONN_MAX_AGE": 600,
     }
 # In the standalone server, dbkeeper's records and its accounts share one database.
 DATABASES = {"default": _control}
