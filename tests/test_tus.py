@@ -229,6 +229,14 @@ def test_unauthenticated_gets_401_json_never_a_redirect(users):
     assert partial_size(url) == 0 and Upload.objects.count() == 1
 
 
+def test_a_host_that_requires_login_everywhere_still_gets_401_json(users, settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.contrib.auth.middleware.LoginRequiredMiddleware"]
+    response = Client(headers=TUS).post("/api/uploads/", headers={"Upload-Length": "10"})
+    assert response.status_code == 401 and response.json()["session_expired"] is True
+    assert Client().get("/uploads/new/").status_code == 302  # the page itself does go to the login page
+    assert create(api(users[0]), 10).status_code == 201
+
+
 def test_a_revoked_token_or_a_renamed_user_no_longer_authenticates(users):
     staff = users[0]
     record, secret = create_token(staff)

@@ -34,6 +34,7 @@ import binascii
 import functools
 import logging
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
@@ -63,6 +64,7 @@ def tus_endpoint(view):
     """OPTIONS, authentication, CSRF for sessions, the tus version check,
     and UploadError as JSON, around a tus view called as view(request, user, ...)."""
 
+    @login_not_required  # never a redirect to the login page: 401 JSON below
     @csrf_exempt  # checked below for session requests; a bearer token needs none
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -117,6 +119,7 @@ def csrf_refused(request) -> bool:
 
 def with_tus(response):
     response["Tus-Resumable"] = TUS_VERSION
+    response["Cache-Control"] = "no-store"  # offsets and results change from one request to the next
     return response
 
 
@@ -231,7 +234,6 @@ def head(request, user, upload_id):
     response["Upload-Length"] = str(upload.length)
     if upload.metadata:
         response["Upload-Metadata"] = encode_metadata(upload.metadata)
-    response["Cache-Control"] = "no-store"
     return outcome_headers(response, upload)
 
 
