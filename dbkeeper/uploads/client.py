@@ -7,8 +7,6 @@ import hashlib
 import json
 import logging
 import os
-import queue
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from urllib.parse import urljoin
 import requests
 
 from ..errors import DbkeeperError
+from .hashing import BackgroundHasher
 
 log = logging.getLogger(__name__)
 
@@ -282,35 +281,6 @@ class ChunkReader:
 
     def __exit__(self, *exc):
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-class BackgroundHasher:
-    """Hashes in a thread of its own, so that hashing the file overlaps
-    sending it (hashlib lets go of the GIL on large buffers). Each piece given
-    to update() goes, in order, to every hashlib object in ``hashes``;
-    close() waits until all are hashed. Pieces must not change afterwards."""
-
-    def __init__(self, hashes, depth=4):
-        self.hashes = hashes
-        self.queue = queue.Queue(maxsize=depth) if hashes else None  # at most ``depth`` pieces held
-        self.thread = threading.Thread(target=self._run, daemon=True) if hashes else None
-        if self.thread:
-            self.thread.start()
-
-    def _run(self):
-        while (piece := self.queue.get()) is not None:
-            for h in self.hashes:
-                h.update(piece)
-
-    def update(self, piece):
-        if self.queue is not None:
-            self.queue.put(piece)
-
-    def close(self):
-        """Wait until every piece is hashed."""
-        if self.thread:
-            self.queue.put(None)
-            self.thread.join()
 
 
 def describe(exc):

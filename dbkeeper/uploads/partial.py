@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import conf
+from .hashing import BackgroundHasher
 
 READ_SIZE = 1024 * 1024
 # Errors that mean "no room left": keep what fitted, answer 507.
@@ -81,31 +82,33 @@ def append(fd, start, stream, expected, checksum=None, running=None) -> Appended
     chunk_hash = hashlib.new(checksum[0]) if checksum else None
     # With a checksum the chunk may still be thrown away: hash a copy.
     file_hash = running.copy() if (running is not None and checksum) else running
-    hashes = [h for h in (chunk_hash, file_hash) if h is not None]
+    hasher = BackgroundHasher([h for h in (chunk_hash, file_hash) if h is not None])
     received = written = 0
     disk_full = False
-    while received < expected:
-        try:
-            data = stream.read(min(READ_SIZE, expected - received))
-        except OSError:
-            break  # the client's connection ended
-        if not data:
-            break
-        received += len(data)
-        view = memoryview(data)
-        try:
-            while view:
-                n = os.write(fd, view)
-                for h in hashes:
-                    h.update(view[:n])
-                written += n
-                view = view[n:]
-        except OSError as exc:
-            if exc.errno not in NO_SPACE_ERRNOS:
-                os.ftruncate(fd, start + written)
-                raise
-            disk_full = True
-            break
+    try:
+        while received < expected:
+            try:
+                data = stream.read(min(READ_SIZE, expected - received))
+            except OSError:
+                break  # the client's connection ended
+            if not data:
+                break
+            received += len(data)
+            view = memoryview(data)
+            try:
+                while view:
+                    n = os.write(fd, view)
+                    hasher.update(view[:n])
+                    written += n
+                    view = view[n:]
+            except OSError as exc:
+                if exc.errno not in NO_SPACE_ERRNOS:
+                    os.ftruncate(fd, start + written)
+                    raise
+                disk_full = True
+                break
+    finally:
+        hasher.close()  # every kept byte is hashed before the digests are read
     complete = received == expected and not disk_full
     checksum_ok = True
     digest = file_hash
