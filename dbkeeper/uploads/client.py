@@ -35,6 +35,10 @@ class UploadFailed(DbkeeperError):
 class Retry(Exception):
     """A failure worth another try after asking the server for its offset."""
 
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
 
 def endpoint_for(server) -> str:
     """The tus endpoint from dbkeeper's address (or the endpoint itself)."""
@@ -164,7 +168,7 @@ class TusUpload:
         response = self.session.patch(self.url, data=data, headers=headers, timeout=self.timeout)
         self._check_auth(response)
         if response.status_code in RETRYABLE or (response.status_code == 400 and "incomplete" in response.text):
-            raise Retry(error_message(response, "The server did not take the chunk"))
+            raise Retry(error_message(response, "The server did not take the chunk"), response.status_code)
         if response.status_code != 204:
             raise UploadFailed(error_message(response, "The server refused the chunk"))
         self.offset = int(response.headers["Upload-Offset"])
@@ -205,6 +209,8 @@ class TusUpload:
                     self.resync()
                 return step()
             except (Retry, requests.ConnectionError, requests.Timeout) as exc:
+                if isinstance(exc, Retry) and exc.status == 409 and attempt < self.retries:
+                    continue  # the server has more (or less) than we thought: resync at once
                 if attempt == self.retries:
                     raise UploadFailed(f"The upload stopped at byte {self.offset:,} after {self.retries} retries: "
                                        f"{describe(exc)} Run the same command again to resume.") from None

@@ -212,6 +212,7 @@
         return await step();
       } catch (error) {
         if (!(error instanceof UploadError) || !error.retryable || attempt >= this.options.maxRetries) throw error;
+        if (error.status === 409) continue;  // the server has more (or less) than we thought: resync at once
         var delay = Math.min(MAX_DELAY_MS, 1000 * Math.pow(2, attempt));
         this.options.onRetry(error, delay, attempt + 1);
         await sleep(delay);
