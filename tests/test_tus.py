@@ -185,6 +185,23 @@ def test_expired_upload_is_gone_and_the_periodic_task_cleans_it_up(users):
     assert alice.head(url).status_code == 404
 
 
+def test_a_completion_cut_short_by_a_dead_process_is_failed_by_the_periodic_task(users):
+    alice = api(users[0])
+    url = create(alice, 100)["Location"]
+    send(alice, url, 0, b"x" * 60)
+    upload_id = url.rsplit("/", 1)[1]
+    # As if the web process died in the middle of storing it.
+    Upload.objects.filter(pk=upload_id).update(status="completing", offset=100)
+    assert alice.head(url)["Dbkeeper-Upload-Status"] == "completing"
+    with partial.locked(upload_id):  # a completion still running is left alone
+        tasks.delete_expired_uploads.call_local()
+    assert Upload.objects.get(pk=upload_id).status == "completing"
+    tasks.delete_expired_uploads.call_local()
+    result = alice.get(url + "/result").json()
+    assert result["status"] == "failed" and "upload it again" in result["error"]["message"]
+    assert not partial.path_for(upload_id).exists()
+
+
 def test_the_clean_up_is_a_periodic_task_of_the_worker():
     from dbkeeper.operations.queue import huey
 

@@ -216,6 +216,29 @@ def terminate(upload, user):
     log.info("upload %s terminated", upload.id)
 
 
+def fail_abandoned_completions() -> int:
+    """Uploads left "completing" by a web process that died while storing
+    them (nobody holds their lock): mark them failed so that their clients
+    stop waiting, and delete what was received."""
+    count = 0
+    for upload in Upload.objects.filter(status=Upload.Status.COMPLETING):
+        try:
+            with partial.locked(upload.id):
+                partial.path_for(upload.id).unlink(missing_ok=True)
+        except partial.Busy:
+            continue  # still being stored
+        except FileNotFoundError:
+            pass
+        now = timezone.now()
+        Upload.objects.filter(pk=upload.id, status=Upload.Status.COMPLETING).update(
+            status=Upload.Status.FAILED, error_code="store_interrupted", finished_at=now, updated_at=now,
+            expires_at=now + expiry_delta(),
+            error_message="The server stopped while it was storing this file, so it was not stored; upload it again.")
+        log.warning("upload %s: its completion was interrupted; marked failed", upload.id)
+        count += 1
+    return count
+
+
 def delete_expired(now=None) -> int:
     """Delete unfinished uploads past their expiry (and their partial files),
     records of finished ones past theirs, and partial files nothing refers

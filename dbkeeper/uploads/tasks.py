@@ -16,6 +16,7 @@ def delete_expired_uploads():
 
     close_old_connections()
     try:
+        service.fail_abandoned_completions()
         count = service.delete_expired()
         if count:
             log.info("deleted %s expired upload(s)", count)
