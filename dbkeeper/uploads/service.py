@@ -23,14 +23,15 @@ LOCK_WAIT_SECONDS = 3
 
 
 class UploadError(DbkeeperError):
-    """A request about an upload that cannot be honoured; ``status`` is the HTTP answer."""
+    """A request about an upload that cannot be honoured; ``status`` is the
+    HTTP answer, ``extra`` more fields for its JSON (e.g. upload_offset)."""
 
     status = 400
 
-    def __init__(self, message, code, status, **headers):
+    def __init__(self, message, code, status, **extra):
         super().__init__(message, code=code)
         self.status = status
-        self.headers = headers
+        self.extra = extra
 
 
 def expiry_delta():

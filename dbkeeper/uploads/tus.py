@@ -133,8 +133,7 @@ def options_response():
 
 
 def error_response(exc: UploadError):
-    extra = {"upload_offset": exc.headers["upload_offset"]} if "upload_offset" in exc.headers else {}
-    response = json_error(exc.status, exc.code, exc.message, **extra)
+    response = json_error(exc.status, exc.code, exc.message, **exc.extra)
     if exc.status == 460:
         response.reason_phrase = "Checksum Mismatch"
     return response
