@@ -416,6 +416,12 @@ def test_connection_cut_for_good_stops_after_5_failures_and_the_restore_is_on_th
     assert dismissed.value.status == 200
     ops.reload()
     expect(note).to_have_count(0)
+    # Its progress view opens again from there, with a fresh token for this tab.
+    with ops.expect_response(lambda r: r.url.endswith(f"/api/operations/{op_id}/token/")) as fresh:
+        ops.locator(f"#op-{op_id} a").click()
+    assert fresh.value.status == 201
+    expect(ops.locator("#result-title")).to_have_text("Restore cancelled", timeout=15_000)
+    expect(ops.locator("#tracker-events")).to_contain_text("Cancel requested by alice.")
 
 
 # -- 5. tokens over real HTTP; no raw token kept or logged ----------------------

@@ -4,8 +4,10 @@ they are shown. Fixed sentences are translated as they are; sentences with
 details in them are matched by pattern and rebuilt from a translated template.
 A sentence not known here is shown as written."""
 
+import functools
 import re
 
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -41,6 +43,16 @@ FIXED = [
     gettext_noop("The backup file is empty."),
     gettext_noop("This file is not a backup dbkeeper can restore: it is not a PostgreSQL dump (custom format or plain SQL), a SQLite database, a Django fixture or an Odoo backup."),
     gettext_noop("The restored SQLite file is not self-contained (it has a journal beside it)."),
+    gettext_noop("Unpacking dump.sql from the Odoo backup."),
+    gettext_noop("Unpacking the filestore beside the live one."),
+    gettext_noop("manifest.json in the Odoo backup is not a JSON object."),
+    gettext_noop("This Odoo backup has a filestore, but no Odoo filestore folder is configured: set ODOO_FILESTORE_DIR in the DBKEEPER settings (Odoo's data_dir/filestore). Nothing was changed."),
+    gettext_noop("This zip is not an Odoo backup: it has no dump.sql."),
+    gettext_noop("This custom-format dump was gzipped afterwards, which pg_restore cannot read (the format is already compressed inside): gunzip it and try again."),
+    gettext_noop('The SQL dump is incomplete: it lacks pg_dump\'s closing line "PostgreSQL database dump complete", so the file was cut short.'),
+    gettext_noop("The SQL file holds no SQL statement."),
+    gettext_noop("psql stopped reading the SQL file before its end."),
+    gettext_noop("The SQLite file is damaged: its 100-byte header is incomplete."),
     # Backup format labels, shown inside other sentences.
     gettext_noop("PostgreSQL custom-format dump"),
     gettext_noop("PostgreSQL plain SQL dump"),
@@ -78,6 +90,20 @@ PATTERNS = [
      gettext_noop("Cannot connect to %(target)s: %(error)s")),
     (r"The unfinished scratch copy (?P<name>.+) could not be removed: (?P<error>.+)\.",
      gettext_noop("The unfinished scratch copy %(name)s could not be removed: %(error)s.")),
+    (r"The restored copy is missing (?P<count>\d+) table\(s\) of the backup: (?P<tables>.+)\.",
+     gettext_noop("The restored copy is missing %(count)s table(s) of the backup: %(tables)s.")),
+    (r"The PostgreSQL tool (?P<name>\S+) is not installed on this machine\.",
+     gettext_noop("The PostgreSQL tool %(name)s is not installed on this machine.")),
+    (r"There is no database alias (?P<alias>.+) in this project's DATABASES\.",
+     gettext_noop("There is no database alias %(alias)s in this project's DATABASES.")),
+    (r"The live database (?P<name>.+) could not be taken aside: other sessions kept connecting to it\.",
+     gettext_noop("The live database %(name)s could not be taken aside: other sessions kept connecting to it.")),
+    (r"The folder (?P<folder>.+) does not exist\.",
+     gettext_noop("The folder %(folder)s does not exist.")),
+    (r"The SQLite file is damaged: (?P<error>.+)\.",
+     gettext_noop("The SQLite file is damaged: %(error)s.")),
+    (r"Unpacked (?P<count>\d+) filestore file\(s\)\.",
+     gettext_noop("Unpacked %(count)s filestore file(s).")),
 ]
 _COMPILED = [(re.compile(p, re.DOTALL), template) for p, template in PATTERNS]
 # Details that are themselves fixed words (format labels) are translated too.
@@ -88,6 +114,12 @@ def localize(message: str) -> str:
     """``message`` in the active language when it is a known sentence."""
     if not message:
         return message
+    return _localize(message, get_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _localize(message, language):
+    # ``language`` is part of the cache key: it is the language _() uses.
     translated = _(message)
     if translated != message:
         return translated

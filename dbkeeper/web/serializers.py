@@ -1,5 +1,7 @@
 """Operations as JSON, in the reader's language."""
 
+from django.utils.translation import get_language
+
 from ..operations.models import Event, Operation
 from .messages import localize
 
@@ -29,7 +31,25 @@ def _localized_result(result: dict) -> dict:
     return result
 
 
-def status_of(operation: Operation, events=True) -> dict:
+# Latest events by (operation, id of its newest event, language): a poll whose
+# operation has no new event reuses them. The key comes from the database on
+# every poll, so nothing here can be older than what the database says.
+_events_cache = {}
+EVENTS_CACHE_SIZE = 512
+
+
+def latest_events(operation: Operation, last_event_id) -> list[dict]:
+    key = (operation.pk, last_event_id, get_language())
+    events = _events_cache.get(key)
+    if events is None:
+        events = events_of(operation)
+        if len(_events_cache) >= EVENTS_CACHE_SIZE:
+            _events_cache.clear()
+        _events_cache[key] = events
+    return events
+
+
+def status_of(operation: Operation, events=True, last_event_id=None) -> dict:
     """The fields of the status API (and nothing that names a password)."""
     error = None
     if operation.error_code or operation.error_message:
@@ -51,7 +71,7 @@ def status_of(operation: Operation, events=True) -> dict:
         "finished": operation.finished,
         "result": _localized_result(operation.result or {}),
         "error": error,
-        "events": events_of(operation) if events else [],
+        "events": (latest_events(operation, last_event_id) if last_event_id is not None else events_of(operation)) if events else [],
     }
 
 

@@ -64,7 +64,7 @@ def _answer(request, operation_id, seen):
         if check.ok:
             seen.update(auth=auth.Method.OPERATION_TOKEN, user=check.token.username or check.token.user_id or "-")
             request.dbkeeper_auth_method = auth.Method.OPERATION_TOKEN
-            return JsonResponse(status_of(check.token.operation))
+            return JsonResponse(status_of(check.token.operation, last_event_id=check.token.last_event_id))
         refused = check
 
     # No working token: a staff session (or personal API token) may still read it.
