@@ -96,8 +96,6 @@ else:
         # schema again) on every request cost more than the queries themselves.
         "CONN_MAX_AGE": 600,
     }
-# Each web thread keeps its connection: every open progress page polls once a second.
-_control.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
 # In the standalone server, dbkeeper's records and its accounts share one database.
 DATABASES = {"default": _control}
 DATABASE_ROUTERS = ["dbkeeper.router.ControlRouter"]
