@@ -19,6 +19,8 @@ def pg_dbname(pg, request):
     name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
     pg.drop_db(name)
     yield name
+    from dbkeeper.targets.postgres import is_sibling
+
     for db in pg.databases():
-        if db == name or db.startswith(name + "__"):
+        if db == name or is_sibling(name, db):
             pg.drop_db(db)

@@ -64,7 +64,7 @@ def cmd_restore(args):
         def show(o):
             bar.update(task, completed=o.percent, stage=o.stage, message=(o.message or "")[:60])
 
-        runner.run(op.id, listener=show)
+        runner.run(op.id, listener=show, inspected=(engine, info))
         op.refresh_from_db()
         show(op)
     if op.status == Operation.Status.SUCCEEDED:

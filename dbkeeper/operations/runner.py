@@ -39,7 +39,10 @@ def claim(operation_id) -> Operation | None:
     return Operation.objects.get(pk=operation_id)
 
 
-def run(operation_id, listener=None) -> Operation | None:
+def run(operation_id, listener=None, inspected=None) -> Operation | None:
+    """Run a queued operation to its end. ``inspected`` is an (engine, info)
+    pair the caller already has for the same file (the CLI shows it before
+    asking for confirmation), so a large file is not read twice."""
     op = claim(operation_id)
     if op is None:
         return None
@@ -48,7 +51,7 @@ def run(operation_id, listener=None) -> Operation | None:
         try:
             with source_file(op) as path:
                 op.source_path = str(path)
-                result = restore(op, progress)
+                result = restore(op, progress, inspected)
         except Cancelled as exc:
             finish(op, Status.CANCELLED, error=exc, progress=progress)
         except DbkeeperError as exc:
@@ -78,10 +81,12 @@ def source_file(op: Operation):
         yield op.source_path
 
 
-def restore(op: Operation, progress: Progress) -> dict:
+def restore(op: Operation, progress: Progress, inspected=None) -> dict:
     progress.stage(Stage.VALIDATING, "Checking the backup file.")
-    engine = engines.detect(op.source_path)
-    info = engine.inspect(op.source_path)
+    if inspected is None:
+        engine = engines.detect(op.source_path)
+        inspected = engine, engine.inspect(op.source_path)
+    engine, info = inspected
     progress.event(f"The backup is a {info.label} of {_size(info.size)} with {len(info.tables)} table(s).")
     target = targets.resolve(op.target_spec)
     if target.kind not in engine.target_kinds:
