@@ -1,6 +1,5 @@
 """Mount with ``path("some-prefix/", include("dbkeeper.urls"))``."""
 
-from django.urls import path
 
 app_name = "dbkeeper"
 

@@ -3,11 +3,15 @@ connection between a client (a browser, the CLI) and a server for real."""
 
 import socket
 import threading
+import time
 
 
 class TcpProxy:
-    def __init__(self, upstream_port, listen_port=0, upstream_host="127.0.0.1"):
+    def __init__(self, upstream_port, listen_port=0, upstream_host="127.0.0.1", rate=None):
         self.upstream = (upstream_host, upstream_port)
+        # At most this many bytes a second each way (None: full speed), so a
+        # test can act in the middle of a transfer.
+        self.rate = rate
         self.port = listen_port
         self._listener = None
         self._conns = set()
@@ -76,6 +80,8 @@ class TcpProxy:
                 if not data:
                     break
                 dst.sendall(data)
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
         except OSError:
             pass
         finally:

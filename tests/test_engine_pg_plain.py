@@ -26,15 +26,13 @@ from dbkeeper.procs import Tool, pg_tool
 from dbkeeper.targets.postgres import PostgresTarget, is_sibling
 
 from .dbsnapshot import pg_snapshot
+from .pipeline import assert_unchanged_and_clean, conninfo, events, restore, scratch_left
+from .pipeline import make_live as _make_live
 from .pgserver import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SOURCE_TABLES = {"public.people", "shop.orders", "Audit Trail.Event Log", "shop.empty"}
-
-
-def conninfo(pg, dbname):
-    return {"host": "127.0.0.1", "port": pg.port, "user": pg.user, "password": PASSWORD, "dbname": dbname}
 
 
 def build_source(pg, name):
@@ -90,48 +88,8 @@ def source(pg, tmp_path_factory):
     pg.drop_db(name)
 
 
-def restore(pg, path, dbname, listener=None):
-    op = service.create_restore(path, pg.url(dbname))
-    runner.run(op.id, listener=listener)
-    op.refresh_from_db()
-    return op
-
-
-def events(op):
-    return [e.message for e in op.events.all()]
-
-
-def scratch_left(pg, dbname):
-    return sorted(d for d in pg.databases() if "__dbk_scratch_" in d and is_sibling(dbname, d))
-
-
-@pytest.fixture(autouse=True)
-def drop_siblings(request):
-    """Scratch and pre-restore copies of a long database name have a shortened
-    base, which pg_dbname's own clean-up does not recognise."""
-    if "pg_dbname" not in request.fixturenames:
-        yield
-        return
-    pg, dbname = request.getfixturevalue("pg"), request.getfixturevalue("pg_dbname")
-    yield
-    for db in pg.databases():
-        if is_sibling(dbname, db):
-            pg.drop_db(db)
-
-
 def make_live(pg, dbname):
-    pg.create_db(dbname)
-    with pg.connect(dbname) as conn:
-        conn.execute("CREATE TABLE precious (id int PRIMARY KEY, v text)")
-        conn.execute("INSERT INTO precious SELECT g, 'keep me ' || g FROM generate_series(1, 300) g")
-    return pg_snapshot(conninfo(pg, dbname))
-
-
-def assert_unchanged_and_clean(pg, dbname, before, op):
-    assert pg_snapshot(conninfo(pg, dbname)) == before
-    assert scratch_left(pg, dbname) == []
-    assert not PreRestoreCopy.objects.exists()
-    assert "The live database was not changed." in events(op)
+    return _make_live(pg, dbname, rows=300)
 
 
 # -- recognising and describing -----------------------------------------------------

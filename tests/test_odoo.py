@@ -15,7 +15,6 @@ from dbkeeper import conf, engines
 from dbkeeper.engines.odoo import ENGINE as ODOO, FilestoreSwap
 from dbkeeper.errors import BackupRejected
 from dbkeeper.operations import runner, service
-from dbkeeper.operations.models import Operation
 
 from .builders import dump_plain, make_pg_source
 from .dbsnapshot import pg_snapshot

@@ -11,7 +11,8 @@ import requests
 from playwright.sync_api import expect, sync_playwright
 
 from .live import LiveServer
-from .tus_helpers import ThrottledProxy, make_big_sqlite_backup, sha256_file, upload_count, upload_row, wait_for
+from .tcpproxy import TcpProxy
+from .tus_helpers import make_big_sqlite_backup, sha256_file, upload_count, upload_row, wait_for
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -41,7 +42,7 @@ def browser():
 def test_upload_page_survives_a_dropped_connection_and_a_reload(server, browser, tmp_path):
     source = make_big_sqlite_backup(tmp_path / "shop.sqlite3", megabytes=10)
     size = source.stat().st_size
-    proxy = ThrottledProxy(server.port, rate=1_200_000).start()
+    proxy = TcpProxy(server.port, rate=1_200_000).start()
     base = f"http://127.0.0.1:{proxy.port}"
     page = browser.new_page()
     try:

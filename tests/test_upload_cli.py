@@ -14,7 +14,8 @@ import requests
 
 from .live import LiveServer
 from .pgserver import free_port
-from .tus_helpers import (ThrottledProxy, make_big_sqlite_backup, make_sqlite_backup, sha256_file, upload_count,
+from .tcpproxy import TcpProxy
+from .tus_helpers import (make_big_sqlite_backup, make_sqlite_backup, sha256_file, upload_count,
                           upload_row, wait_for)
 
 
@@ -66,7 +67,7 @@ def test_upload_killed_half_way_resumes_when_run_again(server, tmp_path):
     cache = tmp_path / "cache"
     state = cache / "dbkeeper" / "uploads.json"
     before = upload_count(server)
-    proxy = ThrottledProxy(server.port, rate=1_500_000).start()
+    proxy = TcpProxy(server.port, rate=1_500_000).start()
     try:
         argv, env = upload_cmd(server, source, "--chunk-size", "512K", port=proxy.port, cache=cache)
         first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)

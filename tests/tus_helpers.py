@@ -6,7 +6,6 @@ import json
 import sqlite3
 import time
 
-from .tcpproxy import TcpProxy
 
 
 def make_sqlite_backup(path, rows=2000):
@@ -76,35 +75,3 @@ def wait_for(predicate, timeout, what):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-class ThrottledProxy(TcpProxy):
-    """A TcpProxy that forwards at most ``rate`` bytes a second in each
-    direction (None: full speed), so a test can act in the middle of a transfer."""
-
-    def __init__(self, upstream_port, rate=None, **kwargs):
-        super().__init__(upstream_port, **kwargs)
-        self.rate = rate
-
-    def _pipe(self, src, dst):
-        import socket
-
-        try:
-            while True:
-                data = src.recv(16384)
-                if not data:
-                    break
-                dst.sendall(data)
-                if self.rate:
-                    time.sleep(len(data) / self.rate)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            with self._lock:
-                self._conns.discard(src)
-                self._conns.discard(dst)
