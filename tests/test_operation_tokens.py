@@ -7,7 +7,6 @@ import string
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 from django.utils import timezone

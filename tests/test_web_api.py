@@ -2,7 +2,6 @@
 personal API token), listing, cancelling, new progress tokens, targets."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from huey.signals import SIGNAL_ENQUEUED
 
