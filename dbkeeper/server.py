@@ -99,8 +99,11 @@ def gunicorn_argv(args):
         # Uploads stream for as long as they need; the tus client resumes if cut.
         "--timeout", "300",
         "--graceful-timeout", str(STOP_GRACE_SECONDS - 2),
-        "--access-logfile", "-",
     ]
+    if os.environ.get("DBKEEPER_ACCESS_LOG") == "1":
+        # Off by default: dbkeeper logs each API request itself, and a line per
+        # progress poll from hundreds of open pages costs the restore CPU.
+        argv += ["--access-logfile", "-"]
     if _gunicorn_has_control_socket():
         # Several dbkeeper web servers on one host must not share one control socket.
         argv.append("--no-control-socket")
