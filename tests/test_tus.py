@@ -109,7 +109,7 @@ def test_chunks_append_and_wrong_offset_is_409(users):
     url = create(alice, 10)["Location"]
     first = send(alice, url, 0, b"abcd")
     assert first.status_code == 204 and first["Upload-Offset"] == "4"
-    wrong = send(alice, url, 2, b"XXXX")
+    wrong = send(alice, url, 2, b"wxyz")
     assert wrong.status_code == 409
     body = wrong.json()
     assert body["error"]["code"] == "offset_mismatch" and "at byte 4" in body["error"]["message"]
