@@ -21,6 +21,7 @@ from dbkeeper.targets.postgres import is_sibling
 from .dbsnapshot import pg_snapshot
 from .pipeline import assert_unchanged_and_clean, conninfo, events, restore, scratch_left
 from .pipeline import make_live as _make_live
+from .test_translations import assert_translated, in_arabic
 from .pgserver import PASSWORD, pg_bin
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -272,6 +273,8 @@ def test_objects_of_roles_the_server_lacks_go_to_the_connecting_user(pg, pg_dbna
     assert pg_snapshot(conninfo(pg, pg_dbname)) == expected
     note = next(m for m in events(op) if "does not have" in m)
     assert owner in note and reader in note and "now belong to postgres" in note and "grants" in note
+    # Stored in English, shown in the reader's language with the role names kept.
+    assert_translated(note, in_arabic(note), details=[owner, reader, "postgres", "dbkeeper", "(GRANT/REVOKE)"])
     with pg.connect(pg_dbname) as conn:
         table_owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'entries'").fetchone()[0]
     assert table_owner == "postgres"

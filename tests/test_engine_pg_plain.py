@@ -28,6 +28,7 @@ from dbkeeper.targets.postgres import PostgresTarget, is_sibling
 from .dbsnapshot import pg_snapshot
 from .pipeline import assert_unchanged_and_clean, conninfo, events, restore, scratch_left
 from .pipeline import make_live as _make_live
+from .test_translations import assert_translated, in_arabic
 from .pgserver import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -407,6 +408,8 @@ def test_objects_of_roles_the_server_lacks_are_restored(pg, pg_dbname, tmp_path)
     note = next(m for m in events(op) if "does not have" in m)
     assert note.startswith(f"The backup refers to roles this server does not have ({reader}, {owner}): ")
     assert note.endswith("so those objects belong to postgres, the user dbkeeper connects as.")
+    # Stored in English, shown in the reader's language with the role names kept.
+    assert_translated(note, in_arabic(note), details=[reader, owner, "postgres", "dbkeeper"])
     with pg.connect(pg_dbname) as conn:
         assert conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'entries'").fetchone()[0] == "postgres"
 

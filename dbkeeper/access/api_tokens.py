@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..errors import DbkeeperError
 
@@ -81,9 +82,9 @@ def find_token(prefix_or_id) -> ApiToken:
     else:
         found = list(active.filter(prefix__startswith=text)) if len(text) >= len(TOKEN_PREFIX) + 4 else []
     if not found:
-        raise DbkeeperError(f"No active API token matches {text!r}; see 'dbkeeper token list'.", code="token_not_found")
+        raise DbkeeperError(_("No active API token matches %(text)s; see 'dbkeeper token list'.") % {"text": repr(text)}, code="token_not_found")
     if len(found) > 1:
-        raise DbkeeperError(f"{len(found)} tokens match {text!r}; give the token's id instead.", code="token_ambiguous")
+        raise DbkeeperError(_("%(count)s tokens match %(text)s; give the token's id instead.") % {"count": len(found), "text": repr(text)}, code="token_ambiguous")
     return found[0]
 
 
@@ -97,7 +98,7 @@ def revoke_token(record: ApiToken) -> ApiToken:
 def bearer_credential(request) -> str | None:
     """The token in ``Authorization: Bearer …``, or None when there is none."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, credential = header.partition(" ")
+    scheme, _sep, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         return None
     return credential.strip()

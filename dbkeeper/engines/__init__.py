@@ -1,6 +1,7 @@
 """Backup formats. ``detect`` finds the engine for a file from its first bytes."""
 
 import gzip
+import zlib
 from pathlib import Path
 
 from ..errors import BackupRejected
@@ -31,7 +32,7 @@ def read_head(path, size=4096) -> bytes:
         try:
             with gzip.open(path, "rb") as unzipped:
                 return unzipped.read(size)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged deflate data
             raise BackupRejected(f"The file looks gzipped but cannot be decompressed: {exc}.") from exc
     return head
 

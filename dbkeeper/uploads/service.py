@@ -9,6 +9,7 @@ import shutil
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import conf
 from ..backups import store
@@ -42,13 +43,13 @@ def create(user, length, metadata) -> Upload:
     max_size = conf.get("MAX_UPLOAD_SIZE")
     if length > max_size:
         raise UploadError(
-            f"The file is {length:,} bytes; this server accepts uploads of at most {max_size:,} bytes.",
+            _("The file is %(length)s bytes; this server accepts uploads of at most %(limit)s bytes.") % {"length": f"{length:,}", "limit": f"{max_size:,}"},
             "too_large", 413)
     free = shutil.disk_usage(conf.data_subdir("uploads")).free
     if length > free:
         raise UploadError(
-            f"There is not enough free disk space on the server for this file: it needs {length:,} bytes "
-            f"and {free:,} are free. Ask an administrator to free some space.", "disk_full", 507)
+            _("There is not enough free disk space on the server for this file: it needs %(length)s bytes "
+              "and %(free)s are free. Ask an administrator to free some space.") % {"length": f"{length:,}", "free": f"{free:,}"}, "disk_full", 507)
     name = metadata.get("filename") or metadata.get("name") or ""
     # Metadata only: keep a plain name, never a path or control characters.
     name = "".join(c for c in os.path.basename(name.replace("\\", "/")) if c.isprintable())[:255]
@@ -69,7 +70,7 @@ def find(upload_id, user) -> Upload:
     """The user's upload; another user's is as unknown as a missing one."""
     upload = Upload.objects.filter(pk=upload_id, user_id=str(user.pk)).first()
     if upload is None:
-        raise UploadError("There is no such upload (it may have been cancelled or cleaned up).", "not_found", 404)
+        raise UploadError(_("There is no such upload (it may have been cancelled or cleaned up)."), "not_found", 404)
     return upload
 
 
@@ -77,13 +78,13 @@ def check_open(upload):
     """Refuse chunks for an upload that is finished, being stored or expired."""
     if upload.finished:
         raise UploadError(
-            f"This upload is finished ({upload.status}); see its result. Start a new upload to send the file again.",
+            _("This upload is finished (%(status)s); see its result. Start a new upload to send the file again.") % {"status": upload.status},
             "upload_finished", 410)
     if upload.status == Upload.Status.COMPLETING:
-        raise UploadError("This upload is complete and being stored; try again in a moment.", "upload_busy", 423)
+        raise UploadError(_("This upload is complete and being stored; try again in a moment."), "upload_busy", 423)
     if upload.expired():
         raise UploadError(
-            "This upload expired before it was finished and will be deleted; start a new upload.", "upload_expired", 410)
+            _("This upload expired before it was finished and will be deleted; start a new upload."), "upload_expired", 410)
 
 
 def receive(upload_id, user, start, stream, length, checksum=None) -> Upload:
@@ -99,11 +100,11 @@ def receive(upload_id, user, start, stream, length, checksum=None) -> Upload:
         check_open(upload)
         if start != reconcile(upload, fd):
             raise UploadError(
-                f"The upload is at byte {upload.offset:,}, not {start:,}; ask for the offset (HEAD) and send from there.",
+                _("The upload is at byte %(offset)s, not %(start)s; ask for the offset (HEAD) and send from there.") % {"offset": f"{upload.offset:,}", "start": f"{start:,}"},
                 "offset_mismatch", 409, upload_offset=upload.offset)
         if start + length > upload.length:
             raise UploadError(
-                f"This chunk would end at byte {start + length:,}, past the declared length of {upload.length:,} bytes.",
+                _("This chunk would end at byte %(end)s, past the declared length of %(length)s bytes.") % {"end": f"{start + length:,}", "length": f"{upload.length:,}"},
                 "too_large", 413)
         running = partial.running_digests.take(upload.id, start, fd)
         try:
@@ -116,24 +117,24 @@ def receive(upload_id, user, start, stream, length, checksum=None) -> Upload:
         updated = Upload.objects.filter(pk=upload.id, offset=start, status=Upload.Status.RECEIVING).update(
             offset=new_offset, updated_at=now, expires_at=now + expiry_delta())
         if not updated:
-            raise UploadError("This upload was cancelled while the chunk arrived.", "not_found", 404)
+            raise UploadError(_("This upload was cancelled while the chunk arrived."), "not_found", 404)
         upload.offset, upload.updated_at, upload.expires_at = new_offset, now, now + expiry_delta()
         if result.digest is not None:
             partial.running_digests.put(upload.id, new_offset, result.digest)
         if result.disk_full:
             log.warning("upload %s: disk full at byte %s", upload.id, new_offset)
             raise UploadError(
-                f"The server's disk is full. The first {new_offset:,} bytes are kept: the upload can resume "
-                "once an administrator frees some space.", "disk_full", 507, upload_offset=new_offset)
+                _("The server's disk is full. The first %(offset)s bytes are kept: the upload can resume "
+                  "once an administrator frees some space.") % {"offset": f"{new_offset:,}"}, "disk_full", 507, upload_offset=new_offset)
         if not result.complete:
             log.info("upload %s: connection ended after %s of %s bytes; kept up to byte %s",
                      upload.id, result.received, length, new_offset)
             raise UploadError(
-                f"The chunk ended after {result.received:,} of {length:,} bytes; the upload continues from byte {new_offset:,}.",
+                _("The chunk ended after %(received)s of %(length)s bytes; the upload continues from byte %(offset)s.") % {"received": f"{result.received:,}", "length": f"{length:,}", "offset": f"{new_offset:,}"},
                 "incomplete_chunk", 400, upload_offset=new_offset)
         if not result.checksum_ok:
             raise UploadError(
-                f"The chunk does not match its {checksum[0]} checksum, so it was discarded; send it again.",
+                _("The chunk does not match its %(algorithm)s checksum, so it was discarded; send it again.") % {"algorithm": checksum[0]},
                 "checksum_mismatch", 460, upload_offset=new_offset)
         if new_offset == upload.length:
             complete(upload, user, result.digest)
@@ -145,11 +146,11 @@ def enter_lock(stack, upload_id, user):
     try:
         return stack.enter_context(partial.locked(upload_id, wait=LOCK_WAIT_SECONDS))
     except partial.Busy:
-        raise UploadError("Another request is still writing to this upload; try again in a moment.", "upload_busy", 423) from None
+        raise UploadError(_("Another request is still writing to this upload; try again in a moment."), "upload_busy", 423) from None
     except FileNotFoundError:
         # No partial file: finished, expired and cleaned up, or never there.
         check_open(find(upload_id, user))
-        raise UploadError("There is no such upload (it may have been cancelled or cleaned up).", "not_found", 404) from None
+        raise UploadError(_("There is no such upload (it may have been cancelled or cleaned up)."), "not_found", 404) from None
 
 
 def reconcile(upload, fd) -> int:
@@ -202,7 +203,7 @@ def complete(upload, user, digest):
 def terminate(upload, user):
     """Delete an unfinished upload and what it received."""
     if upload.finished:
-        raise UploadError(f"This upload is finished ({upload.status}); there is nothing to cancel.", "upload_finished", 410)
+        raise UploadError(_("This upload is finished (%(status)s); there is nothing to cancel.") % {"status": upload.status}, "upload_finished", 410)
     if not partial.path_for(upload.id).exists():
         upload.delete()
         return
@@ -210,7 +211,7 @@ def terminate(upload, user):
         enter_lock(stack, upload.id, user)
         upload.refresh_from_db()
         if upload.status != Upload.Status.RECEIVING:
-            raise UploadError("This upload is complete and being stored; it can no longer be cancelled.", "upload_busy", 423)
+            raise UploadError(_("This upload is complete and being stored; it can no longer be cancelled."), "upload_busy", 423)
         partial.path_for(upload.id).unlink(missing_ok=True)
         upload.delete()
     partial.running_digests.drop(upload.id)

@@ -39,6 +39,7 @@ from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.utils.http import http_date
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import conf
@@ -47,6 +48,7 @@ from ..access.http import json_error, unauthorized
 from . import partial, service
 from .models import Upload
 from .service import UploadError
+from ..web.messages import localize
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def tus_endpoint(view):
         if refusal is not None:
             return with_tus(refusal)
         if request.method != "GET" and request.META.get("HTTP_TUS_RESUMABLE") != TUS_VERSION:
-            response = json_error(412, "tus_version", f"This server speaks tus {TUS_VERSION}: send the header Tus-Resumable: {TUS_VERSION}.")
+            response = json_error(412, "tus_version", _("This server speaks tus %(version)s: send the header Tus-Resumable: %(version)s.") % {"version": TUS_VERSION})
             response["Tus-Version"] = TUS_VERSION
             return with_tus(response)
         try:
@@ -92,19 +94,19 @@ def authenticate(request):
         user, via = authenticate_bearer(request), "token"
         if user is None:
             return None, unauthorized(
-                "This API token is not valid: it is unknown, revoked, or its user is inactive. "
-                "Create a new one with 'dbkeeper token create USERNAME'.", code="invalid_token", scheme="Bearer")
+                _("This API token is not valid: it is unknown, revoked, or its user is inactive. "
+                  "Create a new one with 'dbkeeper token create USERNAME'."), code="invalid_token", scheme="Bearer")
     else:
         user, via = getattr(request, "user", None), "session"
         if user is None or not user.is_authenticated:
             return None, unauthorized(
-                "You are not signed in (or your session expired). Sign in again, or send a personal "
-                "API token in the Authorization header.", scheme="Bearer")
+                _("You are not signed in (or your session expired). Sign in again, or send a personal "
+                  "API token in the Authorization header."), scheme="Bearer")
     if not (user.is_active and (user.is_staff or user.is_superuser)):
-        return None, json_error(403, "forbidden", "Only staff members may upload backups.")
+        return None, json_error(403, "forbidden", _("Only staff members may upload backups."))
     if via == "session" and request.method not in SAFE_METHODS and csrf_refused(request):
-        return None, json_error(403, "csrf_failed", "The request was refused because its CSRF token is missing or "
-                                "wrong. Reload the page and try again.")
+        return None, json_error(403, "csrf_failed", _("The request was refused because its CSRF token is missing or "
+                                  "wrong. Reload the page and try again."))
     log.debug("%s %s by %s (%s)", request.method, request.path, user.get_username(), via)
     return user, None
 
@@ -147,25 +149,25 @@ def header_int(request, name):
     key = name.upper().replace("-", "_")
     value = request.META.get(key if key == "CONTENT_LENGTH" else "HTTP_" + key)
     if value is None:
-        raise bad_header(f"The {name} header is missing.")
+        raise bad_header(_("The %(name)s header is missing.") % {"name": name})
     if not value.strip().isdigit():
-        raise bad_header(f"The {name} header must be a whole number of bytes, not {value[:40]!r}.")
+        raise bad_header(_("The %(name)s header must be a whole number of bytes, not %(value)s.") % {"name": name, "value": repr(value[:40])})
     return int(value)
 
 
 def parse_metadata(header):
     """tus Upload-Metadata: comma-separated "key base64value" pairs."""
     if len(header) > MAX_METADATA_LENGTH:
-        raise bad_header(f"The Upload-Metadata header is longer than {MAX_METADATA_LENGTH} characters.")
+        raise bad_header(_("The Upload-Metadata header is longer than %(limit)s characters.") % {"limit": MAX_METADATA_LENGTH})
     metadata = {}
     for pair in filter(None, (p.strip() for p in header.split(","))):
-        key, _, value = pair.partition(" ")
+        key, _sep, value = pair.partition(" ")
         if not key or " " in value.strip() or key in metadata:
-            raise bad_header("The Upload-Metadata header is malformed: use comma-separated 'key base64value' pairs.")
+            raise bad_header(_("The Upload-Metadata header is malformed: use comma-separated 'key base64value' pairs."))
         try:
             metadata[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise bad_header(f"The Upload-Metadata value of {key!r} is not base64-encoded UTF-8.") from None
+            raise bad_header(_("The Upload-Metadata value of %(key)s is not base64-encoded UTF-8.") % {"key": repr(key)}) from None
     return metadata
 
 
@@ -174,15 +176,15 @@ def encode_metadata(metadata):
 
 
 def parse_checksum(header):
-    algorithm, _, value = header.strip().partition(" ")
+    algorithm, _sep, value = header.strip().partition(" ")
     algorithm = algorithm.lower()
     if algorithm not in partial.CHECKSUM_ALGORITHMS:
-        raise bad_header(f"The checksum algorithm {algorithm[:20]!r} is not supported; use one of "
-                         f"{', '.join(partial.CHECKSUM_ALGORITHMS)}.")
+        raise bad_header(_("The checksum algorithm %(algorithm)s is not supported; use one of %(supported)s.")
+                         % {"algorithm": repr(algorithm[:20]), "supported": ", ".join(partial.CHECKSUM_ALGORITHMS)})
     try:
         return algorithm, base64.b64decode(value.strip(), validate=True)
     except binascii.Error:
-        raise bad_header("The Upload-Checksum value is not base64.") from None
+        raise bad_header(_("The Upload-Checksum value is not base64.")) from None
 
 
 def outcome_headers(response, upload):
@@ -200,7 +202,7 @@ def uploads(request, user):
     if request.method != "POST":
         return method_not_allowed("POST, OPTIONS")
     if "HTTP_UPLOAD_DEFER_LENGTH" in request.META:
-        raise bad_header("Uploads of unknown length are not supported: send Upload-Length.")
+        raise bad_header(_("Uploads of unknown length are not supported: send Upload-Length."))
     length = header_int(request, "Upload-Length")
     metadata = parse_metadata(request.META.get("HTTP_UPLOAD_METADATA", ""))
     upload = service.create(user, length, metadata)
@@ -225,7 +227,7 @@ def upload(request, user, upload_id):
 def head(request, user, upload_id):
     upload = service.find(upload_id, user)
     if upload.expired():
-        raise UploadError("This upload expired before it was finished; start a new upload.", "upload_expired", 410)
+        raise UploadError(_("This upload expired before it was finished; start a new upload."), "upload_expired", 410)
     response = HttpResponse(status=200)
     done = upload.status != Upload.Status.RECEIVING
     # A finished upload is complete as far as the protocol goes; its outcome is in the result.
@@ -239,10 +241,10 @@ def head(request, user, upload_id):
 def patch(request, user, upload_id):
     content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if content_type != OFFSET_CONTENT_TYPE:
-        raise UploadError(f"Send chunks with Content-Type: {OFFSET_CONTENT_TYPE}.", "unsupported_media_type", 415)
+        raise UploadError(_("Send chunks with Content-Type: %(type)s.") % {"type": OFFSET_CONTENT_TYPE}, "unsupported_media_type", 415)
     start = header_int(request, "Upload-Offset")
     if not request.META.get("CONTENT_LENGTH", "").strip():
-        raise UploadError("Send each chunk with a Content-Length header.", "length_required", 411)
+        raise UploadError(_("Send each chunk with a Content-Length header."), "length_required", 411)
     length = header_int(request, "Content-Length")
     checksum = parse_checksum(request.META["HTTP_UPLOAD_CHECKSUM"]) if "HTTP_UPLOAD_CHECKSUM" in request.META else None
     sock = request.META.get("gunicorn.socket")
@@ -263,10 +265,13 @@ def upload_result(request, user, upload_id):
     data = upload.as_dict()
     if upload.expired():
         data["status"] = "expired"
+    if data.get("error"):
+        # Stored in English when the upload finished; shown in the reader's language.
+        data["error"]["message"] = localize(data["error"]["message"])
     return outcome_headers(JsonResponse(data), upload)
 
 
 def method_not_allowed(allow):
-    response = json_error(405, "method_not_allowed", f"This address accepts {allow}.")
+    response = json_error(405, "method_not_allowed", _("This address accepts %(methods)s.") % {"methods": allow})
     response["Allow"] = allow
     return response
