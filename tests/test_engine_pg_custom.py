@@ -191,7 +191,10 @@ def test_data_tracker_follows_pg_restore_verbose_output(pg, pg_dbname, source, j
     for line in out.stderr.decode().splitlines():
         tracker.on_line(line)
         started |= set(tracker.active)
-        assert tracker.finished <= started
+        if jobs == 1:
+            # With several jobs, a worker's "processing data" line can reach
+            # stderr after the leader's "finished item" for the same item.
+            assert tracker.finished <= started
         assert done_so_far <= tracker.done_bytes() <= tracker.total
         done_so_far = tracker.done_bytes()
     assert tracker.finished == set(archive.blocks) and not tracker.active
