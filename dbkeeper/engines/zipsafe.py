@@ -137,6 +137,8 @@ class SafeZip:
     def _open(self, info):
         try:
             return self.zip.open(info)
+        # zipfile raises NotImplementedError for a compression method it cannot
+        # read, and RuntimeError for an encrypted entry: both are a bad backup here.
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
             raise BackupRejected(f"{info.filename} in the {self.what} cannot be read: {exc}.") from exc
 
