@@ -216,6 +216,16 @@ def overlapping_zip(path, sql):
     return path
 
 
+def unknown_method_zip(path, sql):
+    """A zip whose last entry claims Zstandard (method 93), which the standard library cannot read."""
+    make_zip(path, sql, files={"filestore/aa/odd": b"data"}, manifest=None)
+    data = bytearray(path.read_bytes())
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 10: central + 12] = struct.pack("<H", 93)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def big_zeros():
     return bytes(64 * 1024 * 1024)
 
@@ -228,6 +238,7 @@ HOSTILE = {
     "symlink": (lambda p, sql: make_zip(p, sql, extra=[symlink_entry("filestore/aa/link", "/etc/shadow")]), "symbolic link"),
     "zip-bomb-ratio": (lambda p, sql: make_zip(p, sql, files={"filestore/aa/bomb": big_zeros()}), "zip bomb"),
     "zip-bomb-overlap": (overlapping_zip, "zip bomb"),
+    "unknown-compression": (unknown_method_zip, "compression method"),
 }
 
 

@@ -18,6 +18,9 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import BackupRejected
 
+# What the standard library can decompress; anything else is refused before opening.
+READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
@@ -84,6 +87,8 @@ class SafeZip:
                 raise self._refuse(f"the entry {name} is not a regular file or folder")
             if info.flag_bits & 0x1:
                 raise self._refuse(f"the entry {name} is encrypted")
+            if info.compress_type not in READABLE_METHODS:
+                raise self._refuse(f"the entry {name} uses a compression method dbkeeper cannot read")
             if info.file_size and info.compress_size == 0 and info.compress_type != zipfile.ZIP_STORED:
                 raise self._refuse(f"the entry {name} claims {_size(info.file_size)} from no data at all (a zip bomb)")
             if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(1, info.compress_size):
@@ -137,9 +142,7 @@ class SafeZip:
     def _open(self, info):
         try:
             return self.zip.open(info)
-        # zipfile raises NotImplementedError for a compression method it cannot
-        # read, and RuntimeError for an encrypted entry: both are a bad backup here.
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+        except (zipfile.BadZipFile, RuntimeError, OSError) as exc:
             raise BackupRejected(f"{info.filename} in the {self.what} cannot be read: {exc}.") from exc
 
     def _read_bounded(self, stream, info, limit):

@@ -293,6 +293,8 @@ ENGINE_PATTERNS = [
      gettext_noop("the entry %(name)s is not a regular file or folder")),
     (r"the entry (?P<name>.+) is encrypted",
      gettext_noop("the entry %(name)s is encrypted")),
+    (r"the entry (?P<name>.+) uses a compression method dbkeeper cannot read",
+     gettext_noop("the entry %(name)s uses a compression method dbkeeper cannot read")),
     (r"the entry (?P<name>.+) claims (?P<size>.+) from no data at all \(a zip bomb\)",
      gettext_noop("the entry %(name)s claims %(size)s from no data at all (a zip bomb)")),
     (r"the entry (?P<name>.+) would grow from (?P<packed>.+) to (?P<size>.+) \(a zip bomb\)",
