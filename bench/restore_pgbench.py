@@ -15,7 +15,6 @@ renaming it into place.
 """
 
 import argparse
-import importlib.util
 import os
 import resource
 import sqlite3
@@ -99,7 +98,6 @@ def main():
     parser.add_argument("--jobs", type=int, default=1, help="pg_restore --jobs, for both sides")
     args = parser.parse_args()
 
-    plain_engine = importlib.util.find_spec("dbkeeper.engines.pg_plain") is not None
     server = PgServer().start()
     work = Path(tempfile.mkdtemp(prefix="dbkeeper-bench-"))
     try:
@@ -139,8 +137,7 @@ def main():
             results[label] = [statistics.median(x) for x in (raw, command, operation)] + [max(memory)]
 
         measure("custom", lambda db: [pg_bin("pg_restore"), f"--jobs={args.jobs}", "-d", db, str(custom)], custom)
-        if plain_engine:
-            measure("plain", lambda db: [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(plain), "-d", db], plain)
+        measure("plain", lambda db: [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(plain), "-d", db], plain)
         with_tools = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
         print()
@@ -154,8 +151,6 @@ def main():
         print("raw: createdb + the tool. command: the whole `dbkeeper restore` process, start-up included.\n"
               "operation: the restore as dbkeeper records it (validate, scratch, restore, check, swap), which is\n"
               "what a worker spends per restore; the command's start-up (Python, Django) is paid once by a worker.")
-        if not plain_engine:
-            print("plain    (skipped: the plain-SQL engine dbkeeper.engines.pg_plain is not installed yet)")
         print(f"peak memory: dbkeeper process alone (VmHWM) as above; largest of all child processes "
               f"including pg_restore/psql: {with_tools:.0f} MB; target {TARGET_MEMORY_MB} MB")
         print("result:", "within targets" if ok else "OUTSIDE TARGETS")

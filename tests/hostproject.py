@@ -5,7 +5,6 @@ and database."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from .live import stop_process_groups
 from .pgserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,18 +115,7 @@ class HostProject:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def stop_all(self):
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_groups(self.procs.values())
         self.procs.clear()
 
     def log_text(self, name):

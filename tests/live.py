@@ -16,6 +16,23 @@ from .pgserver import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def stop_process_groups(procs):
+    """SIGTERM each process group, then SIGKILL whatever is still there after 15 s."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 class LiveServer:
     def __init__(self, data_dir, **env):
         self.data_dir = Path(data_dir)
@@ -96,19 +113,7 @@ class LiveServer:
         proc.wait(timeout=15)
 
     def stop_all(self):
-        for name in list(self.procs):
-            proc = self.procs[name]
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for name, proc in list(self.procs.items()):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_groups(self.procs.values())
         self.procs.clear()
 
     def url(self, path="/", port=None):
