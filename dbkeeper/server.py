@@ -13,6 +13,15 @@ import time
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 8
+# How often an idle worker looks at a polled queue (SQLite): a new restore
+# starts within this time, at the cost of a few cheap queries a second.
+IDLE_POLL_SECONDS = 0.1
+# A part of `serve` that dies is started again after a pause that doubles
+# while it keeps dying (up to the maximum), and is reset once it has run
+# for RESTART_RESET_SECONDS.
+RESTART_FIRST_PAUSE = 1.0
+RESTART_MAX_PAUSE = 30.0
+RESTART_RESET_SECONDS = 60.0
 
 
 def register(sub):
@@ -134,7 +143,11 @@ def cmd_worker(args):
         pass
     from .operations.runner import abandon_own_operations
 
+    # A queue that is polled (SQLite) is polled at least every IDLE_POLL_SECONDS:
+    # Huey's default backs off to 10 s while idle, and the user waits that long
+    # for "Waiting for a worker" to end. Redis blocks on the queue instead.
     consumer = Consumer(huey, workers=args.workers, worker_type="thread", periodic=True,
+                        initial_delay=IDLE_POLL_SECONDS, backoff=1.0, max_delay=IDLE_POLL_SECONDS,
                         check_worker_health=True, shutdown_timeout=2)
     log.info("worker started (%s threads)", args.workers)
     consumer.run()
@@ -155,8 +168,9 @@ def cmd_watchdog(args):
 
 
 def cmd_serve(args):
-    """Web server, worker and watchdog as child processes; Ctrl-C or SIGTERM
-    stops all of them."""
+    """Web server, worker and watchdog as child processes. A part that dies
+    is started again (the watchdog fails what a dead worker was running);
+    Ctrl-C or SIGTERM stops all of them."""
     from . import conf
 
     migrate()
@@ -165,13 +179,14 @@ def cmd_serve(args):
     env.setdefault("DJANGO_SETTINGS_MODULE", "dbkeeper.site.settings")
     env["DBKEEPER_DATA_DIR"] = str(conf.data_dir())
     me = [sys.executable, "-m", "dbkeeper"]
-    children = {
-        # Own sessions: a Ctrl-C in the terminal reaches only us, and we stop
-        # the children in order with SIGTERM.
-        "web": subprocess.Popen(gunicorn_argv(args), env=env, start_new_session=True),
-        "worker": subprocess.Popen(me + ["worker", "--workers", str(args.workers)], env=env, start_new_session=True),
-        "watchdog": subprocess.Popen(me + ["watchdog"], env=env, start_new_session=True),
+    commands = {
+        "web": gunicorn_argv(args),
+        "worker": me + ["worker", "--workers", str(args.workers)],
+        "watchdog": me + ["watchdog"],
     }
+    # Own sessions: a Ctrl-C in the terminal reaches only us, and we stop
+    # the children in order with SIGTERM.
+    parts = {name: Part(name, argv, env) for name, argv in commands.items()}
     sys.stdout.write(f"dbkeeper is running at http://{args.host}:{args.port}/ (data in {conf.data_dir()}); Ctrl-C stops it.\n")
     sys.stdout.flush()
 
@@ -182,16 +197,46 @@ def cmd_serve(args):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    exit_code = 0
     while not stopping.is_set():
-        for name, proc in children.items():
-            if proc.poll() is not None:
-                log.error("%s stopped with exit code %s; stopping the others", name, proc.returncode)
-                exit_code = 1
-                stopping.set()
+        for part in parts.values():
+            part.tend()
         stopping.wait(0.5)
-    stop_children(children)
-    return exit_code
+    stop_children({name: part.proc for name, part in parts.items() if part.proc is not None})
+    return 0
+
+
+class Part:
+    """One child process of `serve`, started again with backoff when it dies."""
+
+    def __init__(self, name, argv, env):
+        self.name, self.argv, self.env = name, argv, env
+        self.pause = RESTART_FIRST_PAUSE
+        self.restart_at = None
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
+        self.started = time.monotonic()
+        self.restart_at = None
+
+    def tend(self):
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                log.warning("starting the %s again", self.name)
+                self.start()
+            return
+        code = self.proc.poll()
+        if code is None:
+            return
+        if now - self.started >= RESTART_RESET_SECONDS:
+            self.pause = RESTART_FIRST_PAUSE
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        log.error("the %s %s; starting it again in %.0f s", self.name, how, self.pause)
+        self.proc = None
+        self.restart_at = now + self.pause
+        self.pause = min(self.pause * 2, RESTART_MAX_PAUSE)
 
 
 def stop_children(children):

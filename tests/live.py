@@ -126,7 +126,9 @@ class LiveServer:
             try:
                 requests.get(url, timeout=2)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Refused, or a read that timed out while a loaded machine
+                # starts the server: both mean "not yet".
                 time.sleep(0.2)
         raise AssertionError(f"{url} did not answer within {timeout} s")
 
