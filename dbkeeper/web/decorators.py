@@ -55,11 +55,31 @@ def csrf_failed(request) -> bool:
     return checker.process_view(request, None, (), {}) is not None
 
 
-STATUS_BY_CODE = {"target_busy": 409, "already_finished": 409, "backup_missing": 404, "not_found": 404}
+# The HTTP status of each error code the services raise; any other code is 400.
+STATUS_BY_CODE = {
+    "forbidden": 403,
+    "not_your_operation": 403,
+    "backup_missing": 404,
+    "not_found": 404,
+    "target_busy": 409,
+    "already_finished": 409,
+    "queue_down": 503,
+}
 
 
 def error_status(exc: DbkeeperError) -> int:
     return STATUS_BY_CODE.get(exc.code, 400)
+
+
+def error_sentence(exc: DbkeeperError) -> str:
+    """The error's sentence in the request's language. A sentence kept as a
+    template with parameters is translated as such; one that is only English
+    text (not converted yet) is matched by ``localize``."""
+    return exc.render() if exc.params else localize(exc.message)
+
+
+def error_response(exc: DbkeeperError):
+    return json_error(error_status(exc), exc.code, error_sentence(exc))
 
 
 def json_api(*methods):
@@ -85,7 +105,7 @@ def json_api(*methods):
             try:
                 return view(request, credential, *args, **kwargs)
             except DbkeeperError as exc:
-                return json_error(error_status(exc), exc.code, localize(exc.message))
+                return error_response(exc)
 
         return login_not_required(csrf_exempt(never_cache(wrapper)))
 
