@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from ..access.auth import Method, can_restore, has_bearer, user_credential
+from ..access.auth import Method, Refusal, can_restore, not_signed_in, not_staff, user_credential
 from ..access.http import json_error, unauthorized
 from ..access.middleware import mark_json
 from ..errors import DbkeeperError
@@ -35,15 +35,19 @@ def staff_page(view):
     return never_cache(wrapper)
 
 
+def refusal_response(refusal: Refusal):
+    """A refusal decided by ``access`` as JSON, its sentence in the request's language."""
+    if refusal.status == 401:
+        return unauthorized(refusal.sentence.render(), code=refusal.code, scheme=refusal.scheme or "Session")
+    return json_error(refusal.status, refusal.code, refusal.sentence.render())
+
+
 def session_expired_response(request=None):
-    if request is not None and has_bearer(request):
-        return unauthorized(_("The API token is not valid: it is unknown, revoked, or its user is inactive."),
-                            code="api_token_invalid", scheme="Bearer")
-    return unauthorized(_("Your session has expired. Sign in again."))
+    return refusal_response(not_signed_in(request))
 
 
 def forbidden_response():
-    return json_error(403, "forbidden", _("Only staff members may restore databases or see their restores."))
+    return refusal_response(not_staff())
 
 
 def csrf_failed(request) -> bool:
