@@ -104,17 +104,17 @@ def record(plan: RestorePlan, user=None) -> Operation:
 
 
 def start_restore(source_path="", target="", *, confirm, backup_id="", user=None, language="", token=False,
-                  named_only=False, queue=None) -> StartedRestore:
+                  named_only=False) -> StartedRestore:
     """Check, record and queue a restore: the web's and API's one call, and
     the CLI's with ``--queue``. ``token``: also issue the progress token
     (before the work is queued, so it exists before the first progress);
     ``language``: the user's, for the message that will say how it ended."""
     plan = plan_restore(target, backup_id=backup_id, source_path=source_path, named_only=named_only)
     check_confirmation(plan, confirm)
-    return launch(plan, user=user, language=language, token=token, queue=queue)
+    return launch(plan, user=user, language=language, token=token)
 
 
-def launch(plan: RestorePlan, user=None, language="", token=False, queue=None) -> StartedRestore:
+def launch(plan: RestorePlan, user=None, language="", token=False) -> StartedRestore:
     """Record a confirmed plan and queue it; a queue that cannot be reached
     ends the operation as failed (freeing the target) and raises queue_down."""
     from ..access import operation_tokens
@@ -126,7 +126,7 @@ def launch(plan: RestorePlan, user=None, language="", token=False, queue=None) -
 
         delivery.expect(op, language)
     try:
-        enqueue(op, queue=queue)
+        enqueue(op)
     except Exception:
         log.exception("could not queue operation %s", op.id)
         from .runner import finish
@@ -180,12 +180,10 @@ def create_restore(source_path, target_spec, user=None, source_name="", backup=N
     return op
 
 
-def enqueue(op: Operation, queue=None) -> None:
-    """Put the operation's task on ``queue`` (default: the configured one)."""
-    from . import queue as queues
+def enqueue(op: Operation) -> None:
     from .tasks import run_operation
 
-    (queue or queues.huey).enqueue(run_operation.s(op.id))
+    run_operation(op.id)
 
 
 def visible_operation(operation_id, user) -> Operation:
