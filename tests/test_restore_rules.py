@@ -169,3 +169,15 @@ def test_the_same_call_starts_it_when_all_is_well(alice, backup, target, drained
     assert (op.status, op.backup_id, op.target_spec) == ("queued", backup.id, "notes")
     status, data = api(alice, backup_id=backup.id, target=target, confirm=target)
     assert (status, data["error"]["code"]) == (409, "target_busy")
+
+
+def test_refusals_are_in_the_readers_language(alice, backup, target):
+    client = Client()
+    client.force_login(alice)
+    for body in ({"backup_id": backup.id, "target": "nowhere", "confirm": "nowhere"},
+                 {"backup_id": backup.id, "target": target, "confirm": "x"}):
+        response = client.post("/api/restores/", body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="ar")
+        message = response.json()["error"]["message"]
+        assert any("\u0600" <= c <= "\u06ff" for c in message), message
+        assert body["target"] in message or target in message
+    assert nothing_recorded()
