@@ -105,10 +105,11 @@ def record(plan: RestorePlan, user=None) -> Operation:
 
 def start_restore(source_path="", target="", *, confirm, backup_id="", user=None, language="", token=False,
                   named_only=False) -> StartedRestore:
-    """Check, record and queue a restore: the web's and API's one call, and
-    the CLI's with ``--queue``. ``token``: also issue the progress token
-    (before the work is queued, so it exists before the first progress);
-    ``language``: the user's, for the message that will say how it ended."""
+    """Check, record and queue a restore: the API's one call. (The CLI takes
+    the same three steps, plan, confirmation and launch or record, with its
+    question between them.) ``token``: also issue the progress token (before
+    the work is queued, so it exists before the first progress); ``language``:
+    the user's, for the message that will say how it ended."""
     plan = plan_restore(target, backup_id=backup_id, source_path=source_path, named_only=named_only)
     check_confirmation(plan, confirm)
     return launch(plan, user=user, language=language, token=token)
