@@ -123,7 +123,7 @@ def test_the_readme_section_works_as_written(tmp_path):
         # The restore through the worker that the README started (as the page does).
         op_id = project.python(
             "import os\nfrom dbkeeper.operations import service\n"
-            "print(service.start_restore(os.path.abspath('shop.json.gz'), 'application').id)"
+            "print(service.start_restore(os.path.abspath('shop.json.gz'), 'application', confirm='application').operation.id)"
         )
         status, message, result = wait_finished(project.folder / "dbkeeper.sqlite3", op_id, timeout=120)
         assert status == "succeeded", message
@@ -173,7 +173,7 @@ def test_the_worker_restores_the_applications_own_database_and_the_application_s
 
     op_id = example.python(
         "from dbkeeper.operations import service\n"
-        f"print(service.start_restore({str(backup)!r}, 'application').id)"
+        f"print(service.start_restore({str(backup)!r}, 'application', confirm='application').operation.id)"
     ).strip().splitlines()[-1]
     control = example.data_dir / "dbkeeper.sqlite3"
     status, message, result = wait_finished(control, op_id)

@@ -58,8 +58,9 @@ def fast_state(server, op_id):
 
 def start_restore(server, path, target):
     out = server.python(
-        "from dbkeeper.operations import service\n"
-        f"op = service.start_restore({str(path)!r}, {target!r})\nprint(op.id)"
+        "from dbkeeper import targets\nfrom dbkeeper.operations import service\n"
+        f"confirm = targets.resolve({target!r}).name\n"
+        f"op = service.start_restore({str(path)!r}, {target!r}, confirm=confirm).operation\nprint(op.id)"
     )
     return out.strip().splitlines()[-1]
 

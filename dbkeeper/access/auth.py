@@ -8,6 +8,8 @@ it (or an unattended admin session would live forever)."""
 import logging
 from dataclasses import dataclass, field
 
+from ..messages import Message, N_
+
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Temp-Token"
@@ -77,3 +79,27 @@ def query_tokens(request) -> list[str]:
     """Values of query parameters that carry a token (refused: addresses end up
     in logs, history and Referer headers)."""
     return [value for key, values in request.GET.lists() if key.lower() in QUERY_TOKEN_NAMES for value in values]
+
+
+@dataclass
+class Refusal:
+    """Why a request is turned away: the HTTP status, a stable code, and the
+    sentence (a Message, put in the reader's language by the web). ``scheme``
+    is the WWW-Authenticate scheme of a 401."""
+
+    status: int
+    code: str
+    sentence: Message
+    scheme: str = ""
+
+
+def not_signed_in(request=None) -> Refusal:
+    """A JSON endpoint's answer to a request without a working credential."""
+    if request is not None and has_bearer(request):
+        return Refusal(401, "api_token_invalid", Message(N_(
+            "The API token is not valid: it is unknown, revoked, or its user is inactive.")), scheme="Bearer")
+    return Refusal(401, "session_expired", Message(N_("Your session has expired. Sign in again.")), scheme="Session")
+
+
+def not_staff() -> Refusal:
+    return Refusal(403, "forbidden", Message(N_("Only staff members may restore databases or see their restores.")))

@@ -5,10 +5,14 @@ import sys
 
 def register(sub):
     p = sub.add_parser("restore", help="restore a backup file into a database, atomically")
-    p.add_argument("file")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("file", nargs="?", help="the backup file")
+    which.add_argument("--backup", metavar="ID", help="a stored backup (as the restore page lists them) instead of a file")
     p.add_argument("--target", required=True, help="target name, alias:NAME or database URL")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--jobs", type=int, default=None, help="parallel pg_restore jobs")
+    p.add_argument("--jobs", type=int, default=None, help="parallel pg_restore jobs (when run here)")
+    p.add_argument("--queue", action="store_true",
+                   help="hand the restore to the worker ('dbkeeper worker') and print its id, instead of running it here")
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("operations", help="list operations and their status")
@@ -33,7 +37,6 @@ def cmd_restore(args):
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .. import engines, targets
     from ..errors import DbkeeperError
     from . import runner, service
     from .models import Operation
@@ -43,18 +46,30 @@ def cmd_restore(args):
     if args.jobs:
         settings.DBKEEPER = {**getattr(settings, "DBKEEPER", {}), "PG_RESTORE_JOBS": args.jobs}
     console = Console(stderr=True)
-    engine, info = engines.inspect(args.file)
-    target = targets.resolve(args.target)
-    console.print(f"[bold]{info.label}[/bold], {info.size:,} bytes, {len(info.tables)} table(s)")
+    # The same rules, in the same order, as the restore page and the API.
+    plan = service.plan_restore(args.target, backup_id=args.backup or "", source_path=args.file or "")
+    if plan.info is not None:
+        size, tables = plan.info.size, len(plan.info.tables)
+    else:
+        size, tables = plan.backup.size, len((plan.backup.info or {}).get("tables") or [])
+    target = plan.target
+    console.print(f"[bold]{plan.label}[/bold], {size:,} bytes, {tables} table(s)")
     console.print(f"target: {target.display()}" + (" (exists: it will be replaced; a pre-restore copy is kept)" if target.exists() else " (new)"))
-    if not args.yes:
+    if args.yes:
+        typed = plan.confirmation
+    else:
         if not sys.stdin.isatty():
             raise DbkeeperError("Not confirmed: run with --yes to restore without a question.")
-        answer = input(f"Type the database name ({target.name}) to confirm: ").strip()
-        if answer != target.name:
-            raise DbkeeperError("Not confirmed; nothing was changed.")
+        what = "target name" if plan.confirmation != target.name else "database name"
+        typed = input(f"Type the {what} ({plan.confirmation}) to confirm: ")
+    service.check_confirmation(plan, typed)
 
-    op = service.create_restore(args.file, args.target)
+    if args.queue:
+        op = service.launch(plan).operation
+        sys.stdout.write(f"{op.id}\n")
+        console.print(f"Queued as {op.id}: follow it with 'dbkeeper operations'.")
+        return 0
+    op = service.record(plan)
     with Progress(
         TextColumn("{task.fields[stage]:<10}"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
         TimeRemainingColumn(), TextColumn("{task.fields[message]}"), console=console, transient=False,
@@ -64,7 +79,7 @@ def cmd_restore(args):
         def show(o):
             bar.update(task, completed=o.percent, stage=o.stage, message=(o.message or "")[:60])
 
-        runner.run(op.id, listener=show, inspected=(engine, info))
+        runner.run(op.id, listener=show, inspected=plan.inspected)
         op.refresh_from_db()
         show(op)
     if op.status == Operation.Status.SUCCEEDED:
@@ -107,14 +122,9 @@ def cmd_operations(args):
 
 
 def cmd_cancel(args):
-    from ..errors import DbkeeperError
     from . import service
-    from .models import Operation
 
-    op = Operation.objects.filter(pk=args.operation_id).first()
-    if op is None:
-        raise DbkeeperError(f"There is no operation {args.operation_id}.")
-    op = service.cancel(op, by="the command line")
+    op = service.cancel_operation(args.operation_id, by="the command line")
     sys.stdout.write(f"{op.id}: {op.status}\n")
     return 0
 

@@ -1,14 +1,20 @@
 """Starting and cancelling operations: the one place the web, the API and the
-CLI go through, so the rules (one restore per target, a clear error for a bad
-file) hold everywhere."""
+CLI go through, so the rules hold everywhere and are checked in the same
+order: a backup and a known target are given, the backup exists and fits the
+target's kind, the user typed the confirmation, one restore per target, and a
+task queue that is down fails the operation with a sentence instead of leaving
+it queued for ever."""
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import engines, targets
-from ..errors import DbkeeperError, TargetBusy
+from ..errors import BackupRejected, DbkeeperError, TargetBusy, TargetError
+from ..messages import Message, N_
 from .models import Operation
 from .signals import operation_finished
 
@@ -16,16 +22,131 @@ log = logging.getLogger(__name__)
 Status = Operation.Status
 
 
+@dataclass
+class RestorePlan:
+    """A restore whose inputs passed every rule but the confirmation; nothing
+    is recorded yet. The CLI shows it before it asks for the confirmation."""
+
+    target: object  # a resolved target (targets.resolve)
+    confirmation: str  # what the user types to confirm that the target is replaced
+    label: str  # the backup's format, for people
+    backup: object = None  # a stored backup, or None for a file
+    source_path: str = ""
+    engine: object = None
+    info: object = None  # the BackupInfo of an inspected file
+
+    @property
+    def inspected(self):
+        """(engine, info) for runner.run, so that a file is not read twice."""
+        return (self.engine, self.info) if self.info is not None else None
+
+
+@dataclass
+class StartedRestore:
+    operation: Operation
+    token: str = ""  # the raw progress token, shown once; "" when none was asked for
+
+
+def _is_name(spec: str) -> bool:
+    return "://" not in spec and not spec.startswith("alias:")
+
+
+def plan_restore(target, backup_id="", source_path="", named_only=False) -> RestorePlan:
+    """Check a restore of a stored backup (``backup_id``) or of a file
+    (``source_path``) into ``target``: a configured target name, or (unless
+    ``named_only``, as for the web) ``alias:NAME`` or a database URL."""
+    target = str(target or "").strip()
+    backup_id = str(backup_id or "").strip()
+    if not backup_id and not source_path:
+        raise DbkeeperError(N_("Choose a backup to restore."), code="backup_required")
+    if not target:
+        raise DbkeeperError(N_("Choose the database to restore into."), code="target_required")
+    if (named_only or _is_name(target)) and target not in targets.configured_targets():
+        raise TargetError(N_("There is no target named %(name)s."), code="target_unknown", params={"name": target})
+    resolved = targets.resolve(target)
+    backup, info = None, None
+    if backup_id:
+        backup = _stored_backup(backup_id)
+        engine = next((e for e in engines.all_engines() if e.format == backup.format), None)
+        label = backup.format_label or backup.format
+    else:
+        if not Path(source_path).is_file():
+            raise BackupRejected(N_("The backup file %(name)s does not exist."), code="backup_missing",
+                                 params={"name": Path(source_path).name})
+        engine, info = engines.inspect(source_path)
+        label = info.label
+    if engine is not None and resolved.kind not in engine.target_kinds:
+        raise DbkeeperError(N_("A %(label)s cannot be restored into a %(kind)s database."), code="wrong_target_kind",
+                            params={"label": Message(label), "kind": resolved.kind})
+    # A target chosen by name is confirmed by that name; one given as a URL or alias by its database's name.
+    confirmation = target if _is_name(target) else resolved.name
+    return RestorePlan(resolved, confirmation, label, backup, str(source_path or ""), engine, info)
+
+
+def _stored_backup(backup_id):
+    from ..backups.models import Backup
+
+    backup = Backup.objects.filter(pk=backup_id).first()
+    if backup is None:
+        raise DbkeeperError(N_("There is no stored backup with that id."), code="backup_missing")
+    return backup
+
+
+def check_confirmation(plan: RestorePlan, typed) -> None:
+    if str(typed or "").strip() != plan.confirmation:
+        raise DbkeeperError(N_("To confirm that %(name)s will be replaced, type its name exactly."),
+                            code="not_confirmed", params={"name": plan.confirmation})
+
+
+def record(plan: RestorePlan, user=None) -> Operation:
+    """The operation for a checked and confirmed plan, holding the target's lock; not queued."""
+    return create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup)
+
+
+def start_restore(source_path="", target="", *, confirm, backup_id="", user=None, language="", token=False,
+                  named_only=False) -> StartedRestore:
+    """Check, record and queue a restore: the API's one call. (The CLI takes
+    the same three steps, plan, confirmation and launch or record, with its
+    question between them.) ``token``: also issue the progress token (before
+    the work is queued, so it exists before the first progress); ``language``:
+    the user's, for the message that will say how it ended."""
+    plan = plan_restore(target, backup_id=backup_id, source_path=source_path, named_only=named_only)
+    check_confirmation(plan, confirm)
+    return launch(plan, user=user, language=language, token=token)
+
+
+def launch(plan: RestorePlan, user=None, language="", token=False) -> StartedRestore:
+    """Record a confirmed plan and queue it; a queue that cannot be reached
+    ends the operation as failed (freeing the target) and raises queue_down."""
+    from ..access import operation_tokens
+
+    op = record(plan, user=user)
+    raw = operation_tokens.issue(op) if token else ""
+    if language:
+        from ..notifications import delivery
+
+        delivery.expect(op, language)
+    try:
+        enqueue(op)
+    except Exception:
+        log.exception("could not queue operation %s", op.id)
+        from .runner import finish
+
+        error = DbkeeperError(
+            N_("The restore could not be queued: the task queue is not reachable. Nothing was changed."),
+            code="queue_down",
+        )
+        finish(op, Status.FAILED, error=error)
+        raise error from None
+    return StartedRestore(op, raw)
+
+
 def create_restore(source_path, target_spec, user=None, source_name="", backup=None, backup_id="") -> Operation:
     """Record a restore of a file (``source_path``) or of a stored ``backup``
     (or its ``backup_id``) and take the target's lock; does not queue it yet
     (so that a token can be created first)."""
     if backup is None and backup_id:
-        from ..backups.models import Backup
-
-        backup = Backup.objects.filter(pk=backup_id).first()
-        if backup is None:
-            raise DbkeeperError("There is no stored backup with that id.", code="backup_missing")
+        backup = _stored_backup(backup_id)
     if backup is not None:
         backup_format, source_path, source_name = backup.format, "", source_name or backup.name
     else:
@@ -52,8 +173,9 @@ def create_restore(source_path, target_spec, user=None, source_name="", backup=N
         busy = Operation.objects.filter(lock_key=target.lock_key()).first()
         which = f" (operation {busy.id}, {busy.status})" if busy else ""
         raise TargetBusy(
-            f"Another restore of {target.display()} is already running{which}. "
-            "Wait for it to finish or cancel it, then try again."
+            N_("Another restore of %(target)s is already running%(which)s. "
+               "Wait for it to finish or cancel it, then try again."),
+            params={"target": target.display(), "which": which},
         ) from None
     op.add_event(f"Restore of {op.source_name} into {op.target_display} queued.")
     return op
@@ -65,16 +187,44 @@ def enqueue(op: Operation) -> None:
     run_operation(op.id)
 
 
-def start_restore(source_path, target_spec, user=None, **kwargs) -> Operation:
-    op = create_restore(source_path, target_spec, user=user, **kwargs)
-    enqueue(op)
+def visible_operation(operation_id, user) -> Operation:
+    """The operation, if ``user`` may see it (None: the command line, which may see all)."""
+    from ..access.auth import can_see
+
+    op = Operation.objects.filter(pk=operation_id).first()
+    if op is None:
+        raise DbkeeperError(N_("There is no operation with this id."), code="not_found")
+    if user is not None and not can_see(user, op):
+        raise DbkeeperError(N_("This restore was started by someone else."), code="not_your_operation")
     return op
+
+
+def cancel_operation(operation_id, user=None, by="") -> Operation:
+    """Cancel an operation ``user`` may see."""
+    return cancel(visible_operation(operation_id, user), by=by)
+
+
+def progress_token(operation_id, user) -> tuple[Operation, str]:
+    """A new progress token, for the person who started the operation only
+    (a superuser who sees it watches it with their session)."""
+    from ..access import operation_tokens
+
+    try:
+        op = visible_operation(operation_id, user)
+    except DbkeeperError as exc:
+        if exc.code != "not_your_operation":
+            raise
+        op = None
+    if op is None or op.user_id != str(user.pk):
+        raise DbkeeperError(N_("Only the person who started this restore can get a progress token for it."),
+                            code="not_your_operation")
+    return op, operation_tokens.issue(op)
 
 
 def cancel(op: Operation, by="") -> Operation:
     """Ask a running operation to stop; a queued one stops at once."""
     if op.finished:
-        raise DbkeeperError("This operation has already finished.", code="already_finished")
+        raise DbkeeperError(N_("This operation has already finished."), code="already_finished")
     now = timezone.now()
     if Operation.objects.filter(pk=op.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED, cancel_requested=True, lock_key=None, finished_at=now, updated_at=now,

@@ -3,31 +3,25 @@ get a new progress token, manage targets, dismiss notifications."""
 
 import json
 import logging
-import re
 
 from django.http import JsonResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from .. import engines, targets
-from ..access import operation_tokens as tokens
-from ..access.auth import can_see
-from ..access.http import json_error
-from ..errors import DbkeeperError, TargetError
-from ..notifications import delivery
-from ..notifications.models import Notification
+from .. import targets
+from ..errors import DbkeeperError
+from ..notifications import service as notifications
 from ..operations import service
-from ..operations.models import Operation, Target
+from ..operations.models import Operation
 from ..targets import configured_targets
+from ..targets import service as target_service
 from .decorators import json_api
 from .messages import localize
 from .serializers import summary_of
 
 log = logging.getLogger(__name__)
 
-TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 OPERATIONS_LISTED = 50
 
 
@@ -44,13 +38,8 @@ def _payload(request) -> dict:
     return request.POST.dict()
 
 
-def _operation_for(credential, operation_id):
-    operation = Operation.objects.filter(pk=operation_id).first()
-    if operation is None:
-        raise DbkeeperError(_("There is no operation with this id."), code="not_found")
-    if not can_see(credential.user, operation):
-        return None
-    return operation
+def _field(data, name) -> str:
+    return str(data.get(name) or "").strip()
 
 
 def _urls(operation):
@@ -62,51 +51,19 @@ def _urls(operation):
 
 @json_api("POST")
 def start_restore(request, credential):
-    """Record the restore, create its token, and only then queue the work, so
-    that the token exists before the first progress is written."""
+    """Start a restore of a stored backup into a configured target (the
+    service checks it, records it, creates its token and only then queues it)."""
     data = _payload(request)
-    backup_id = str(data.get("backup_id") or "").strip()
-    target_name = str(data.get("target") or "").strip()
-    confirm = str(data.get("confirm") or "").strip()
-    if not backup_id:
-        raise DbkeeperError(_("Choose a backup to restore."), code="backup_required")
-    if not target_name:
-        raise DbkeeperError(_("Choose the database to restore into."), code="target_required")
-    if target_name not in configured_targets():
-        raise TargetError(_("There is no target named %(name)s.") % {"name": target_name}, code="target_unknown")
-    if confirm != target_name:
-        raise DbkeeperError(
-            _("To confirm that %(name)s will be replaced, type its name exactly.") % {"name": target_name},
-            code="not_confirmed",
-        )
-    from ..backups.models import Backup
-
-    backup = Backup.objects.filter(pk=backup_id).first()
-    if backup is None:
-        raise DbkeeperError(_("There is no stored backup with that id."), code="backup_missing")
-    target = targets.resolve(target_name)
-    engine = next((e for e in engines.all_engines() if e.format == backup.format), None)
-    if engine is not None and target.kind not in engine.target_kinds:
-        raise DbkeeperError(
-            _("A %(label)s cannot be restored into a %(kind)s database.") % {"label": localize(backup.format_label or backup.format), "kind": target.kind},
-            code="wrong_target_kind",
-        )
-
-    operation = service.create_restore("", target_name, user=credential.user, backup=backup)
-    token = tokens.issue(operation)
-    delivery.expect(operation, get_language())
-    try:
-        service.enqueue(operation)
-    except Exception:
-        log.exception("could not queue operation %s", operation.id)
-        from ..operations.runner import finish
-
-        finish(operation, Operation.Status.FAILED, error=DbkeeperError(
-            "The restore could not be queued: the task queue is not reachable. Nothing was changed.", code="queue_down"))
-        return json_error(503, "queue_down", _("The restore could not be queued: the task queue is not reachable. Nothing was changed."))
-    log.info("restore %s started by %s via %s: backup %s into %s", operation.id, credential.username, credential.method, backup.id, target_name)
+    started = service.start_restore(
+        target=_field(data, "target"), backup_id=_field(data, "backup_id"), confirm=_field(data, "confirm"),
+        user=credential.user, language=get_language(), token=True, named_only=True,
+    )
+    operation = started.operation
+    log.info("restore %s started by %s via %s: backup %s into %s", operation.id, credential.username,
+             credential.method, operation.backup_id, operation.target_spec)
     return JsonResponse(
-        {"id": operation.id, "kind": operation.kind, "status": operation.status, "token": token, **_urls(operation)},
+        {"id": operation.id, "kind": operation.kind, "status": operation.status, "token": started.token,
+         **_urls(operation)},
         status=202,
     )
 
@@ -131,10 +88,7 @@ def list_operations(request, credential):
 
 @json_api("POST")
 def cancel_operation(request, credential, operation_id):
-    operation = _operation_for(credential, operation_id)
-    if operation is None:
-        return json_error(403, "not_your_operation", _("This restore was started by someone else."))
-    operation = service.cancel(operation, by=credential.username)
+    operation = service.cancel_operation(operation_id, user=credential.user, by=credential.username)
     log.info("operation %s: cancel requested by %s", operation.id, credential.username)
     return JsonResponse(summary_of(operation, credential.user))
 
@@ -143,10 +97,8 @@ def cancel_operation(request, credential, operation_id):
 def new_token(request, credential, operation_id):
     """A fresh progress token for the user's own operation (a progress view
     opened again from the operations page)."""
-    operation = _operation_for(credential, operation_id)
-    if operation is None or operation.user_id != credential.user_id:
-        return json_error(403, "not_your_operation", _("Only the person who started this restore can get a progress token for it."))
-    return JsonResponse({"id": operation.id, "token": tokens.issue(operation), **_urls(operation)}, status=201)
+    operation, token = service.progress_token(operation_id, credential.user)
+    return JsonResponse({"id": operation.id, "token": token, **_urls(operation)}, status=201)
 
 
 def target_list():
@@ -164,36 +116,15 @@ def target_list():
 def targets_api(request, credential):
     if request.method == "GET":
         return JsonResponse({"targets": target_list()})
-    if not credential.user.is_superuser:
-        return json_error(403, "forbidden", _("Only superusers may add restore targets."))
     data = _payload(request)
-    target = add_target(str(data.get("name") or "").strip(), str(data.get("url") or "").strip())
+    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user)
     log.info("target %s added by %s", target["name"], credential.username)
     return JsonResponse(target, status=201)
-
-
-def add_target(name, url) -> dict:
-    """Validate and record a target (the web form and ``dbkeeper target add``)."""
-    if not TARGET_NAME.match(name):
-        raise TargetError(_("A target name is 1 to 100 letters, digits, dots, dashes or underscores, starting with a letter or digit."), code="bad_target_name")
-    if name in configured_targets():
-        raise TargetError(_("There is already a target named %(name)s.") % {"name": name}, code="target_exists")
-    if "://" not in url:
-        raise TargetError(_("Give the target as a database URL: postgresql://user@host:port/name or sqlite:////absolute/path.db"), code="bad_target_url")
-    target = targets.resolve(url)  # raises TargetError with a sentence for a bad URL
-    Target.objects.create(name=name, url=url)
-    return {"name": name, "display": target.display(), "kind": target.kind, "database": target.name}
 
 
 @json_api("POST")
 def read_notifications(request, credential):
     """Mark the user's notifications as read: one (``id``) or those of one operation (``operation``)."""
     data = _payload(request)
-    rows = Notification.objects.filter(user_id=credential.user_id, read_at__isnull=True).exclude(outcome="")
-    if str(data.get("id") or "").isdigit():
-        rows = rows.filter(pk=int(data["id"]))
-    elif data.get("operation"):
-        rows = rows.filter(operation_id=data["operation"])
-    else:
-        raise DbkeeperError(_("Say which notification to mark as read."), code="bad_request")
-    return JsonResponse({"read": rows.update(read_at=timezone.now())})
+    count = notifications.mark_read(credential.user_id, notification_id=data.get("id"), operation_id=data.get("operation"))
+    return JsonResponse({"read": count})

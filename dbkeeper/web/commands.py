@@ -28,7 +28,7 @@ def _migrated():
 def cmd_add(args):
     from ..dburl import DbUrl
     from ..errors import TargetError
-    from .api import add_target
+    from ..targets.service import add_target
 
     _migrated()
     url = args.url

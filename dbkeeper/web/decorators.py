@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from ..access.auth import Method, can_restore, has_bearer, user_credential
+from ..access.auth import Method, Refusal, can_restore, not_signed_in, not_staff, user_credential
 from ..access.http import json_error, unauthorized
 from ..access.middleware import mark_json
 from ..errors import DbkeeperError
@@ -35,15 +35,19 @@ def staff_page(view):
     return never_cache(wrapper)
 
 
+def refusal_response(refusal: Refusal):
+    """A refusal decided by ``access`` as JSON, its sentence in the request's language."""
+    if refusal.status == 401:
+        return unauthorized(refusal.sentence.render(), code=refusal.code, scheme=refusal.scheme or "Session")
+    return json_error(refusal.status, refusal.code, refusal.sentence.render())
+
+
 def session_expired_response(request=None):
-    if request is not None and has_bearer(request):
-        return unauthorized(_("The API token is not valid: it is unknown, revoked, or its user is inactive."),
-                            code="api_token_invalid", scheme="Bearer")
-    return unauthorized(_("Your session has expired. Sign in again."))
+    return refusal_response(not_signed_in(request))
 
 
 def forbidden_response():
-    return json_error(403, "forbidden", _("Only staff members may restore databases or see their restores."))
+    return refusal_response(not_staff())
 
 
 def csrf_failed(request) -> bool:
@@ -55,11 +59,31 @@ def csrf_failed(request) -> bool:
     return checker.process_view(request, None, (), {}) is not None
 
 
-STATUS_BY_CODE = {"target_busy": 409, "already_finished": 409, "backup_missing": 404, "not_found": 404}
+# The HTTP status of each error code the services raise; any other code is 400.
+STATUS_BY_CODE = {
+    "forbidden": 403,
+    "not_your_operation": 403,
+    "backup_missing": 404,
+    "not_found": 404,
+    "target_busy": 409,
+    "already_finished": 409,
+    "queue_down": 503,
+}
 
 
 def error_status(exc: DbkeeperError) -> int:
     return STATUS_BY_CODE.get(exc.code, 400)
+
+
+def error_sentence(exc: DbkeeperError) -> str:
+    """The error's sentence in the request's language. A sentence kept as a
+    template with parameters is translated as such; one that is only English
+    text (not converted yet) is matched by ``localize``."""
+    return exc.render() if exc.params else localize(exc.message)
+
+
+def error_response(exc: DbkeeperError):
+    return json_error(error_status(exc), exc.code, error_sentence(exc))
 
 
 def json_api(*methods):
@@ -85,7 +109,7 @@ def json_api(*methods):
             try:
                 return view(request, credential, *args, **kwargs)
             except DbkeeperError as exc:
-                return json_error(error_status(exc), exc.code, localize(exc.message))
+                return error_response(exc)
 
         return login_not_required(csrf_exempt(never_cache(wrapper)))
 

@@ -1,0 +1,34 @@
+"""Adding restore targets: the rules the web form, the API and ``dbkeeper
+target add`` share."""
+
+import logging
+import re
+
+from ..errors import DbkeeperError, TargetError
+from ..messages import N_
+from . import configured_targets, resolve
+
+log = logging.getLogger(__name__)
+
+TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def add_target(name, url, user=None) -> dict:
+    """Validate and record a target. ``user`` is who asks from the web (only a
+    superuser may); None is the command line, run by whoever runs the server."""
+    from ..operations.models import Target
+
+    if user is not None and not user.is_superuser:
+        raise DbkeeperError(N_("Only superusers may add restore targets."), code="forbidden")
+    name, url = str(name or "").strip(), str(url or "").strip()
+    if not TARGET_NAME.match(name):
+        raise TargetError(N_("A target name is 1 to 100 letters, digits, dots, dashes or underscores, "
+                             "starting with a letter or digit."), code="bad_target_name")
+    if name in configured_targets():
+        raise TargetError(N_("There is already a target named %(name)s."), code="target_exists", params={"name": name})
+    if "://" not in url:
+        raise TargetError(N_("Give the target as a database URL: postgresql://user@host:port/name or "
+                             "sqlite:////absolute/path.db"), code="bad_target_url")
+    target = resolve(url)  # raises TargetError with a sentence for a bad URL
+    Target.objects.create(name=name, url=url)
+    return {"name": name, "display": target.display(), "kind": target.kind, "database": target.name}
