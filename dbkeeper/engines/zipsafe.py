@@ -41,8 +41,8 @@ def _size(n) -> str:
 
 class SafeZip:
     """A zip file whose entries passed the checks. Use as a context manager.
-    ``what`` names the file in sentences ("the Odoo backup"): a Message, or
-    a marked template (N_) that is one."""
+    ``what`` names the file in its sentences ("The Odoo backup was refused
+    …"): a Message, or a template marked with N_."""
 
     def __init__(self, path, max_total, max_entries, what=N_("zip file")):
         self.path = Path(path)
