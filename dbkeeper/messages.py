@@ -10,7 +10,7 @@ is shown as the tool wrote it.
 Marking templates, so that ``scripts/messages`` finds them:
 
 - ``N_("The dump is truncated: it ends inside %(what)s.")`` marks one sentence
-  (it is ``gettext_noop``: nothing is translated where it is written);
+  (nothing is translated where it is written);
 - ``Np_("%(count)s table", "%(count)s tables")`` marks a sentence with a
   singular and a plural; the parameter ``count`` picks the form (``ngettext``).
 
@@ -22,11 +22,17 @@ contents" inside a sentence) or a list of parameters (joined with a translated
 import logging
 from typing import NamedTuple
 
-from django.utils.translation import gettext, gettext_noop, ngettext
+from django.utils.translation import gettext, ngettext
 
 log = logging.getLogger(__name__)
 
-N_ = gettext_noop
+
+
+def N_(template: str) -> str:
+    """Mark a sentence for translation; it is translated when shown. (Like
+    ``gettext_noop``, but needs no Django settings, so modules that use it
+    also work in the settings-less upload client.)"""
+    return template
 
 
 class Plural(NamedTuple):
