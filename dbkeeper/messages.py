@@ -27,7 +27,6 @@ from django.utils.translation import gettext, ngettext
 log = logging.getLogger(__name__)
 
 
-
 def N_(template: str) -> str:
     """Mark a sentence for translation; it is translated when shown. (Like
     ``gettext_noop``, but needs no Django settings, so modules that use it
