@@ -5,7 +5,6 @@ loaded from the file as it streams (never the whole file in memory), in bulk,
 in one transaction whose foreign keys are checked before it commits.
 """
 
-import gzip
 import logging
 import re
 from pathlib import Path
@@ -15,43 +14,15 @@ from django.apps import apps
 
 from ..errors import BackupRejected, CheckFailed
 from ..router import APP_LABEL
-from . import GZIP_MAGIC
+from ..streams import is_gzip
 from .base import BackupInfo, Engine
+from .fixtures_load import restore_fixture
+from .fixtures_read import iter_objects, json_parse_error, open_fixture
 
 log = logging.getLogger(__name__)
 
-READ_BUFFER = 256 * 1024
-UTF8_BOM = b"\xef\xbb\xbf"
 # A dumpdata file starts with "[" and an object whose first key is one of these.
 HEAD_PATTERN = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\[\s*\{\s*"(?:model|pk|fields)"\s*:')
-
-
-def open_fixture(path):
-    """The fixture as a binary stream, decompressed if it is gzipped."""
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == GZIP_MAGIC
-    stream = gzip.open(path, "rb") if gzipped else open(path, "rb")
-    # Some Windows tools start a UTF-8 file with a byte-order mark; JSON parsers refuse it.
-    if stream.read(len(UTF8_BOM)) != UTF8_BOM:
-        stream.seek(0)
-    return stream
-
-
-def iter_objects(stream):
-    """The fixture's objects, one dict at a time. Numbers with a fraction
-    become floats, as json.loads (and so loaddata) makes them."""
-    return ijson.items(stream, "item", buf_size=READ_BUFFER, use_float=True)
-
-
-def json_error(exc, stream=None) -> BackupRejected:
-    where = ""
-    try:
-        position = stream.tell() if stream is not None else None
-        if position:
-            where = f" (near byte {position:,} of the uncompressed file)"
-    except (OSError, ValueError):
-        pass
-    return BackupRejected(f"The fixture is not valid JSON{where}: {exc}. Was the file cut short?")
 
 
 class FixturesEngine(Engine):
@@ -89,7 +60,7 @@ class FixturesEngine(Engine):
                         fields = obj["fields"]
                         natural_foreign = any(isinstance(fields.get(name), list) for name in fk_fields[label])
             except ijson.JSONError as exc:
-                raise json_error(exc, stream) from exc
+                raise json_parse_error(exc, stream) from exc
             except (OSError, EOFError) as exc:
                 raise BackupRejected(f"The fixture cannot be read: {exc}.") from exc
         if not counts:
@@ -110,7 +81,7 @@ class FixturesEngine(Engine):
             format=self.format,
             label=self.label,
             size=path.stat().st_size,
-            compressed=_is_gzipped(path),
+            compressed=is_gzip(path),
             tables=sorted(_tables_of(counts)),
             details={
                 "objects": sum(counts.values()),
@@ -121,8 +92,6 @@ class FixturesEngine(Engine):
         )
 
     def restore(self, path, info: BackupInfo, target, progress) -> None:
-        from .fixtures_load import restore_fixture
-
         restore_fixture(path, info, target, progress)
 
     def check(self, info: BackupInfo, target) -> None:
@@ -132,11 +101,6 @@ class FixturesEngine(Engine):
         missing = sorted(set(info.tables) - present)
         if missing:
             raise CheckFailed(f"The restored copy is missing the table(s) {', '.join(missing[:10])}.")
-
-
-def _is_gzipped(path) -> bool:
-    with open(path, "rb") as raw:
-        return raw.read(2) == GZIP_MAGIC
 
 
 def _foreign_key_names(label, unknown) -> list:

@@ -19,7 +19,7 @@ from django.db import DatabaseError, connections, models, transaction
 
 from ..errors import RestoreFailed
 from . import django_alias
-from .fixtures import iter_objects, json_error, open_fixture
+from .fixtures_read import iter_objects, json_parse_error, open_fixture
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class Loader:
                     # ijson's errors are ValueErrors; a truncated gzip is an EOFError.
                     if isinstance(exc, RestoreFailed):
                         raise
-                    raise RestoreFailed(json_error(exc, stream).message, code="bad_fixture") from exc
+                    raise RestoreFailed(json_parse_error(exc, stream).message, code="bad_fixture") from exc
             self._flush_all()
             self.progress.advance(self.done)
             self.progress.message("Checking foreign keys.")

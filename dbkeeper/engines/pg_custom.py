@@ -19,7 +19,7 @@ from psycopg.conninfo import make_conninfo
 from .. import conf
 from ..errors import BackupRejected, RestoreFailed
 from ..procs import Tool, pg_tool
-from . import GZIP_MAGIC
+from ..streams import GZIP_MAGIC
 from .base import BackupInfo, Engine
 from .pgarchive import MAGIC, ArchiveError, read_archive
 

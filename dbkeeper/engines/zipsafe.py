@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import BackupRejected
+from ..streams import human_size
 
 # What the standard library can decompress; anything else is refused before opening.
 READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
@@ -29,13 +30,6 @@ MAX_RATIO = 200
 # Entries smaller than this cannot hurt whatever their ratio.
 RATIO_FLOOR = 16 * 1024 * 1024
 WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def _size(n):
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
 
 
 class SafeZip:
@@ -90,17 +84,17 @@ class SafeZip:
             if info.compress_type not in READABLE_METHODS:
                 raise self._refuse(f"the entry {name} uses a compression method dbkeeper cannot read")
             if info.file_size and info.compress_size == 0 and info.compress_type != zipfile.ZIP_STORED:
-                raise self._refuse(f"the entry {name} claims {_size(info.file_size)} from no data at all (a zip bomb)")
+                raise self._refuse(f"the entry {name} claims {human_size(info.file_size)} from no data at all (a zip bomb)")
             if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(1, info.compress_size):
                 raise self._refuse(
-                    f"the entry {name} would grow from {_size(info.compress_size)} to {_size(info.file_size)} "
+                    f"the entry {name} would grow from {human_size(info.compress_size)} to {human_size(info.file_size)} "
                     "(a zip bomb)"
                 )
             total += info.file_size
             entries[name] = info
         if total > self.max_total:
             raise self._refuse(
-                f"it would unpack to {_size(total)}, more than the limit of {_size(self.max_total)} (a zip bomb?)"
+                f"it would unpack to {human_size(total)}, more than the limit of {human_size(self.max_total)} (a zip bomb?)"
             )
         self._check_overlaps(infos)
         self.total = total
@@ -135,7 +129,7 @@ class SafeZip:
     def read_small(self, name, limit=1024 * 1024) -> bytes:
         info = self.entries[name]
         if info.file_size > limit:
-            raise BackupRejected(f"{name} in the {self.what} is {_size(info.file_size)}; at most {_size(limit)} is expected.")
+            raise BackupRejected(f"{name} in the {self.what} is {human_size(info.file_size)}; at most {human_size(limit)} is expected.")
         with self._open(info) as stream:
             return self._read_bounded(stream, info, limit)
 
