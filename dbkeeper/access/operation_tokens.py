@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from datetime import timezone as dt_timezone
 
-from django.contrib.auth.signals import user_logged_out
 from django.db import connections, models, router
-from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .. import conf
 from ..operations.models import Operation
-from .tokens import hash_token  # noqa: F401  (tests and callers reach it here too)
+from .tokens import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +211,7 @@ def _purge_old():
     OperationToken.objects.filter(created_at__lt=cutoff).delete()
 
 
-@receiver(user_logged_out, dispatch_uid="dbkeeper.revoke_operation_tokens_on_logout")
-def _revoke_on_logout(sender, request, user, **kwargs):
+def revoke_on_logout(sender, request, user, **kwargs):
+    """Receiver of django.contrib.auth's user_logged_out (connected in DbkeeperConfig.ready)."""
     if user is not None and user.pk is not None:
         revoke_for_user(user.pk)

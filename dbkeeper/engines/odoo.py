@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .. import conf
 from ..errors import BackupRejected, RestoreFailed
-from .base import BackupInfo, Engine
+from .base import BackupInfo, Companion, Engine
 from .zipsafe import SafeZip, remove_tree
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class _WithFilestore:
         return getattr(self._progress, name)
 
 
-class FilestoreSwap:
+class FilestoreSwap(Companion):
     """The filestore of one database: unpacked beside the live folder, then
     swapped in by two renames in the same folder."""
 

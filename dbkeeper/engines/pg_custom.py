@@ -74,15 +74,14 @@ class PgCustomEngine(Engine):
                 "stored_data_size": archive.stored_data_bytes,
                 "roles": ", ".join(sorted(archive.owners() | archive.acl_roles())),
             },
+            parsed=archive,  # kept for restore (weights, roles), not part of the description
         )
-        # Kept for restore (weights, roles), not part of the public description.
-        info.archive = archive
         return info
 
     def restore(self, path, info: BackupInfo, target, progress) -> None:
-        archive = getattr(info, "archive", None)
+        archive = info.parsed
         if archive is None:
-            archive = self.inspect(path).archive
+            archive = self.inspect(path).parsed
         tool_path = pg_tool("pg_restore")
         _check_readable(tool_path, archive)
 

@@ -67,6 +67,7 @@ ROLE_SPECS = {"public", "current_user", "session_user", "current_role"}
 class PgPlainEngine(Engine):
     format = "pg_plain"
     label = "PostgreSQL plain SQL dump"
+    sniff_last = True  # any text that starts like SQL
     target_kinds = ("postgresql",)
     sniff_bytes = 4096
 

@@ -95,7 +95,7 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
     progress.check_cancel()
 
     # Files that go with the database (an Odoo filestore), swapped in together with it.
-    companion = engine.companion(op.source_path, info, target, op.id) if hasattr(engine, "companion") else None
+    companion = engine.companion(op.source_path, info, target, op.id)
     scratch = target.scratch(op.id)
     Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name, backup_format=info.format)
     op.scratch_name = scratch.name

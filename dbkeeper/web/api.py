@@ -19,7 +19,8 @@ from ..errors import DbkeeperError, TargetError
 from ..notifications import delivery
 from ..notifications.models import Notification
 from ..operations import service
-from ..operations.models import Operation, Target
+from ..operations.models import Operation
+from ..targets.models import Target
 from ..targets import configured_targets
 from .decorators import json_api
 from .messages import localize
@@ -85,7 +86,7 @@ def start_restore(request, credential):
     if backup is None:
         raise DbkeeperError(_("There is no stored backup with that id."), code="backup_missing")
     target = targets.resolve(target_name)
-    engine = next((e for e in engines.all_engines() if e.format == backup.format), None)
+    engine = engines.by_format(backup.format)
     if engine is not None and target.kind not in engine.target_kinds:
         raise DbkeeperError(
             _("A %(label)s cannot be restored into a %(kind)s database.") % {"label": localize(backup.format_label or backup.format), "kind": target.kind},
