@@ -120,5 +120,3 @@ def _tables_of(counts):
             if field.remote_field.through._meta.auto_created:
                 yield field.remote_field.through._meta.db_table
 
-
-ENGINE = FixturesEngine()

@@ -224,5 +224,3 @@ def _manifest_summary(manifest: dict) -> dict:
     """What manifest.json says, without the module list (shown apart)."""
     return {key: value for key, value in manifest.items() if key != "modules" and isinstance(value, (str, int, float, list))}
 
-
-ENGINE = OdooEngine()
