@@ -119,4 +119,3 @@ def _tables_of(counts):
         for field in model._meta.local_many_to_many:
             if field.remote_field.through._meta.auto_created:
                 yield field.remote_field.through._meta.db_table
-

@@ -223,4 +223,3 @@ def _read_manifest(archive: SafeZip) -> dict:
 def _manifest_summary(manifest: dict) -> dict:
     """What manifest.json says, without the module list (shown apart)."""
     return {key: value for key, value in manifest.items() if key != "modules" and isinstance(value, (str, int, float, list))}
-
