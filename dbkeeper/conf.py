@@ -15,6 +15,18 @@ DEFAULTS = {
     "DATA_DIR": os.environ.get("DBKEEPER_DATA_DIR", "dbkeeper-data"),
     # Database alias that holds dbkeeper's own records (operations, tokens...).
     "DATABASE": "dbkeeper",
+    # Backup formats: format name -> dotted path of its Engine class, in the
+    # order files are sniffed. DBKEEPER["ENGINES"] is merged into this: a new
+    # name adds a format (sniffed after these), a known name replaces its
+    # engine, None removes it. See docs/ARCHITECTURE.md, "How to add a backup format".
+    "ENGINES": {
+        "pg_custom": "dbkeeper.engines.pg_custom.PgCustomEngine",
+        "sqlite": "dbkeeper.engines.sqlite.SqliteEngine",
+        "django_fixtures": "dbkeeper.engines.fixtures.FixturesEngine",
+        "odoo_zip": "dbkeeper.engines.odoo.OdooEngine",
+        # Plain SQL claims any text that starts like SQL: sniffed last (Engine.sniff_last).
+        "pg_plain": "dbkeeper.engines.pg_plain.PgPlainEngine",
+    },
     # Named restore targets: {"name": "postgresql://..." or "alias:default"}.
     "TARGETS": {},
     # Worker heartbeat period, and the age after which the watchdog gives up.

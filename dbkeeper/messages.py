@@ -165,6 +165,15 @@ def _decode(value):
     return value
 
 
+def shortened(items, limit):
+    """The first ``limit`` of ``items`` as a list parameter, ending in "…"
+    when some were left out."""
+    items = list(items)
+    if len(items) > limit:
+        return Message(N_("%(items)s …"), {"items": items[:limit]})
+    return items
+
+
 def as_message(message, params=None) -> Message:
     """``message`` (a template, a ``Plural`` or a ``Message``) as a Message."""
     return Message(message, params)

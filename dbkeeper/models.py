@@ -1,6 +1,7 @@
 """Django discovers an app's models here; each part keeps its own in its folder."""
 
-from .operations.models import Event, Operation, PreRestoreCopy, Target  # noqa: F401
+from .operations.models import Event, Operation, PreRestoreCopy  # noqa: F401
+from .targets.models import Target  # noqa: F401
 from .backups.models import Backup  # noqa: F401
 from .access.api_tokens import ApiToken  # noqa: F401
 from .uploads.models import Upload  # noqa: F401

@@ -138,7 +138,7 @@ def test_inspect_reports_tables_versions_and_data_sizes(pg, source):
     assert info.details["objects"] > 20
     assert info.details["dumped_at"].startswith(time.strftime("%Y-"))
 
-    sizes = info.archive.table_data_bytes()
+    sizes = info.parsed.table_data_bytes()
     assert set(sizes) == SOURCE_TABLES
     assert all(sizes[t] > 1000 for t in SOURCE_TABLES - {"audit.events"})
     assert sizes["audit.events"] == 5  # an empty table's COPY stream is pg_dump's end marker alone
@@ -149,13 +149,13 @@ def test_inspect_reports_tables_versions_and_data_sizes(pg, source):
     # Uncompressed, the sizes are the same COPY streams, counted byte for byte.
     plain = PgCustomEngine().inspect(dumps["none"])
     assert plain.compressed is False and plain.details["compression"] == "none"
-    assert plain.archive.table_data_bytes() == sizes
+    assert plain.parsed.table_data_bytes() == sizes
     # Written through a pipe (no offsets in the TOC), the walk finds the same.
     piped = PgCustomEngine().inspect(dumps["piped"])
-    assert piped.archive.table_data_bytes() == sizes and piped.tables == info.tables
-    assert {e.data_state for e in piped.archive.entries if e.has_data} == {1}  # offsets not set
+    assert piped.parsed.table_data_bytes() == sizes and piped.tables == info.tables
+    assert {e.data_state for e in piped.parsed.entries if e.has_data} == {1}  # offsets not set
     # The large object is data too, weighed apart from the tables.
-    blobs = [b for b in info.archive.blocks.values() if info.archive.entry(b.dump_id).desc == "BLOBS"]
+    blobs = [b for b in info.parsed.blocks.values() if info.parsed.entry(b.dump_id).desc == "BLOBS"]
     assert len(blobs) == 1 and blobs[0].raw_bytes == large_object
     # ...and they are what COPY produces (pg_dump adds its end marker "\\.\n\n\n").
     copied = pg.tool("psql", "-X", "-c", "COPY public.notes TO STDOUT", dbname=name).stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dbkeeper import conf, engines
-from dbkeeper.engines.odoo import ENGINE as ODOO, FilestoreSwap
+from dbkeeper.engines.odoo import FilestoreSwap, OdooEngine
 from dbkeeper.errors import BackupRejected
 from dbkeeper.operations import runner, service
 
@@ -21,6 +21,8 @@ from .dbsnapshot import pg_snapshot
 from .pgserver import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+ODOO = OdooEngine()
 
 MANIFEST = {
     "odoo_dump": "1",
@@ -95,7 +97,7 @@ def test_inspect_reads_the_manifest_and_the_sql(tmp_path, odoo_sql):
 
     engine, info = engines.inspect(backup)
 
-    assert engine is ODOO and info.format == "odoo_zip"
+    assert isinstance(engine, OdooEngine) and info.format == "odoo_zip"
     assert info.details["odoo_version"] == "17.0" and info.details["database"] == "acme-prod"
     assert info.details["modules"] == 4 and info.details["module_names"] == "base, sale, stock, web"
     assert info.details["filestore_files"] == 3

@@ -17,7 +17,8 @@ from dbkeeper.backups import store
 from dbkeeper.cli import build_parser
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.operations import service
-from dbkeeper.operations.models import Operation, Target
+from dbkeeper.operations.models import Operation
+from dbkeeper.targets.models import Target
 from dbkeeper.operations.queue import huey
 
 from .builders import make_sqlite

@@ -8,7 +8,8 @@ from huey.signals import SIGNAL_ENQUEUED
 from dbkeeper.access import operation_tokens as tokens
 from dbkeeper.access.operation_tokens import OperationToken
 from dbkeeper.backups import store
-from dbkeeper.operations.models import Operation, Target
+from dbkeeper.operations.models import Operation
+from dbkeeper.targets.models import Target
 from dbkeeper.operations.queue import huey
 
 from .builders import make_sqlite

@@ -11,7 +11,8 @@ from dbkeeper.backups.models import Backup
 from dbkeeper.notifications import delivery
 from dbkeeper.notifications.models import Notification
 from dbkeeper.operations import service
-from dbkeeper.operations.models import Operation, Target
+from dbkeeper.operations.models import Operation
+from dbkeeper.targets.models import Target
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,6 @@ the user with that id still has that name and is active, so a restored user
 table cannot hand a token to somebody else.
 """
 
-import hashlib
 import logging
 import secrets
 from datetime import timedelta
@@ -21,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..errors import DbkeeperError
+from .tokens import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,6 @@ TOKEN_PREFIX = "dbk_"
 DISPLAY_LENGTH = len(TOKEN_PREFIX) + 8
 # last_used_at is written at most this often, not on every upload chunk.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class ApiToken(models.Model):

@@ -10,7 +10,6 @@ nothing else, so that tracking a restore does not depend on the login session.
 - Logs name a token by the first 8 hex characters of its hash, never more.
 """
 
-import hashlib
 import json
 import logging
 import secrets
@@ -18,14 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from datetime import timezone as dt_timezone
 
-from django.contrib.auth.signals import user_logged_out
 from django.db import connections, models, router
-from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .. import conf
 from ..operations.models import Operation
+from .tokens import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +66,6 @@ class OperationToken(models.Model):
         if operation.finished_at:
             limits.append(operation.finished_at + timedelta(seconds=float(conf.get("TOKEN_GRACE_AFTER_END_SECONDS"))))
         return min(limits)
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 def prefix_of(raw: str) -> str:
@@ -217,7 +211,7 @@ def _purge_old():
     OperationToken.objects.filter(created_at__lt=cutoff).delete()
 
 
-@receiver(user_logged_out, dispatch_uid="dbkeeper.revoke_operation_tokens_on_logout")
-def _revoke_on_logout(sender, request, user, **kwargs):
+def revoke_on_logout(sender, request, user, **kwargs):
+    """Receiver of django.contrib.auth's user_logged_out (connected in DbkeeperConfig.ready)."""
     if user is not None and user.pk is not None:
         revoke_for_user(user.pk)

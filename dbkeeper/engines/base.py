@@ -1,10 +1,39 @@
 """What every backup format can do: recognise a file, describe it, and restore
-it into a (scratch) target while reporting progress."""
+it into a (scratch) target while reporting progress. The runner uses nothing
+of an engine that is not declared here."""
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import CheckFailed
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """Where an engine reports progress (operations.progress.Progress is the
+    real one). Sentences are English templates, translated when shown."""
+
+    def stage(self, stage, message="") -> None:
+        """A new stage of the operation begins (the runner calls this)."""
+
+    def set_total(self, total, unit="bytes") -> None:
+        """How much work the current stage has, in ``unit``."""
+
+    def advance(self, done, message=None) -> None:
+        """``done`` (absolute, in the unit of set_total) is finished; may raise Cancelled."""
+
+    def message(self, text) -> None:
+        """What is happening now, shown under the progress bar."""
+
+    def event(self, message, level="info", code="") -> None:
+        """A line of the operation's event log."""
+
+    def check_cancel(self) -> None:
+        """Raise Cancelled if the user asked to stop."""
+
+    def flush(self, force=False) -> None:
+        """Write what was reported now (``force``: even if written a moment ago)."""
 
 
 @dataclass
@@ -16,9 +45,35 @@ class BackupInfo:
     tables: list = field(default_factory=list)  # names as Target.tables() reports them
     server_version: str | None = None
     details: dict = field(default_factory=dict)
+    # What the engine parsed in inspect() and wants again in restore() (the
+    # archive's table of contents...). Private to the engine that made it:
+    # never stored, never shown; restore() reads the file again when it is None.
+    parsed: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self):
-        return asdict(self)
+        data = asdict(replace(self, parsed=None))
+        del data["parsed"]
+        return data
+
+
+class Companion(ABC):
+    """Files that belong with a restored database (an Odoo filestore) and are
+    swapped in together with it. The runner calls prepare() after the engine's
+    restore, swap() just before the database swap, rollback() if the database
+    swap then failed, and discard() if anything failed before."""
+
+    @abstractmethod
+    def prepare(self, progress: Reporter) -> None: ...
+
+    @abstractmethod
+    def swap(self) -> dict:
+        """Put the files in place; the dict joins the operation's result."""
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+    @abstractmethod
+    def discard(self) -> None: ...
 
 
 class Engine(ABC):
@@ -28,6 +83,9 @@ class Engine(ABC):
     target_kinds: tuple = ()
     # How many leading bytes sniff() wants.
     sniff_bytes = 512
+    # A loose format (plain SQL: any text that starts like SQL) is sniffed
+    # after every other engine, whatever the order of the registry.
+    sniff_last = False
 
     @abstractmethod
     def sniff(self, head: bytes) -> bool:
@@ -39,11 +97,16 @@ class Engine(ABC):
         Nothing is written anywhere."""
 
     @abstractmethod
-    def restore(self, path, info: BackupInfo, target, progress) -> None:
+    def restore(self, path, info: BackupInfo, target, progress: Reporter) -> None:
         """Restore into ``target`` (a scratch database that exists and is
         empty). Report with ``progress.set_total``/``progress.advance``; call
         ``progress.check_cancel()`` often; raise RestoreFailed with a sentence
         on failure."""
+
+    def companion(self, path, info: BackupInfo, target, operation_id) -> Companion | None:
+        """Files to swap in with the database; None (the default) when the
+        format is a database alone."""
+        return None
 
     def check(self, info: BackupInfo, target) -> None:
         """After restore: every table of the backup must be in the target."""

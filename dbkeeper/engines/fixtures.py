@@ -5,7 +5,6 @@ loaded from the file as it streams (never the whole file in memory), in bulk,
 in one transaction whose foreign keys are checked before it commits.
 """
 
-import gzip
 import logging
 import re
 from pathlib import Path
@@ -14,56 +13,17 @@ import ijson
 from django.apps import apps
 
 from ..errors import BackupRejected, CheckFailed
-from ..messages import Message, N_, Np_
+from ..messages import N_, Np_, shortened
 from ..router import APP_LABEL
-from . import GZIP_MAGIC
+from ..streams import is_gzip
 from .base import BackupInfo, Engine
+from .fixtures_load import restore_fixture
+from .fixtures_read import iter_objects, json_parse_error, open_fixture
 
 log = logging.getLogger(__name__)
 
-READ_BUFFER = 256 * 1024
-UTF8_BOM = b"\xef\xbb\xbf"
 # A dumpdata file starts with "[" and an object whose first key is one of these.
 HEAD_PATTERN = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\[\s*\{\s*"(?:model|pk|fields)"\s*:')
-
-
-def open_fixture(path):
-    """The fixture as a binary stream, decompressed if it is gzipped."""
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == GZIP_MAGIC
-    stream = gzip.open(path, "rb") if gzipped else open(path, "rb")
-    # Some Windows tools start a UTF-8 file with a byte-order mark; JSON parsers refuse it.
-    if stream.read(len(UTF8_BOM)) != UTF8_BOM:
-        stream.seek(0)
-    return stream
-
-
-def iter_objects(stream):
-    """The fixture's objects, one dict at a time. Numbers with a fraction
-    become floats, as json.loads (and so loaddata) makes them."""
-    return ijson.items(stream, "item", buf_size=READ_BUFFER, use_float=True)
-
-
-def json_error(exc, stream=None) -> BackupRejected:
-    position = None
-    try:
-        position = stream.tell() if stream is not None else None
-    except (OSError, ValueError):
-        pass
-    if position:
-        return BackupRejected(
-            N_("The fixture is not valid JSON (near byte %(position)s of the uncompressed file): %(error)s. Was the file cut short?"),
-            params={"position": f"{position:,}", "error": str(exc)},
-        )
-    return BackupRejected(N_("The fixture is not valid JSON: %(error)s. Was the file cut short?"), params={"error": str(exc)})
-
-
-def shown_list(items, limit):
-    """The first ``limit`` of ``items``, as a list parameter; "…" ends it when some were left out."""
-    items = list(items)
-    if len(items) > limit:
-        return Message(N_("%(items)s …"), {"items": items[:limit]})
-    return items
 
 
 class FixturesEngine(Engine):
@@ -102,7 +62,7 @@ class FixturesEngine(Engine):
                         fields = obj["fields"]
                         natural_foreign = any(isinstance(fields.get(name), list) for name in fk_fields[label])
             except ijson.JSONError as exc:
-                raise json_error(exc, stream) from exc
+                raise json_parse_error(exc, stream) from exc
             except (OSError, EOFError) as exc:
                 raise BackupRejected(N_("The fixture cannot be read: %(error)s."), params={"error": str(exc)}) from exc
         if not counts:
@@ -111,7 +71,7 @@ class FixturesEngine(Engine):
             raise BackupRejected(
                 N_("The fixture holds objects of models this project does not have: %(models)s. "
                    "Restore it into the project it was made from, or remove those objects from the file."),
-                params={"models": shown_list(sorted(unknown), 10)},
+                params={"models": shortened(sorted(unknown), 10)},
             )
         own = sorted(label for label in counts if label.split(".", 1)[0] == APP_LABEL)
         if own:
@@ -124,7 +84,7 @@ class FixturesEngine(Engine):
             format=self.format,
             label=self.label,
             size=path.stat().st_size,
-            compressed=_is_gzipped(path),
+            compressed=is_gzip(path),
             tables=sorted(_tables_of(counts)),
             details={
                 "objects": sum(counts.values()),
@@ -135,8 +95,6 @@ class FixturesEngine(Engine):
         )
 
     def restore(self, path, info: BackupInfo, target, progress) -> None:
-        from .fixtures_load import restore_fixture
-
         restore_fixture(path, info, target, progress)
 
     def check(self, info: BackupInfo, target) -> None:
@@ -149,11 +107,6 @@ class FixturesEngine(Engine):
                 Np_("The restored copy is missing the table %(tables)s.", "The restored copy is missing the tables %(tables)s."),
                 params={"count": len(missing), "tables": missing[:10]},
             )
-
-
-def _is_gzipped(path) -> bool:
-    with open(path, "rb") as raw:
-        return raw.read(2) == GZIP_MAGIC
 
 
 def _foreign_key_names(label, unknown) -> list:
@@ -172,6 +125,3 @@ def _tables_of(counts):
         for field in model._meta.local_many_to_many:
             if field.remote_field.through._meta.auto_created:
                 yield field.remote_field.through._meta.db_table
-
-
-ENGINE = FixturesEngine()

@@ -20,7 +20,7 @@ from django.db import DatabaseError, connections, models, transaction
 from ..errors import RestoreFailed
 from ..messages import Message, N_
 from . import django_alias
-from .fixtures import iter_objects, json_error, open_fixture
+from .fixtures_read import iter_objects, json_parse_error, open_fixture
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class Loader:
                     # ijson's errors are ValueErrors; a truncated gzip is an EOFError.
                     if isinstance(exc, RestoreFailed):
                         raise
-                    raise RestoreFailed(json_error(exc, stream).sentence, code="bad_fixture") from exc
+                    raise RestoreFailed(json_parse_error(exc, stream).sentence, code="bad_fixture") from exc
             self._flush_all()
             self.progress.advance(self.done)
             self.progress.message(N_("Checking foreign keys."))

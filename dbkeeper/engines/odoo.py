@@ -20,7 +20,7 @@ from django.utils import timezone
 from .. import conf
 from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_, Np_
-from .base import BackupInfo, Engine
+from .base import BackupInfo, Companion, Engine
 from .zipsafe import SafeZip, remove_tree
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class _WithFilestore:
         return getattr(self._progress, name)
 
 
-class FilestoreSwap:
+class FilestoreSwap(Companion):
     """The filestore of one database: unpacked beside the live folder, then
     swapped in by two renames in the same folder."""
 
@@ -225,6 +225,3 @@ def _read_manifest(archive: SafeZip) -> dict:
 def _manifest_summary(manifest: dict) -> dict:
     """What manifest.json says, without the module list (shown apart)."""
     return {key: value for key, value in manifest.items() if key != "modules" and isinstance(value, (str, int, float, list))}
-
-
-ENGINE = OdooEngine()

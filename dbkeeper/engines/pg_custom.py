@@ -19,7 +19,7 @@ from psycopg.conninfo import make_conninfo
 from .. import conf
 from ..errors import BackupRejected, RestoreFailed
 from ..procs import Tool, pg_tool
-from . import GZIP_MAGIC
+from ..streams import GZIP_MAGIC
 from .base import BackupInfo, Engine
 from .pgarchive import MAGIC, ArchiveError, read_archive
 
@@ -74,15 +74,14 @@ class PgCustomEngine(Engine):
                 "stored_data_size": archive.stored_data_bytes,
                 "roles": ", ".join(sorted(archive.owners() | archive.acl_roles())),
             },
+            parsed=archive,  # kept for restore (weights, roles), not part of the description
         )
-        # Kept for restore (weights, roles), not part of the public description.
-        info.archive = archive
         return info
 
     def restore(self, path, info: BackupInfo, target, progress) -> None:
-        archive = getattr(info, "archive", None)
+        archive = info.parsed
         if archive is None:
-            archive = self.inspect(path).archive
+            archive = self.inspect(path).parsed
         tool_path = pg_tool("pg_restore")
         _check_readable(tool_path, archive)
 

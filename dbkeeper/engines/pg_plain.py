@@ -29,13 +29,12 @@ from pathlib import Path
 
 from ..errors import BackupRejected, RestoreFailed
 from ..procs import Tool, pg_tool
+from ..streams import UTF8_BOM, is_gzip
 from .base import BackupInfo, Engine
 from .sqlscan import SqlScanner
 
 log = logging.getLogger(__name__)
 
-GZIP_MAGIC = b"\x1f\x8b"
-UTF8_BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20
 HEAD_KEEP = 64 * 1024
 TAIL_KEEP = 4096
@@ -68,6 +67,7 @@ ROLE_SPECS = {"public", "current_user", "session_user", "current_role"}
 class PgPlainEngine(Engine):
     format = "pg_plain"
     label = "PostgreSQL plain SQL dump"
+    sniff_last = True  # any text that starts like SQL
     target_kinds = ("postgresql",)
     sniff_bytes = 4096
 
@@ -315,11 +315,6 @@ def _close_quietly(stream):
 
 
 # -- reading the file -----------------------------------------------------------
-
-def is_gzip(path) -> bool:
-    with open(path, "rb") as raw:
-        return raw.read(2) == GZIP_MAGIC
-
 
 def read_sql(path, chunk_size=CHUNK):
     """The file's bytes, decompressed if gzipped, in chunks, without a leading

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..errors import BackupRejected
-from ..messages import Message, N_
+from ..messages import Message, N_, shortened
 
 log = logging.getLogger(__name__)
 
@@ -410,9 +410,7 @@ def _walk_data(r: _Reader, archive: Archive) -> dict:
         blocks[dump_id] = block
     missing = [e for dump_id, e in expected.items() if dump_id not in blocks]
     if missing:
-        names = [e.describe() for e in missing[:5]]
-        if len(missing) > 5:
-            names = Message(N_("%(items)s …"), {"items": names})
+        names = shortened([e.describe() for e in missing], 5)
         raise Truncated(N_("The dump is truncated: the data of %(names)s is missing."), params={"names": names})
     return blocks
 

@@ -23,12 +23,12 @@ from pathlib import Path
 
 from ..errors import BackupRejected, CheckFailed
 from ..messages import N_, Np_
+from ..streams import is_gzip, open_maybe_gzipped
 from .base import BackupInfo, Engine
 
 log = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
 HEADER_SIZE = 100
 TEXT_ENCODINGS = {1: "UTF-8", 2: "UTF-16le", 3: "UTF-16be"}
@@ -45,7 +45,7 @@ class SqliteEngine(Engine):
 
     def inspect(self, path) -> BackupInfo:
         path = Path(path)
-        compressed = _is_gzip(path)
+        compressed = is_gzip(path)
         with _plain_copy(path) if compressed else _as_is(path) as database:
             size = database.stat().st_size
             with open(database, "rb") as raw:
@@ -66,7 +66,7 @@ class SqliteEngine(Engine):
         progress.set_total(info.details.get("uncompressed_size") or 0, "bytes")
         done = 0
         try:
-            with _open(path) as source, open(dest, "xb") as out:
+            with open_maybe_gzipped(path) as source, open(dest, "xb") as out:
                 while True:
                     chunk = source.read(CHUNK)
                     if not chunk:
@@ -159,15 +159,6 @@ def _read_database(path) -> list:
     except sqlite3.DatabaseError as exc:
         raise BackupRejected(N_("The SQLite file is damaged: %(error)s."), params={"error": str(exc)}) from exc
     return tables
-
-
-def _is_gzip(path) -> bool:
-    with open(path, "rb") as raw:
-        return raw.read(2) == GZIP_MAGIC
-
-
-def _open(path):
-    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import BackupRejected
 from ..messages import Message, N_
+from ..streams import human_size
 
 # What the standard library can decompress; anything else is refused before opening.
 READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
@@ -30,13 +31,6 @@ MAX_RATIO = 200
 # Entries smaller than this cannot hurt whatever their ratio.
 RATIO_FLOOR = 16 * 1024 * 1024
 WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def _size(n) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
 
 
 class SafeZip:
@@ -99,15 +93,15 @@ class SafeZip:
                 raise self._refuse(N_("the entry %(name)s uses a compression method dbkeeper cannot read"), name=name)
             if info.file_size and info.compress_size == 0 and info.compress_type != zipfile.ZIP_STORED:
                 raise self._refuse(N_("the entry %(name)s claims %(size)s from no data at all (a zip bomb)"),
-                                   name=name, size=_size(info.file_size))
+                                   name=name, size=human_size(info.file_size))
             if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(1, info.compress_size):
                 raise self._refuse(N_("the entry %(name)s would grow from %(packed)s to %(size)s (a zip bomb)"),
-                                   name=name, packed=_size(info.compress_size), size=_size(info.file_size))
+                                   name=name, packed=human_size(info.compress_size), size=human_size(info.file_size))
             total += info.file_size
             entries[name] = info
         if total > self.max_total:
             raise self._refuse(N_("it would unpack to %(size)s, more than the limit of %(limit)s (a zip bomb?)"),
-                               size=_size(total), limit=_size(self.max_total))
+                               size=human_size(total), limit=human_size(self.max_total))
         self._check_overlaps(infos)
         self.total = total
         return entries
@@ -143,7 +137,7 @@ class SafeZip:
         info = self.entries[name]
         if info.file_size > limit:
             raise BackupRejected(N_("%(name)s in the %(what)s is %(size)s; at most %(limit)s is expected."),
-                                 params={"name": name, "what": self.what, "size": _size(info.file_size), "limit": _size(limit)})
+                                 params={"name": name, "what": self.what, "size": human_size(info.file_size), "limit": human_size(limit)})
         with self._open(info) as stream:
             return self._read_bounded(stream, info, limit)
 

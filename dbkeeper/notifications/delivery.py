@@ -27,6 +27,16 @@ def expect(operation: Operation, language: str) -> Notification | None:
     )
 
 
+def on_operation_finished(sender, operation, **kwargs):
+    """Receiver of operations.signals.operation_finished (connected in
+    DbkeeperConfig.ready). A failure here must never change how the operation
+    itself ended."""
+    try:
+        notify(operation)
+    except Exception:
+        log.exception("could not notify the user of operation %s", operation.id)
+
+
 def notify(operation: Operation) -> Notification | None:
     if not operation.user_id or not operation.finished:
         return None

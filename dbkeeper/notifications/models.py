@@ -3,16 +3,10 @@ notification that waits for their next page load, and an e-mail when the
 server has e-mail configured. (The open page also uses the browser's
 Notification API; that part lives in the page's JavaScript.)"""
 
-import logging
-
 from django.db import models
-from django.dispatch import receiver
 from django.utils import timezone
 
 from ..operations.models import Operation
-from ..operations.signals import operation_finished
-
-log = logging.getLogger(__name__)
 
 
 class Notification(models.Model):
@@ -35,14 +29,3 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"notification {self.pk} for {self.username}: {self.operation_id} {self.outcome}"
-
-
-@receiver(operation_finished, dispatch_uid="dbkeeper.notify_operation_finished")
-def _on_operation_finished(sender, operation, **kwargs):
-    # A failure here must never change how the operation itself ended.
-    try:
-        from .delivery import notify
-
-        notify(operation)
-    except Exception:
-        log.exception("could not notify the user of operation %s", operation.id)

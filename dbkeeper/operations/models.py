@@ -135,15 +135,3 @@ class PreRestoreCopy(models.Model):
     class Meta:
         app_label = "dbkeeper"
         ordering = ["-created_at"]
-
-
-class Target(models.Model):
-    """A restore target added in the standalone server (UI or `dbkeeper target add`)."""
-
-    name = models.CharField(max_length=100, unique=True)
-    url = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        app_label = "dbkeeper"
-        ordering = ["name"]

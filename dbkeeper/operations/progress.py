@@ -13,6 +13,7 @@ import time
 from django.utils import timezone
 
 from .. import conf
+from ..engines.base import Reporter
 from ..errors import Cancelled
 from .models import Operation
 
@@ -31,7 +32,7 @@ STAGE_BANDS = {
 PROGRESS_FIELDS = ["stage", "percent", "done", "total", "unit", "message", "eta_seconds", "updated_at"]
 
 
-class Progress:
+class Progress(Reporter):
     def __init__(self, operation: Operation, listener=None):
         self.op = operation
         self.listener = listener  # called with the operation after each write (CLI bar)

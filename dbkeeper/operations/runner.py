@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .. import engines, targets
 from ..errors import Cancelled, DbkeeperError, RestoreFailed
+from ..streams import human_size
 from .models import Operation, PreRestoreCopy
 from .progress import Heartbeat, Progress
 from .signals import operation_finished
@@ -87,14 +88,14 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
         engine = engines.detect(op.source_path)
         inspected = engine, engine.inspect(op.source_path)
     engine, info = inspected
-    progress.event(f"The backup is a {info.label} of {_size(info.size)} with {len(info.tables)} table(s).")
+    progress.event(f"The backup is a {info.label} of {human_size(info.size)} with {len(info.tables)} table(s).")
     target = targets.resolve(op.target_spec)
     if target.kind not in engine.target_kinds:
         raise RestoreFailed(f"A {info.label} cannot be restored into a {target.kind} database.", code="wrong_target_kind")
     progress.check_cancel()
 
     # Files that go with the database (an Odoo filestore), swapped in together with it.
-    companion = engine.companion(op.source_path, info, target, op.id) if hasattr(engine, "companion") else None
+    companion = engine.companion(op.source_path, info, target, op.id)
     scratch = target.scratch(op.id)
     Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name, backup_format=info.format)
     op.scratch_name = scratch.name
@@ -227,10 +228,3 @@ def _drop_quietly(scratch):
         scratch.drop()
     except Exception:
         log.exception("could not drop scratch database %s", scratch.name)
-
-
-def _size(n):
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024

@@ -67,7 +67,7 @@ def plan_restore(target, backup_id="", source_path="", named_only=False) -> Rest
     backup, info = None, None
     if backup_id:
         backup = _stored_backup(backup_id)
-        engine = next((e for e in engines.all_engines() if e.format == backup.format), None)
+        engine = engines.by_format(backup.format)
         label = backup.format_label or backup.format
     else:
         if not Path(source_path).is_file():

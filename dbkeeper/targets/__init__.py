@@ -1,26 +1,38 @@
-"""Restore targets: resolve a configured name, a Django alias or a URL."""
+"""Restore targets: resolve a configured name, a Django alias or a URL.
+
+``KINDS`` maps a URL kind (``DbUrl.kind``) to the dotted path of its Target
+class, one module per kind: adding a kind is one module and one line here.
+"""
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from .. import conf
 from ..dburl import DbUrl
 from ..errors import TargetError
 from ..messages import Message, N_
 
+KINDS = {
+    "postgresql": "dbkeeper.targets.postgres.PostgresTarget",
+    "sqlite": "dbkeeper.targets.sqlite.SqliteTarget",
+}
+
+
+def target_class(kind: str):
+    """The Target class for URLs of ``kind``."""
+    path = KINDS.get(kind)
+    if path is None:
+        raise TargetError(N_("Databases of kind %(kind)s cannot be restore targets."), params={"kind": kind})
+    return import_string(path)
+
 
 def _target_for(url: DbUrl, spec: str):
-    if url.kind == "postgresql":
-        from .postgres import PostgresTarget
-
-        return PostgresTarget(url, spec)
-    from .sqlite import SqliteTarget
-
-    return SqliteTarget(url, spec)
+    return target_class(url.kind)(url, spec)
 
 
 def configured_targets() -> dict:
     """Name -> spec, from settings and from targets added in the server."""
-    from ..operations.models import Target as TargetRow
+    from .models import Target as TargetRow
 
     targets = dict(conf.get("TARGETS") or {})
     for row in TargetRow.objects.all():

@@ -7,6 +7,7 @@ import re
 from ..errors import DbkeeperError, TargetError
 from ..messages import N_
 from . import configured_targets, resolve
+from .models import Target
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +17,6 @@ TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 def add_target(name, url, user=None) -> dict:
     """Validate and record a target. ``user`` is who asks from the web (only a
     superuser may); None is the command line, run by whoever runs the server."""
-    from ..operations.models import Target
-
     if user is not None and not user.is_superuser:
         raise DbkeeperError(N_("Only superusers may add restore targets."), code="forbidden")
     name, url = str(name or "").strip(), str(url or "").strip()

@@ -66,7 +66,8 @@ def cmd_list(args):
 
 def cmd_remove(args):
     from ..errors import TargetError
-    from ..operations.models import Operation, Target
+    from ..operations.models import Operation
+    from ..targets.models import Target
 
     _migrated()
     row = Target.objects.filter(name=args.name).first()
