@@ -26,10 +26,10 @@ from dbkeeper.procs import Tool, pg_tool
 from dbkeeper.targets.postgres import PostgresTarget, is_sibling
 
 from .dbsnapshot import pg_snapshot
-from .pipeline import assert_unchanged_and_clean, conninfo, events, restore, scratch_left
+from .pipeline import assert_unchanged_and_clean, events, restore, scratch_left
 from .pipeline import make_live as _make_live
-from .test_translations import assert_translated, in_arabic
-from .pgserver import PASSWORD
+from .translated import assert_translated, in_arabic
+from .pgserver import PASSWORD, conninfo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

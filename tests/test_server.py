@@ -16,11 +16,7 @@ import requests
 from .builders import dump_custom, make_big_pg_source, make_pg_source
 from .dbsnapshot import pg_snapshot
 from .live import LiveServer
-from .pgserver import PASSWORD, free_port
-
-
-def conninfo(pg, db):
-    return dict(host="127.0.0.1", port=pg.port, user="postgres", password=PASSWORD, dbname=db)
+from .pgserver import conninfo, free_port
 
 
 def wait_for(predicate, timeout, what):
