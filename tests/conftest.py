@@ -7,6 +7,7 @@ import pytest
 
 from .live import start_live_server
 from .pgserver import PgServer
+from .pgsources import custom_source, plain_source, slow_dumps  # noqa: F401 (fixtures for the engine tests)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
