@@ -16,6 +16,21 @@ from .pgserver import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def wait_for(predicate, timeout, what):
+    """Poll ``predicate`` until it returns something true (and return that); a
+    connection error or half-written answer meanwhile counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (OSError, ValueError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def stop_process_groups(procs):
     """SIGTERM each process group, then SIGKILL whatever is still there after 15 s."""
     procs = list(procs)

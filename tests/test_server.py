@@ -15,18 +15,8 @@ import requests
 
 from .builders import dump_custom, make_big_pg_source, make_pg_source
 from .dbsnapshot import pg_snapshot
-from .live import LiveServer
+from .live import LiveServer, wait_for
 from .pgserver import conninfo, free_port
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def operation(server, op_id):

@@ -24,10 +24,10 @@ from dbkeeper.backups.models import Backup
 from dbkeeper.uploads import partial, service, tasks
 from dbkeeper.uploads.models import Upload
 
-from .live import LiveServer
+from .live import LiveServer, wait_for
 from .pgserver import free_port
 from .tcpproxy import TcpProxy
-from .tus_helpers import make_sqlite_backup, sha256_file, stored_files, upload_row, wait_for
+from .tus_helpers import make_sqlite_backup, sha256_file, stored_files, upload_row
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"

@@ -9,8 +9,9 @@ from pathlib import Path
 import requests
 from playwright.sync_api import expect
 
+from .live import wait_for
 from .tcpproxy import TcpProxy
-from .tus_helpers import make_big_sqlite_backup, sha256_file, upload_count, upload_row, wait_for
+from .tus_helpers import make_big_sqlite_backup, sha256_file, upload_count, upload_row
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHUNK = 1024 * 1024

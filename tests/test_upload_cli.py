@@ -11,10 +11,10 @@ import sys
 
 import requests
 
+from .live import wait_for
 from .pgserver import free_port
 from .tcpproxy import TcpProxy
-from .tus_helpers import (make_big_sqlite_backup, make_sqlite_backup, sha256_file, upload_count,
-                          upload_row, wait_for)
+from .tus_helpers import make_big_sqlite_backup, make_sqlite_backup, sha256_file, upload_count, upload_row
 
 
 def upload_cmd(web_server, path, *args, token=None, port=None, cache=None):
