@@ -1,6 +1,17 @@
+"""Fixtures shared by the test modules: the PostgreSQL server, the staff users
+the web tests act as, the standalone server and Debian's Chromium."""
+
+import re
+
 import pytest
 
+from .live import start_live_server
 from .pgserver import PgServer
+from .pgsources import custom_source, plain_source, slow_dumps  # noqa: F401 (fixtures for the engine tests)
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+UPLOADER, UPLOADER_PASSWORD = "uploader", "pw-uploader"
 
 
 @pytest.fixture(scope="session")
@@ -14,8 +25,6 @@ def pg():
 @pytest.fixture
 def pg_dbname(pg, request):
     """A database name unique to the test; dropped afterwards with its scratch and pre-restore siblings."""
-    import re
-
     name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
     pg.drop_db(name)
     yield name
@@ -24,3 +33,58 @@ def pg_dbname(pg, request):
     for db in pg.databases():
         if db == name or is_sibling(name, db):
             pg.drop_db(db)
+
+
+# -- users of the test database (Django's test client) --------------------------------
+
+@pytest.fixture
+def alice(django_user_model):
+    """The staff user most web tests act as."""
+    return django_user_model.objects.create_user("alice", password="pw-alice", is_staff=True,
+                                                 email="alice@example.org")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    """Another staff user, for what one user must not see of another's."""
+    return django_user_model.objects.create_user("bob", password="pw-bob", is_staff=True)
+
+
+# -- the standalone server ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory):
+    """The web process on a data folder of its own, shared by a module's tests;
+    staff user ``uploader`` with an API token in ``web_server.token``."""
+    server = start_live_server(tmp_path_factory.mktemp("live") / "data", UPLOADER, UPLOADER_PASSWORD,
+                               token_name="tests")
+    yield server
+    server.stop_all()
+
+
+@pytest.fixture
+def fresh_web_server(tmp_path):
+    """Like ``web_server``, but new for each test (for tests that count what is stored)."""
+    server = start_live_server(tmp_path / "data", UPLOADER, UPLOADER_PASSWORD, token_name="tests")
+    yield server
+    server.stop_all()
+
+
+# -- Debian's Chromium -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser):
+    """A fresh browser profile (cookies, localStorage) in English."""
+    ctx = browser.new_context(locale="en-US")
+    yield ctx
+    ctx.close()

@@ -16,6 +16,21 @@ from .pgserver import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def wait_for(predicate, timeout, what):
+    """Poll ``predicate`` until it returns something true (and return that); a
+    connection error or half-written answer meanwhile counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (OSError, ValueError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def stop_process_groups(procs):
     """SIGTERM each process group, then SIGKILL whatever is still there after 15 s."""
     procs = list(procs)
@@ -135,3 +150,18 @@ class LiveServer:
     def log_text(self, name):
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def start_live_server(folder, user, password, *, token_name=None, everything=False, **env):
+    """A LiveServer with one staff user: the web process alone, or with worker and
+    watchdog too (``everything``); with ``token_name``, an API token of that user
+    is in ``server.token``."""
+    server = LiveServer(folder, **env)
+    server.create_user(user, password, staff=True)
+    if everything:
+        server.start_all()
+    else:
+        server.start_web()
+    if token_name:
+        server.token = server.cli("token", "create", user, "--name", token_name).stdout.strip()
+    return server

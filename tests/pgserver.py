@@ -26,6 +26,11 @@ def pg_bin(tool):
     return found
 
 
+def conninfo(pg, dbname):
+    """psycopg connection arguments for ``dbname`` on the test server ``pg``, over TCP with the password."""
+    return {"host": "127.0.0.1", "port": pg.port, "user": pg.user, "password": PASSWORD, "dbname": dbname}
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,11 +6,7 @@ from dbkeeper.operations.models import PreRestoreCopy
 from dbkeeper.targets.postgres import is_sibling
 
 from .dbsnapshot import pg_snapshot
-from .pgserver import PASSWORD
-
-
-def conninfo(pg, dbname):
-    return {"host": "127.0.0.1", "port": pg.port, "user": pg.user, "password": PASSWORD, "dbname": dbname}
+from .pgserver import conninfo
 
 
 def restore(pg, path, dbname, listener=None):

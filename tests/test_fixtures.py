@@ -10,12 +10,9 @@ import pytest
 
 from .dbsnapshot import pg_snapshot, sqlite_snapshot
 from .hostproject import HostProject, canonical
+from .pgserver import conninfo
 
 SOURCE_DB = "fx_source"
-
-
-def conninfo(pg, dbname):
-    return {"host": "127.0.0.1", "port": pg.port, "user": pg.user, "password": "s3cret-test-pw", "dbname": dbname}
 
 
 @pytest.fixture(scope="module")

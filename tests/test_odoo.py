@@ -18,7 +18,7 @@ from dbkeeper.operations import runner, service
 
 from .builders import dump_plain, make_pg_source
 from .dbsnapshot import pg_snapshot
-from .pgserver import PASSWORD
+from .pgserver import conninfo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,10 +38,6 @@ FILES = {
     "filestore/a0/a0c7d1e94b33f2": b"\x89PNG logo bytes" * 20,
     "filestore/checklist/ee/ee01": "نص عربي ✓".encode(),
 }
-
-
-def conninfo(pg, dbname):
-    return {"host": "127.0.0.1", "port": pg.port, "user": pg.user, "password": PASSWORD, "dbname": dbname}
 
 
 @pytest.fixture(scope="module")

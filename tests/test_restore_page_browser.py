@@ -15,17 +15,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from .builders import dump_custom
-from .live import LiveServer
+from .live import start_live_server
 from .pgserver import PASSWORD
 from .tcpproxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 USER, USER_PASSWORD = "alice", "alice-Pw-4821"
 ROWS_PER_SECOND = 100
 
@@ -99,19 +97,8 @@ class Backups:
 
 # -- fixtures -----------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def start_server(folder, **env):
-    server = LiveServer(folder, **env)
-    server.start_all()
-    server.create_user(USER, USER_PASSWORD, staff=True)
-    return server
+    return start_live_server(folder, USER, USER_PASSWORD, everything=True, **env)
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +119,6 @@ def proxy(site):
     tcp = TcpProxy(site.port).start()
     yield tcp
     tcp.cut()
-
-
-@pytest.fixture
-def context(browser):
-    ctx = browser.new_context(locale="en-US")
-    yield ctx
-    ctx.close()
 
 
 def base_of(proxy):

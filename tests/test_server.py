@@ -15,22 +15,8 @@ import requests
 
 from .builders import dump_custom, make_big_pg_source, make_pg_source
 from .dbsnapshot import pg_snapshot
-from .live import LiveServer
-from .pgserver import PASSWORD, free_port
-
-
-def conninfo(pg, db):
-    return dict(host="127.0.0.1", port=pg.port, user="postgres", password=PASSWORD, dbname=db)
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+from .live import LiveServer, wait_for
+from .pgserver import conninfo, free_port
 
 
 def operation(server, op_id):

@@ -27,16 +27,6 @@ FIELDS = {"id", "kind", "status", "stage", "percent", "done", "total", "unit", "
           "started_at", "updated_at", "finished", "result", "error", "events"}
 
 
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="pw-alice", is_staff=True)
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob", is_staff=True)
-
-
 def make_operation(user, **fields):
     op = Operation.objects.create(user_id=str(user.pk), username=user.get_username(), source_name="shop.dump",
                                   target_display="postgresql://app@db/shop", **fields)

@@ -3,7 +3,6 @@ and targets raise (stored in English, shown in the reader's language through
 web.messages.localize) and the tus API's answers (translated per request)."""
 
 import gzip
-import re
 import sqlite3
 import zipfile
 
@@ -26,30 +25,8 @@ from dbkeeper.errors import DbkeeperError
 from dbkeeper.procs import pg_tool
 from dbkeeper.targets.postgres import PostgresTarget
 from dbkeeper.targets.sqlite import SqliteTarget
-from dbkeeper.web.messages import localize
 
-ARABIC = re.compile(r"[\u0600-\u06FF]")
-WORD = re.compile(r"[A-Za-z']+")
-
-
-def in_arabic(message):
-    with translation.override("ar"):
-        return localize(message)
-
-
-def assert_translated(english, arabic, details=()):
-    """``arabic`` is not ``english`` and keeps no run of three of its words,
-    apart from the ``details`` (names, numbers, library errors) it carries over."""
-    assert arabic != english
-    assert ARABIC.search(arabic), arabic
-    for detail in details:
-        assert detail in arabic, (detail, arabic)
-        english, arabic = english.replace(detail, " | "), arabic.replace(detail, " | ")
-    words = WORD.findall(english)
-    for i in range(len(words) - 2):
-        run = " ".join(words[i:i + 3])
-        assert run not in arabic, (run, arabic)
-
+from .translated import ARABIC, assert_translated, in_arabic
 
 def rejection(call, *args):
     with pytest.raises(DbkeeperError) as caught:
@@ -182,28 +159,23 @@ def test_an_unknown_sentence_is_shown_as_written():
 
 # -- sentences made per request ------------------------------------------------------
 
-@pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user("alice", password="pw-alice", is_staff=True)
-
-
 def tus_client(user, language):
     _, secret = create_token(user, name="tests")
     return Client(headers={"Authorization": f"Bearer {secret}", "Tus-Resumable": "1.0.0", "Accept-Language": language})
 
 
 @pytest.mark.django_db
-def test_tus_errors_follow_the_request_language(staff):
-    english = tus_client(staff, "en").post("/api/uploads/")
-    arabic = tus_client(staff, "ar").post("/api/uploads/")
+def test_tus_errors_follow_the_request_language(alice):
+    english = tus_client(alice, "en").post("/api/uploads/")
+    arabic = tus_client(alice, "ar").post("/api/uploads/")
     assert english.status_code == arabic.status_code == 400
     message = english.json()["error"]["message"]
     assert message == "The Upload-Length header is missing."
     assert_translated(message, arabic.json()["error"]["message"], details=["Upload-Length"])
 
     too_big = str(conf.get("MAX_UPLOAD_SIZE") + 1)
-    english = tus_client(staff, "en").post("/api/uploads/", headers={"Upload-Length": too_big})
-    arabic = tus_client(staff, "ar").post("/api/uploads/", headers={"Upload-Length": too_big})
+    english = tus_client(alice, "en").post("/api/uploads/", headers={"Upload-Length": too_big})
+    arabic = tus_client(alice, "ar").post("/api/uploads/", headers={"Upload-Length": too_big})
     assert english.status_code == arabic.status_code == 413
     message = english.json()["error"]["message"]
     assert message.startswith("The file is ")
@@ -216,7 +188,7 @@ def test_tus_errors_follow_the_request_language(staff):
 
 
 @pytest.mark.django_db
-def test_token_lookup_errors_are_translatable(staff):
+def test_token_lookup_errors_are_translatable(alice):
     with translation.override("ar"):
         message = rejection(find_token, "999999")
     with translation.override("en"):

@@ -24,10 +24,10 @@ from dbkeeper.backups.models import Backup
 from dbkeeper.uploads import partial, service, tasks
 from dbkeeper.uploads.models import Upload
 
-from .live import LiveServer
+from .live import LiveServer, wait_for
 from .pgserver import free_port
 from .tcpproxy import TcpProxy
-from .tus_helpers import make_sqlite_backup, sha256_file, stored_files, upload_row, wait_for
+from .tus_helpers import make_sqlite_backup, sha256_file, stored_files, upload_row
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"
@@ -36,11 +36,9 @@ OCTETS = "application/offset+octet-stream"
 # -- in process ----------------------------------------------------------------
 
 @pytest.fixture
-def users(django_user_model):
-    staff = django_user_model.objects.create_user("alice", password="pw-alice", is_staff=True)
-    other = django_user_model.objects.create_user("bob", password="pw-bob", is_staff=True)
+def users(alice, bob, django_user_model):
     plain = django_user_model.objects.create_user("carol", password="pw-carol", is_staff=False)
-    return staff, other, plain
+    return alice, bob, plain
 
 
 def api(user):
@@ -397,40 +395,29 @@ def test_a_second_writer_waits_for_the_lock(users, settings):
 
 # -- the real server -----------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    live = LiveServer(tmp_path_factory.mktemp("tus-live") / "data")
-    live.create_user("uploader", "pw-uploader", staff=True)
-    live.start_web()
-    token = live.cli("token", "create", "uploader", "--name", "tests").stdout.strip()
-    live.token = token
-    yield live
-    live.stop_all()
+def tus(web_server, port=None):
+    return tus_client.TusClient(web_server.url("/api/uploads/", port=port), headers={"Authorization": f"Bearer {web_server.token}"})
 
 
-def tus(server, port=None):
-    return tus_client.TusClient(server.url("/api/uploads/", port=port), headers={"Authorization": f"Bearer {server.token}"})
-
-
-def test_tuspy_uploads_in_chunks_and_the_stored_file_is_identical(server, tmp_path):
+def test_tuspy_uploads_in_chunks_and_the_stored_file_is_identical(web_server, tmp_path):
     source = make_sqlite_backup(tmp_path / "tuspy.sqlite3", rows=4000)
-    uploader = tus(server).uploader(str(source), chunk_size=64 * 1024, metadata={"filename": "tuspy.sqlite3"},
+    uploader = tus(web_server).uploader(str(source), chunk_size=64 * 1024, metadata={"filename": "tuspy.sqlite3"},
                                    upload_checksum=True)
     uploader.upload()
     assert uploader.offset == source.stat().st_size and source.stat().st_size > 4 * 64 * 1024
-    row = upload_row(server, uploader.url)
+    row = upload_row(web_server, uploader.url)
     assert row["status"] == "stored"
-    stored = server.data_dir / "backups" / row["storage_name"]
+    stored = web_server.data_dir / "backups" / row["storage_name"]
     assert sha256_file(stored) == sha256_file(source) == row["sha256"]
-    assert "Bearer" not in server.log_text("web") and server.token not in server.log_text("web")
+    assert "Bearer" not in web_server.log_text("web") and web_server.token not in web_server.log_text("web")
 
 
-def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_offset(server, tmp_path):
+def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_offset(web_server, tmp_path):
     source = make_sqlite_backup(tmp_path / "dropped.sqlite3", rows=6000)
     data = source.read_bytes()
-    proxy = TcpProxy(server.port).start()
+    proxy = TcpProxy(web_server.port).start()
     try:
-        client = tus(server, port=proxy.port)
+        client = tus(web_server, port=proxy.port)
         uploader = client.uploader(str(source), chunk_size=len(data), metadata={"filename": "dropped.sqlite3"})
         url = uploader.create_url()
         # Send the headers of one PATCH for the whole file, then only part of the body.
@@ -438,7 +425,7 @@ def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_offset(server, 
         sock = socket.create_connection(("127.0.0.1", proxy.port))
         path = "/" + url.split("/", 3)[3]
         sock.sendall((f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1:{proxy.port}\r\nTus-Resumable: 1.0.0\r\n"
-                      f"Authorization: Bearer {server.token}\r\nContent-Type: {OCTETS}\r\n"
+                      f"Authorization: Bearer {web_server.token}\r\nContent-Type: {OCTETS}\r\n"
                       f"Upload-Offset: 0\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data[:sent])
         time.sleep(1)  # through the proxy and into the server's socket
         proxy.cut()
@@ -452,9 +439,9 @@ def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_offset(server, 
         resumed.upload()
     finally:
         proxy.cut()
-    row = upload_row(server, url)
+    row = upload_row(web_server, url)
     assert row["status"] == "stored" and row["size"] == len(data)
-    assert sha256_file(server.data_dir / "backups" / row["storage_name"]) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(web_server.data_dir / "backups" / row["storage_name"]) == hashlib.sha256(data).hexdigest()
 
 
 def test_a_full_disk_answers_507_keeps_what_arrived_and_the_upload_resumes(tmp_path):

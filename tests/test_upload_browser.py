@@ -6,57 +6,35 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from .live import LiveServer
+from .live import wait_for
 from .tcpproxy import TcpProxy
-from .tus_helpers import make_big_sqlite_backup, sha256_file, upload_count, upload_row, wait_for
+from .tus_helpers import make_big_sqlite_backup, sha256_file, upload_count, upload_row
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 CHUNK = 1024 * 1024
 
 
-@pytest.fixture
-def server(tmp_path):
-    live = LiveServer(tmp_path / "data")
-    live.create_user("webuser", "pw-webuser-1", staff=True)
-    live.start_web()
-    # For looking at the upload from outside the browser (the same user's view of it).
-    live.token = live.cli("token", "create", "webuser").stdout.strip()
-    yield live
-    live.stop_all()
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def test_upload_page_survives_a_dropped_connection_and_a_reload(server, browser, tmp_path):
+def test_upload_page_survives_a_dropped_connection_and_a_reload(fresh_web_server, browser, tmp_path):
     source = make_big_sqlite_backup(tmp_path / "shop.sqlite3", megabytes=10)
     size = source.stat().st_size
-    proxy = TcpProxy(server.port, rate=1_200_000).start()
+    proxy = TcpProxy(fresh_web_server.port, rate=1_200_000).start()
     base = f"http://127.0.0.1:{proxy.port}"
     page = browser.new_page()
     try:
         page.goto(base + "/login/?next=/uploads/new/")
-        page.fill("#id_username", "webuser")
-        page.fill("#id_password", "pw-webuser-1")
+        page.fill("#id_username", "uploader")
+        page.fill("#id_password", "pw-uploader")
         page.click("#login-button")
         page.goto(f"{base}/uploads/new/?chunk_size={CHUNK}")
         page.set_input_files("#file", str(source))
 
         url = wait_for(lambda: next(iter(json.loads(page.evaluate("JSON.stringify(Object.values(localStorage))"))), None),
                        20, "the upload URL in localStorage")
-        direct = url.replace(f":{proxy.port}/", f":{server.port}/")
-        headers = {"Authorization": f"Bearer {server.token}", "Tus-Resumable": "1.0.0"}
+        direct = url.replace(f":{proxy.port}/", f":{fresh_web_server.port}/")
+        headers = {"Authorization": f"Bearer {fresh_web_server.token}", "Tus-Resumable": "1.0.0"}
 
         def offset():
             return int(requests.head(direct, headers=headers, timeout=5).headers["Upload-Offset"])
@@ -88,20 +66,20 @@ def test_upload_page_survives_a_dropped_connection_and_a_reload(server, browser,
     finally:
         proxy.cut()
         page.close()
-    row = upload_row(server, url)
+    row = upload_row(fresh_web_server, url)
     assert row["status"] == "stored" and row["format"] == "sqlite" and row["size"] == size
-    assert sha256_file(server.data_dir / "backups" / row["storage_name"]) == sha256_file(source)
-    assert upload_count(server) == 1  # one upload from start to end, never restarted
+    assert sha256_file(fresh_web_server.data_dir / "backups" / row["storage_name"]) == sha256_file(source)
+    assert upload_count(fresh_web_server) == 1  # one upload from start to end, never restarted
 
 
-def test_upload_page_shows_why_a_file_is_refused(server, browser, tmp_path):
+def test_upload_page_shows_why_a_file_is_refused(fresh_web_server, browser, tmp_path):
     junk = tmp_path / "holiday.jpg"
     junk.write_bytes(b"\xff\xd8\xff\xe0 not a database " * 1000)
     page = browser.new_page()
     try:
-        page.goto(server.url("/login/?next=/uploads/new/"))
-        page.fill("#id_username", "webuser")
-        page.fill("#id_password", "pw-webuser-1")
+        page.goto(fresh_web_server.url("/login/?next=/uploads/new/"))
+        page.fill("#id_username", "uploader")
+        page.fill("#id_password", "pw-uploader")
         page.click("#login-button")
         page.wait_for_url("**/uploads/new/")
         page.set_input_files("#file", str(junk))
@@ -110,5 +88,5 @@ def test_upload_page_shows_why_a_file_is_refused(server, browser, tmp_path):
         assert page.locator("#backup").count() == 0
     finally:
         page.close()
-    assert not list((server.data_dir / "uploads").glob("*.part"))
-    assert not (server.data_dir / "backups").exists() or not any(p.is_file() for p in (server.data_dir / "backups").rglob("*"))
+    assert not list((fresh_web_server.data_dir / "uploads").glob("*.part"))
+    assert not (fresh_web_server.data_dir / "backups").exists() or not any(p.is_file() for p in (fresh_web_server.data_dir / "backups").rglob("*"))

@@ -9,44 +9,32 @@ import signal
 import subprocess
 import sys
 
-import pytest
 import requests
 
-from .live import LiveServer
+from .live import wait_for
 from .pgserver import free_port
 from .tcpproxy import TcpProxy
-from .tus_helpers import (make_big_sqlite_backup, make_sqlite_backup, sha256_file, upload_count,
-                          upload_row, wait_for)
+from .tus_helpers import make_big_sqlite_backup, make_sqlite_backup, sha256_file, upload_count, upload_row
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    live = LiveServer(tmp_path_factory.mktemp("cli-live") / "data")
-    live.create_user("uploader", "pw-uploader", staff=True)
-    live.start_web()
-    live.token = live.cli("token", "create", "uploader", "--name", "cli tests").stdout.strip()
-    yield live
-    live.stop_all()
-
-
-def upload_cmd(server, path, *args, token=None, port=None, cache=None):
+def upload_cmd(web_server, path, *args, token=None, port=None, cache=None):
     """argv and env of ``dbkeeper upload``, the token in the environment."""
-    env = {**os.environ, "PYTHONPATH": server.env["PYTHONPATH"], "DBKEEPER_TOKEN": token or server.token,
+    env = {**os.environ, "PYTHONPATH": web_server.env["PYTHONPATH"], "DBKEEPER_TOKEN": token or web_server.token,
            "XDG_CACHE_HOME": str(cache), "COLUMNS": "120"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.pop("DBKEEPER_DATA_DIR", None)
-    argv = [sys.executable, "-m", "dbkeeper", "upload", str(path), "--server", server.url("/", port=port), *args]
+    argv = [sys.executable, "-m", "dbkeeper", "upload", str(path), "--server", web_server.url("/", port=port), *args]
     return argv, env
 
 
-def run_upload(server, path, *args, cwd, **kwargs):
-    argv, env = upload_cmd(server, path, *args, **kwargs)
+def run_upload(web_server, path, *args, cwd, **kwargs):
+    argv, env = upload_cmd(web_server, path, *args, **kwargs)
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
-def test_upload_shows_progress_and_prints_the_stored_backup(server, tmp_path):
+def test_upload_shows_progress_and_prints_the_stored_backup(web_server, tmp_path):
     source = make_sqlite_backup(tmp_path / "notes.sqlite3", rows=3000)
-    done = run_upload(server, source, "--chunk-size", "64K", cwd=tmp_path, cache=tmp_path / "cache")
+    done = run_upload(web_server, source, "--chunk-size", "64K", cwd=tmp_path, cache=tmp_path / "cache")
     assert done.returncode == 0, done.stderr
     backup_id = done.stdout.strip()
     assert backup_id.startswith("bk_")
@@ -56,27 +44,27 @@ def test_upload_shows_progress_and_prints_the_stored_backup(server, tmp_path):
     # A client command touches no local data folder, and forgets a finished upload.
     assert not (tmp_path / "dbkeeper-data").exists()
     assert json.loads((tmp_path / "cache" / "dbkeeper" / "uploads.json").read_text()) == {}
-    row = server.python("from dbkeeper.backups.models import Backup\n"
+    row = web_server.python("from dbkeeper.backups.models import Backup\n"
                         f"b = Backup.objects.get(pk={backup_id!r})\nprint(b.sha256, b.size, b.username, b.name)")
     assert row.split() == [sha256_file(source), str(source.stat().st_size), "uploader", "notes.sqlite3"]
 
 
-def test_upload_killed_half_way_resumes_when_run_again(server, tmp_path):
+def test_upload_killed_half_way_resumes_when_run_again(web_server, tmp_path):
     source = make_big_sqlite_backup(tmp_path / "big.sqlite3", megabytes=6)
     size = source.stat().st_size
     cache = tmp_path / "cache"
     state = cache / "dbkeeper" / "uploads.json"
-    before = upload_count(server)
-    proxy = TcpProxy(server.port, rate=1_500_000).start()
+    before = upload_count(web_server)
+    proxy = TcpProxy(web_server.port, rate=1_500_000).start()
     try:
-        argv, env = upload_cmd(server, source, "--chunk-size", "512K", port=proxy.port, cache=cache)
+        argv, env = upload_cmd(web_server, source, "--chunk-size", "512K", port=proxy.port, cache=cache)
         first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
         url = wait_for(lambda: state.exists() and next(iter(json.loads(state.read_text()).values()), None), 30,
                        "the upload to be created")
-        headers = {"Authorization": f"Bearer {server.token}", "Tus-Resumable": "1.0.0"}
+        headers = {"Authorization": f"Bearer {web_server.token}", "Tus-Resumable": "1.0.0"}
 
         def offset():
-            return int(requests.head(url.replace(f":{proxy.port}/", f":{server.port}/"), headers=headers,
+            return int(requests.head(url.replace(f":{proxy.port}/", f":{web_server.port}/"), headers=headers,
                                      timeout=5).headers["Upload-Offset"])
 
         wait_for(lambda: offset() >= 2 * 512 * 1024, 30, "a few chunks to arrive")
@@ -84,7 +72,7 @@ def test_upload_killed_half_way_resumes_when_run_again(server, tmp_path):
         first.wait(timeout=10)
         killed_at = wait_for(lambda: (o := offset()) and o, 10, "the server to record the offset")
         assert 0 < killed_at < size
-        assert upload_row(server, url)["status"] == "receiving"
+        assert upload_row(web_server, url)["status"] == "receiving"
 
         proxy.rate = None
         second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
@@ -93,49 +81,49 @@ def test_upload_killed_half_way_resumes_when_run_again(server, tmp_path):
     assert second.returncode == 0, second.stderr
     resumed_at = int(second.stderr.split("Resuming the earlier upload at byte ")[1].split(".")[0].replace(",", ""))
     assert killed_at <= resumed_at < size
-    row = upload_row(server, url)
+    row = upload_row(web_server, url)
     assert row["status"] == "stored" and row["size"] == size
-    assert sha256_file(server.data_dir / "backups" / row["storage_name"]) == sha256_file(source)
-    assert upload_count(server) == before + 1  # the same upload, not a second one
+    assert sha256_file(web_server.data_dir / "backups" / row["storage_name"]) == sha256_file(source)
+    assert upload_count(web_server) == before + 1  # the same upload, not a second one
     assert json.loads(state.read_text()) == {}
 
 
-def test_wrong_token_missing_file_and_not_a_backup_are_explained(server, tmp_path):
+def test_wrong_token_missing_file_and_not_a_backup_are_explained(web_server, tmp_path):
     source = make_sqlite_backup(tmp_path / "ok.sqlite3", rows=10)
-    bad = run_upload(server, source, token="dbk_wrong", cwd=tmp_path, cache=tmp_path / "c")
+    bad = run_upload(web_server, source, token="dbk_wrong", cwd=tmp_path, cache=tmp_path / "c")
     assert bad.returncode == 1 and "API token is not valid" in bad.stderr
 
-    missing = run_upload(server, tmp_path / "nope.dump", cwd=tmp_path, cache=tmp_path / "c")
+    missing = run_upload(web_server, tmp_path / "nope.dump", cwd=tmp_path, cache=tmp_path / "c")
     assert missing.returncode == 1 and "There is no file" in missing.stderr
 
     text = tmp_path / "notes.txt"
     text.write_text("just some words\n" * 100)
-    rejected = run_upload(server, text, cwd=tmp_path, cache=tmp_path / "c")
+    rejected = run_upload(web_server, text, cwd=tmp_path, cache=tmp_path / "c")
     assert rejected.returncode == 1
     assert "Not stored" in rejected.stderr and "not a backup dbkeeper can restore" in rejected.stderr
 
-    unreachable = run_upload(server, source, "--retries", "1", port=free_port(), cwd=tmp_path, cache=tmp_path / "c")
+    unreachable = run_upload(web_server, source, "--retries", "1", port=free_port(), cwd=tmp_path, cache=tmp_path / "c")
     assert unreachable.returncode == 1 and "connection to the server was lost" in unreachable.stderr
 
 
-def test_token_create_list_revoke(server, tmp_path):
-    created = server.cli("token", "create", "uploader", "--name", "nightly")
+def test_token_create_list_revoke(web_server, tmp_path):
+    created = web_server.cli("token", "create", "uploader", "--name", "nightly")
     token = created.stdout.strip()
     assert token.startswith("dbk_") and len(token) > 40 and "shown only this once" in created.stderr
-    listing = server.cli("token", "list").stdout
+    listing = web_server.cli("token", "list").stdout
     prefix = token[:12]
     assert prefix in listing and "nightly" in listing and token not in listing
-    stored = server.python("from dbkeeper.access.api_tokens import ApiToken\n"
+    stored = web_server.python("from dbkeeper.access.api_tokens import ApiToken\n"
                            "print([t.token_hash for t in ApiToken.objects.all()])")
     assert token not in stored
     source = make_sqlite_backup(tmp_path / "t.sqlite3", rows=10)
-    assert run_upload(server, source, token=token, cwd=tmp_path, cache=tmp_path / "c").returncode == 0
-    revoked = server.cli("token", "revoke", prefix)
+    assert run_upload(web_server, source, token=token, cwd=tmp_path, cache=tmp_path / "c").returncode == 0
+    revoked = web_server.cli("token", "revoke", prefix)
     assert "revoked" in revoked.stdout
-    assert prefix not in server.cli("token", "list").stdout and prefix in server.cli("token", "list", "--all").stdout
-    refused = run_upload(server, source, token=token, cwd=tmp_path, cache=tmp_path / "c2")
+    assert prefix not in web_server.cli("token", "list").stdout and prefix in web_server.cli("token", "list", "--all").stdout
+    refused = run_upload(web_server, source, token=token, cwd=tmp_path, cache=tmp_path / "c2")
     assert refused.returncode == 1 and "not valid" in refused.stderr
-    unknown = server.cli("token", "create", "nobody", check=False)
+    unknown = web_server.cli("token", "create", "nobody", check=False)
     assert unknown.returncode == 1 and "no user named nobody" in unknown.stderr
-    again = server.cli("token", "revoke", prefix, check=False)
+    again = web_server.cli("token", "revoke", prefix, check=False)
     assert again.returncode == 1 and "No active API token matches" in again.stderr

@@ -18,11 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="pw-alice", is_staff=True)
-
-
-@pytest.fixture
 def root(django_user_model):
     return django_user_model.objects.create_superuser("root", password="pw-root")
 

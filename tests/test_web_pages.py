@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PAGES = ["/", "/operations/"]
 
 
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="pw-alice", is_staff=True, email="alice@example.org")
-
-
 def logged_in(user, **headers):
     client = Client(**headers)
     client.force_login(user)

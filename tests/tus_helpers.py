@@ -4,7 +4,6 @@ data folder, and a TCP proxy that can be slowed down."""
 import hashlib
 import json
 import sqlite3
-import time
 
 
 
@@ -62,16 +61,3 @@ def upload_row(server, url):
 def upload_count(server):
     out = server.python("from dbkeeper.uploads.models import Upload\nprint(Upload.objects.count())")
     return int(out.strip().splitlines()[-1])
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (OSError, ValueError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -81,6 +81,17 @@ def js_strings() -> dict:
         "compressed": _("compressed"),
         "target_added": _("Target {name} added."),
         "start_failed": _("The restore could not be started: {error}"),
+        # Upload page.
+        "upload_sending": _("Uploading {name}: {sent} of {total}"),
+        "upload_resumed_at": _("(resumed at {offset})"),
+        "upload_connection_lost": _("The connection to the server was lost."),
+        "upload_retry_in": _("{error} Trying again in {time}…"),
+        "upload_storing": _("Checking and storing {name}…"),
+        "upload_stored": _("{name} is stored as a backup."),
+        "backup_stored_as": _("Stored as"),
+        "backup_format": _("Format"),
+        "backup_size": _("Size"),
+        "backup_sha256": _("SHA-256"),
         # Operations page.
         "cancel": _("Cancel"),
         "cancel_confirm": _("Cancel the restore of {source} into {target}? The live database stays as it is."),

@@ -1,87 +1,86 @@
 /* dbkeeper: the operations page. Lists the user's running and finished
    operations with their progress and latest events, refreshes while any is
    running, and cancels a running one after a confirmation. */
-(function () {
+(() => {
   "use strict";
 
-  var d = window.dbkeeper;
-  var REFRESH_MS = 2000;
-  var body = document.querySelector("#operations tbody");
-  var alertBox = document.getElementById("operations-alert");
-  var timer = null;
+  const d = window.dbkeeper;
+  const REFRESH_MS = 2000;
+  const body = document.querySelector("#operations tbody");
+  const alertBox = document.getElementById("operations-alert");
+  let timer = null;
 
-  function cell(row, content) {
-    var td = document.createElement("td");
-    if (content instanceof Node) td.appendChild(content); else td.textContent = content == null ? "" : String(content);
-    row.appendChild(td);
+  const cell = (row, content) => {
+    const td = document.createElement("td");
+    if (content instanceof Node) td.append(content); else td.textContent = content == null ? "" : String(content);
+    row.append(td);
     return td;
-  }
+  };
 
-  function progressCell(op) {
-    var wrap = document.createElement("div");
-    var bar = document.createElement("div");
+  const progressCell = (op) => {
+    const wrap = document.createElement("div");
+    const bar = document.createElement("div");
     bar.className = "bar small";
     bar.setAttribute("role", "progressbar");
     bar.setAttribute("aria-valuemin", "0");
     bar.setAttribute("aria-valuemax", "100");
     bar.setAttribute("aria-valuenow", String(Math.round(op.percent)));
-    var fill = document.createElement("div");
+    const fill = document.createElement("div");
     fill.className = "bar-fill";
     fill.style.inlineSize = Math.max(0, Math.min(100, op.percent)) + "%";
-    bar.appendChild(fill);
-    wrap.appendChild(bar);
-    var text = document.createElement("p");
+    bar.append(fill);
+    wrap.append(bar);
+    const text = document.createElement("p");
     text.className = "message";
     text.textContent = d.number(op.percent) + " % · " + (op.error ? op.error.message : op.message || "");
-    wrap.appendChild(text);
+    wrap.append(text);
     if (op.events && op.events.length) {
-      var details = document.createElement("details");
-      var summary = document.createElement("summary");
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
       summary.textContent = d.t("event_log");
-      details.appendChild(summary);
-      var list = document.createElement("ol");
+      details.append(summary);
+      const list = document.createElement("ol");
       list.className = "events";
-      op.events.forEach(function (e) {
-        var li = document.createElement("li");
+      for (const e of op.events) {
+        const li = document.createElement("li");
         li.className = "event " + e.level;
         li.textContent = new Date(e.at).toLocaleTimeString(d.lang) + " " + e.message;
-        list.appendChild(li);
-      });
-      details.appendChild(list);
-      wrap.appendChild(details);
+        list.append(li);
+      }
+      details.append(list);
+      wrap.append(details);
     }
     return wrap;
-  }
+  };
 
-  function actions(op) {
-    var box = document.createElement("div");
+  const actions = (op) => {
+    const box = document.createElement("div");
     box.className = "actions";
-    var view = document.createElement("a");
+    const view = document.createElement("a");
     view.href = op.progress_url;
     view.textContent = d.t("view_progress");
-    box.appendChild(view);
+    box.append(view);
     if (op.can_cancel && op.status !== "cancelling") {
-      var button = document.createElement("button");
+      const button = document.createElement("button");
       button.type = "button";
       button.className = "secondary danger cancel";
       button.textContent = d.t("cancel");
-      button.addEventListener("click", function () { cancel(op, button); });
-      box.appendChild(button);
+      button.addEventListener("click", () => cancel(op, button));
+      box.append(button);
     }
     return box;
-  }
+  };
 
-  function render(operations) {
+  const render = (operations) => {
     body.textContent = "";
     if (!operations.length) {
-      var row = document.createElement("tr");
-      var td = cell(row, d.t("no_operations"));
-      td.colSpan = 7;
-      body.appendChild(row);
+      const row = document.createElement("tr");
+      cell(row, d.t("no_operations")).colSpan = 7;
+      body.append(row);
       return;
     }
-    operations.forEach(function (op) {
-      var row = document.createElement("tr");
+    for (const op of operations) {
+      const row = document.createElement("tr");
       row.id = "op-" + op.id;
       row.dataset.status = op.status;
       cell(row, op.created_at ? new Date(op.created_at).toLocaleString(d.lang) : "");
@@ -91,52 +90,54 @@
       cell(row, d.strings["status_" + op.status] || op.status).className = "status " + op.status;
       cell(row, progressCell(op));
       cell(row, actions(op));
-      body.appendChild(row);
-    });
-  }
+      body.append(row);
+    }
+  };
 
-  function refresh() {
-    d.getJson(d.urls.operations_api).then(function (r) {
-      if (r.status === 401) {
-        d.say(alertBox, d.t("session_expired"), d.urls.login + "?next=" + encodeURIComponent(window.location.pathname), d.t("signin_link"));
-        return; // no reload, no loop: the user signs in when they choose to
-      }
-      if (r.status !== 200 || !r.data) {
-        d.say(alertBox, d.t("refresh_failed"));
-      } else {
-        alertBox.hidden = true;
-        render(r.data.operations);
-      }
-      schedule(r.data ? r.data.operations : []);
-    }, function () {
+  const schedule = (operations) => {
+    if (timer) clearTimeout(timer);
+    if (operations.some((op) => !op.finished)) timer = setTimeout(refresh, REFRESH_MS);
+  };
+
+  const refresh = async () => {
+    let r;
+    try {
+      r = await d.getJson(d.urls.operations_api);
+    } catch (e) {
       d.say(alertBox, d.t("refresh_failed"));
       schedule([{ finished: false }]);
-    });
-  }
+      return;
+    }
+    if (r.status === 401) {
+      d.say(alertBox, d.t("session_expired"), d.urls.login + "?next=" + encodeURIComponent(window.location.pathname),
+            d.t("signin_link"));
+      return; // no reload, no loop: the user signs in when they choose to
+    }
+    if (r.status !== 200 || !r.data) {
+      d.say(alertBox, d.t("refresh_failed"));
+    } else {
+      alertBox.hidden = true;
+      render(r.data.operations);
+    }
+    schedule(r.data ? r.data.operations : []);
+  };
 
-  function schedule(operations) {
-    if (timer) clearTimeout(timer);
-    var active = operations.some(function (op) { return !op.finished; });
-    if (active) timer = setTimeout(refresh, REFRESH_MS);
-  }
-
-  function cancel(op, button) {
+  const cancel = async (op, button) => {
     if (!window.confirm(d.t("cancel_confirm", { source: op.source_name, target: op.target }))) return;
     button.disabled = true;
-    d.postJson(op.cancel_url, {}).then(function (r) {
-      if (r.status === 200) {
-        d.say(alertBox, d.t("cancel_requested"));
-      } else {
-        d.say(alertBox, d.errorText(r));
-      }
-      refresh();
-    }, function () {
+    let r;
+    try {
+      r = await d.postJson(op.cancel_url, {});
+    } catch (e) {
       button.disabled = false;
       d.say(alertBox, d.t("server_error", { status: "—" }));
-    });
-  }
+      return;
+    }
+    d.say(alertBox, r.status === 200 ? d.t("cancel_requested") : d.errorText(r));
+    refresh();
+  };
 
-  var initial = d.readJson("dbkeeper-operations", []);
+  const initial = d.readJson("dbkeeper-operations", []);
   render(initial);
   schedule(initial);
 })();

@@ -4,36 +4,41 @@
    session has expired meanwhile. Opened again from the operations page or a
    notification, it asks for a new token (for the user's own restore), or else
    follows the restore with the login session alone. */
-(function () {
+(async () => {
   "use strict";
 
-  var d = window.dbkeeper;
-  var op = d.readJson("dbkeeper-operation", {});
-  var key = "dbkeeper:token:" + op.id;
-  var tracking = null;
+  const d = window.dbkeeper;
+  const op = d.readJson("dbkeeper-operation", {});
+  const key = "dbkeeper:token:" + op.id;
+  let tracking = null;
   try { tracking = JSON.parse(sessionStorage.getItem("dbkeeper:tracking") || "null"); } catch (e) { tracking = null; }
   if (tracking && tracking.id !== op.id) tracking = null;
 
-  function go(token) {
-    new window.ProgressTracker({
-      statusUrl: op.status_url, token: token,
+  const go = (token) => {
+    new d.ProgressTracker({
+      statusUrl: op.status_url, token,
       source: op.source_name || (tracking && tracking.source) || "",
       target: op.target || (tracking && tracking.target) || "",
-      progressUrl: window.location.pathname, operationId: op.id
+      progressUrl: window.location.pathname, operationId: op.id,
     }).start();
-  }
+  };
 
-  var token = (tracking && tracking.token) || sessionStorage.getItem(key) || "";
+  const token = (tracking && tracking.token) || sessionStorage.getItem(key) || "";
   if (token || !op.own) {
     go(token);
     return;
   }
-  d.postJson(op.token_url, {}).then(function (r) {
-    if (r.status === 201 && r.data && r.data.token) {
-      sessionStorage.setItem(key, r.data.token);
-      go(r.data.token);
-    } else {
-      go("");
-    }
-  }, function () { go(""); });
+  let r;
+  try {
+    r = await d.postJson(op.token_url, {});
+  } catch (e) {
+    go("");
+    return;
+  }
+  if (r.status === 201 && r.data && r.data.token) {
+    sessionStorage.setItem(key, r.data.token);
+    go(r.data.token);
+  } else {
+    go("");
+  }
 })();

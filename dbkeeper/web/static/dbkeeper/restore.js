@@ -3,143 +3,150 @@
    name, then start the restore and follow it with ProgressTracker.
    The operation id and its token are kept in sessionStorage and the address
    becomes the progress view's, so a reload resumes tracking (progress.js). */
-(function () {
+(() => {
   "use strict";
 
-  var d = window.dbkeeper;
-  var KEY = "dbkeeper:tracking";
-  function $(id) { return document.getElementById(id); }
+  const d = window.dbkeeper;
+  const KEY = "dbkeeper:tracking";
+  const $ = (id) => document.getElementById(id);
 
-  var backups = {};
-  (d.readJson("dbkeeper-backups", []) || []).forEach(function (b) { backups[b.id] = b; });
-  var chosenBackup = null;
+  const backups = {};
+  for (const b of d.readJson("dbkeeper-backups", []) || []) backups[b.id] = b;
+  let chosenBackup = null;
 
-  function track(state) {
+  const track = (state) => {
     $("choose").hidden = true;
-    new window.ProgressTracker({
+    new d.ProgressTracker({
       statusUrl: state.status_url, token: state.token, source: state.source, target: state.target,
-      progressUrl: state.progress_url, operationId: state.id
+      progressUrl: state.progress_url, operationId: state.id,
     }).start();
-  }
+  };
 
   // -- target ---------------------------------------------------------------
-  function targetName() { return $("target").value; }
+  const targetName = () => $("target").value;
 
-  function refreshConfirm() {
-    var name = targetName();
-    $("confirm-help").textContent = name && chosenBackup ? d.t("type_to_confirm", { name: name }) : $("confirm-help").textContent;
+  const refreshConfirm = () => {
+    const name = targetName();
+    if (name && chosenBackup) $("confirm-help").textContent = d.t("type_to_confirm", { name });
     $("start").disabled = !(name && chosenBackup && $("confirm").value.trim() === name);
-  }
+  };
   $("target").addEventListener("change", refreshConfirm);
   $("confirm").addEventListener("input", refreshConfirm);
 
-  var addForm = $("add-target-form");
+  const addForm = $("add-target-form");
   if (addForm) {
-    addForm.addEventListener("submit", function (event) {
+    addForm.addEventListener("submit", async (event) => {
       event.preventDefault();
-      var status = $("add-target-status");
-      d.postJson(d.urls.targets, { name: $("new-target-name").value.trim(), url: $("new-target-url").value.trim() })
-        .then(function (r) {
-          if (r.status !== 201) { d.say(status, d.errorText(r)); return; }
-          var option = document.createElement("option");
-          option.value = r.data.name;
-          option.textContent = r.data.name + " — " + r.data.display;
-          $("target").appendChild(option);
-          $("target").value = r.data.name;
-          $("new-target-url").value = "";
-          d.say(status, d.t("target_added", { name: r.data.name }));
-          refreshConfirm();
-        }, function () { d.say(status, d.t("server_error", { status: "—" })); });
+      const status = $("add-target-status");
+      let r;
+      try {
+        r = await d.postJson(d.urls.targets, { name: $("new-target-name").value.trim(), url: $("new-target-url").value.trim() });
+      } catch (e) {
+        d.say(status, d.t("server_error", { status: "—" }));
+        return;
+      }
+      if (r.status !== 201) { d.say(status, d.errorText(r)); return; }
+      const option = document.createElement("option");
+      option.value = r.data.name;
+      option.textContent = r.data.name + " — " + r.data.display;
+      $("target").append(option);
+      $("target").value = r.data.name;
+      $("new-target-url").value = "";
+      d.say(status, d.t("target_added", { name: r.data.name }));
+      refreshConfirm();
     });
   }
 
   // -- backup ---------------------------------------------------------------
-  function showBackup(b) {
+  const showBackup = (b) => {
     chosenBackup = b;
-    var box = $("backup-info");
+    const box = $("backup-info");
     if (!b) { box.hidden = true; refreshConfirm(); return; }
-    var info = b.info || {};
-    var tables = info.tables || [];
+    const info = b.info || {};
+    const tables = info.tables || [];
     $("backup-summary").textContent = d.t("backup_summary", {
-      format: b.format_label || b.format, size: d.size(b.size), tables: d.number(tables.length)
+      format: b.format_label || b.format, size: d.size(b.size), tables: d.number(tables.length),
     }) + (info.compressed ? " · " + d.t("compressed") : "");
     $("backup-version").textContent = info.server_version ? d.t("server_version", { version: info.server_version }) : "";
     $("backup-tables").textContent = tables.join(", ");
     box.hidden = false;
     refreshConfirm();
-  }
+  };
 
-  $("backup").addEventListener("change", function () { showBackup(backups[$("backup").value] || null); });
+  $("backup").addEventListener("change", () => showBackup(backups[$("backup").value] || null));
 
-  document.querySelectorAll('input[name="source"]').forEach(function (radio) {
-    radio.addEventListener("change", function () {
-      var upload = radio.value === "upload" && radio.checked;
+  document.querySelectorAll('input[name="source"]').forEach((radio) => {
+    radio.addEventListener("change", () => {
+      const upload = radio.value === "upload" && radio.checked;
       $("upload-pane").hidden = !upload;
       $("stored-pane").hidden = upload;
       showBackup(upload ? null : backups[$("backup").value] || null);
     });
   });
 
-  $("upload-button").addEventListener("click", function () {
-    var file = $("upload-file").files[0];
-    if (!file) return;
-    upload(file);
-  });
-
-  function upload(file) {
-    var status = $("upload-status"), bar = $("upload-bar");
-    if (!window.DbkeeperTus || !d.urls.uploads) { d.say(status, d.t("upload_unavailable")); return; }
+  const upload = async (file) => {
+    const status = $("upload-status"), bar = $("upload-bar");
+    if (!d.tus || !d.urls.uploads) { d.say(status, d.t("upload_unavailable")); return; }
     $("upload-button").disabled = true;
     bar.hidden = false;
-    new window.DbkeeperTus.Upload(file, {
-      endpoint: d.urls.uploads,
-      csrfToken: document.querySelector('meta[name="csrf-token"]').content,
-      onProgress: function (sent, total) {
-        var percent = total ? (sent / total) * 100 : 0;
-        bar.value = percent;
-        d.say(status, d.t("upload_progress", { percent: d.number(percent) + " %" }));
-      },
-      onRetry: function () { d.say(status, d.t("upload_retrying")); }
-    }).start().then(function (result) {
-      var backup = result.backup;
-      $("upload-button").disabled = false;
+    try {
+      const { backup } = await new d.tus.Upload(file, {
+        endpoint: d.urls.uploads,
+        csrfToken: d.csrfToken(),
+        onProgress: (sent, total) => {
+          const percent = total ? (sent / total) * 100 : 0;
+          bar.value = percent;
+          d.say(status, d.t("upload_progress", { percent: d.number(percent) + " %" }));
+        },
+        onRetry: () => d.say(status, d.t("upload_retrying")),
+      }).start();
       backups[backup.id] = backup;
       d.say(status, d.t("upload_done"));
       showBackup(backup);
-    }, function (error) {
-      $("upload-button").disabled = false;
+    } catch (error) {
       d.say(status, d.t("upload_failed", { error: (error && error.message) || String(error) }));
-    });
-  }
+    } finally {
+      $("upload-button").disabled = false;
+    }
+  };
+
+  $("upload-button").addEventListener("click", () => {
+    const file = $("upload-file").files[0];
+    if (file) upload(file);
+  });
 
   // -- start ----------------------------------------------------------------
-  $("start").addEventListener("click", function () {
-    var name = targetName();
+  const startFailed = (error) => {
+    $("tracker").hidden = true;
+    $("start").disabled = false;
+    d.say($("start-error"), d.t("start_failed", { error }));
+  };
+
+  $("start").addEventListener("click", async () => {
+    const name = targetName();
     if ($("confirm").value.trim() !== name) { d.say($("start-error"), d.t("not_confirmed")); return; }
     $("start").disabled = true;
     $("start-error").hidden = true;
     $("tracker").hidden = false;
     $("tracker-stage").textContent = d.t("preparing");
-    d.postJson(d.urls.restores, { backup_id: chosenBackup.id, target: name, confirm: $("confirm").value.trim() })
-      .then(function (r) {
-        if (r.status !== 202) {
-          $("tracker").hidden = true;
-          $("start").disabled = false;
-          d.say($("start-error"), d.t("start_failed", { error: d.errorText(r) }));
-          return;
-        }
-        var state = {
-          id: r.data.id, token: r.data.token, status_url: r.data.status_url, progress_url: r.data.progress_url,
-          source: chosenBackup.name, target: name
-        };
-        sessionStorage.setItem(KEY, JSON.stringify(state));
-        // The address becomes the progress view's: a reload resumes tracking there.
-        history.pushState(null, "", state.progress_url);
-        track(state);
-      }, function () {
-        $("tracker").hidden = true;
-        $("start").disabled = false;
-        d.say($("start-error"), d.t("start_failed", { error: d.t("server_error", { status: "—" }) }));
-      });
+    let r;
+    try {
+      r = await d.postJson(d.urls.restores, { backup_id: chosenBackup.id, target: name, confirm: $("confirm").value.trim() });
+    } catch (e) {
+      startFailed(d.t("server_error", { status: "—" }));
+      return;
+    }
+    if (r.status !== 202) {
+      startFailed(d.errorText(r));
+      return;
+    }
+    const state = {
+      id: r.data.id, token: r.data.token, status_url: r.data.status_url, progress_url: r.data.progress_url,
+      source: chosenBackup.name, target: name,
+    };
+    sessionStorage.setItem(KEY, JSON.stringify(state));
+    // The address becomes the progress view's: a reload resumes tracking there.
+    history.pushState(null, "", state.progress_url);
+    track(state);
   });
 })();
