@@ -2,11 +2,13 @@
 the web tests act as, the standalone server and Debian's Chromium."""
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
-from .live import start_live_server
-from .pgserver import PgServer
+from .live import start_live_server, wait_for
+from .pgserver import PgServer, free_port
 from .pgsources import custom_source, plain_source, slow_dumps  # noqa: F401 (fixtures for the engine tests)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -88,3 +90,27 @@ def context(browser):
     ctx = browser.new_context(locale="en-US")
     yield ctx
     ctx.close()
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A throwaway Redis server on loopback, for the Redis queue."""
+    import redis
+
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+
+    def answers():
+        try:
+            return client.ping()
+        except redis.RedisError:
+            return False
+
+    try:
+        wait_for(answers, 10, "redis")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait()

@@ -3,29 +3,17 @@ once, a server that heals itself, JSON everywhere under api/."""
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 from django.test import Client
 
-from .live import LiveServer
+from .live import LiveServer, wait_for
 from .pgserver import free_port
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 # -- every answer under api/ is JSON ---------------------------------------------------
@@ -77,29 +65,6 @@ def _pickup_seconds(server, source, target, idle_seconds, runs):
         "print(json.dumps(waits))\n"
     )
     return json.loads(server.python(code, timeout=120).strip().splitlines()[-1])
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    import redis
-
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-
-    def answers():
-        try:
-            return client.ping()
-        except redis.RedisError:
-            return False
-
-    try:
-        wait_for(answers, 10, "redis")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 @pytest.mark.parametrize("queue", ["sqlite", "redis"])

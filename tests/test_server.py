@@ -3,14 +3,12 @@ killed mid-restore, the Redis queue, and a PostgreSQL control database."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import psutil
-import pytest
 import requests
 
 from .builders import dump_custom, make_big_pg_source, make_pg_source
@@ -119,28 +117,6 @@ def _tools_reading(path):
         if proc.info["name"] == "pg_restore" and str(path) in " ".join(proc.info["cmdline"] or []):
             found.append(proc)
     return found
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    try:
-        import redis
-
-        wait_for(lambda: _ping(redis.Redis(port=port)), 10, "redis")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait()
-
-
-def _ping(client):
-    try:
-        return client.ping()
-    except Exception:
-        return False
 
 
 def test_redis_queue_and_postgresql_control_database(pg, pg_dbname, tmp_path, redis_url):
