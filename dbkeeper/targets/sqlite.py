@@ -33,7 +33,7 @@ from pathlib import Path
 from django.utils import timezone
 
 from ..errors import CheckFailed, TargetError
-from ..messages import N_
+from ..messages import N_, Np_
 from .base import Target
 
 log = logging.getLogger(__name__)
@@ -153,9 +153,12 @@ class SqliteTarget(Target):
         log.info("copied %s into %s; previous kept as %s", new, live, pre)
         return str(pre)
 
+    def _busy_timeout(self) -> float:
+        return min(BUSY_TIMEOUT, self.lock_wait_seconds)
+
     def _open_live(self):
         """A connection to the live file, or None if it is not a SQLite database."""
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout(), isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode").fetchone()
             return conn
@@ -166,7 +169,7 @@ class SqliteTarget(Target):
                 log.warning("the live file %s is not a SQLite database; it is set aside by renaming it", self.path)
                 return None
             if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise _locked(self.path, BUSY_TIMEOUT) from exc
+                raise _locked(self.path, self._busy_timeout()) from exc
             raise TargetError(N_("The live SQLite file %(path)s cannot be read: %(error)s."),
                               params={"path": str(self.path), "error": str(exc)}) from exc
 
@@ -245,9 +248,11 @@ class _PreRestoreCopy:
 
 
 def _locked(path: Path, seconds) -> TargetError:
-    return TargetError(N_("The live SQLite file %(path)s stayed locked by other connections for %(seconds)s "
-                          "seconds; the restored copy was not put in place."),
-                       params={"path": str(path), "seconds": seconds})
+    return TargetError(Np_("The live SQLite file %(path)s stayed locked by other connections for %(count)s second; "
+                           "the restored copy was not put in place.",
+                           "The live SQLite file %(path)s stayed locked by other connections for %(count)s seconds; "
+                           "the restored copy was not put in place."),
+                       params={"path": str(path), "count": seconds})
 
 
 def _prepared_scratch(path: Path, live_mode: str, live_page_size: int):
