@@ -23,9 +23,7 @@ from .pgserver import free_port
 
 pytestmark = pytest.mark.timeout(300)
 
-# seed_shop makes 30 products out of 100 objects.
-LIVE_OBJECTS, LIVE_PRODUCTS = 200, 60
-BACKUP_OBJECTS, BACKUP_PRODUCTS = 20, 6
+LIVE_OBJECTS, BACKUP_OBJECTS = 200, 20
 USER, PASSWORD = "restorer", "pw-restorer-1"
 KEPT = {"EXAMPLE_CONN_MAX_AGE": 600}
 
@@ -93,8 +91,7 @@ def seed(project, objects, user=False):
     if user:
         project.python("from django.contrib.auth import get_user_model\n"
                        f"get_user_model().objects.create_user({USER!r}, password={PASSWORD!r})\n")
-    assert project.python("from shop.models import Product\nprint(Product.objects.count())").strip() == str(
-        BACKUP_PRODUCTS if objects == BACKUP_OBJECTS else LIVE_PRODUCTS)
+    return int(project.python("from shop.models import Product\nprint(Product.objects.count())").strip())
 
 
 def sign_in(project):
@@ -120,15 +117,15 @@ def restore_while_serving(project, backup):
     return ended, load.answers
 
 
-def assert_served_throughout(project, ended, answers):
+def assert_served_throughout(project, ended, answers, live_products, backup_products):
     failed = [a for a in answers if a.status is None or a.status >= 500]
     assert not failed, f"{len(failed)} of {len(answers)} answers failed:\n" + project.log_text("web")[-5000:]
     assert {a.status for a in answers} == {200}
     before = [a for a in answers if a.started < ended]
     after = [a for a in answers if a.started > ended]
-    assert before and before[0].products == LIVE_PRODUCTS
+    assert before and before[0].products == live_products
     assert len(after) >= 20, len(after)
-    assert {a.products for a in after} == {BACKUP_PRODUCTS}
+    assert {a.products for a in after} == {backup_products}
 
 
 def assert_sign_in_writes_into_the_restored_database(project):
@@ -158,7 +155,7 @@ def projects(tmp_path):
 @pytest.mark.parametrize("kind", ["sqlite-file", "fixture"])
 def test_sqlite_application_sees_its_restored_database_at_once(projects, tmp_path, kind):
     source = projects("source")
-    seed(source, BACKUP_OBJECTS, user=True)
+    backup_products = seed(source, BACKUP_OBJECTS, user=True)
     if kind == "sqlite-file":
         backup = tmp_path / "shop.sqlite3"
         with sqlite3.connect(source.data_dir / "example.sqlite3") as db, sqlite3.connect(backup) as out:
@@ -170,15 +167,16 @@ def test_sqlite_application_sees_its_restored_database_at_once(projects, tmp_pat
         source.manage("dbkeeper", "backup", backup)
 
     live = projects("host", **KEPT)
-    seed(live, LIVE_OBJECTS)
+    live_products = seed(live, LIVE_OBJECTS)
+    assert live_products != backup_products
     ended, answers = restore_while_serving(live, backup)
 
-    assert_served_throughout(live, ended, answers)
+    assert_served_throughout(live, ended, answers, live_products, backup_products)
     assert_sign_in_writes_into_the_restored_database(live)
     # And the pre-restore copy is the database as it was, untouched by what the application did since.
     [copy] = [p for p in live.data_dir.iterdir() if p.name.startswith("example.sqlite3.prerestore-")]
     with sqlite3.connect(copy) as db:
-        assert db.execute("SELECT count(*) FROM shop_product").fetchone()[0] == LIVE_PRODUCTS
+        assert db.execute("SELECT count(*) FROM shop_product").fetchone()[0] == live_products
         assert db.execute("SELECT count(*) FROM django_session").fetchone()[0] == 0
     db.close()
 
@@ -186,15 +184,16 @@ def test_sqlite_application_sees_its_restored_database_at_once(projects, tmp_pat
 def test_postgresql_application_sees_its_restored_database_at_once(pg, pg_dbname, projects, tmp_path):
     pg.create_db(f"{pg_dbname}__src")
     source = projects("source", pg.url(f"{pg_dbname}__src"))
-    seed(source, BACKUP_OBJECTS, user=True)
+    backup_products = seed(source, BACKUP_OBJECTS, user=True)
     backup = tmp_path / "shop.json.gz"
     source.manage("dbkeeper", "backup", backup)
     pg.drop_db(f"{pg_dbname}__src")
 
     pg.create_db(pg_dbname)
     live = projects("host", pg.url(pg_dbname), **KEPT)
-    seed(live, LIVE_OBJECTS)
+    live_products = seed(live, LIVE_OBJECTS)
+    assert live_products != backup_products
     ended, answers = restore_while_serving(live, backup)
 
-    assert_served_throughout(live, ended, answers)
+    assert_served_throughout(live, ended, answers, live_products, backup_products)
     assert_sign_in_writes_into_the_restored_database(live)
