@@ -16,7 +16,9 @@ SQLite's online backup API instead, as one write transaction of the live file:
    first step's pages are still in our page cache);
 3. the remaining steps and the commit: other connections see the restored
    database at their next statement; a failure at any point rolls back and
-   leaves the live file as it was.
+   leaves the live file as it was. In rollback-journal mode the application's
+   reads wait for the copy (their busy timeout must cover it); in WAL mode
+   they go on reading the old database until the commit.
 
 The live file keeps its journal mode (the application's choice). A file in WAL
 mode cannot take pages of another size, so the scratch copy is first rebuilt
