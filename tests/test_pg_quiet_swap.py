@@ -87,3 +87,18 @@ def test_a_role_that_may_not_lock_pg_database_changes_nothing(pg, pg_dbname):
             pg.drop_db(name)
         with pg.connect() as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_pg_database_held_by_another_session_changes_nothing(pg, pg_dbname):
+    live, new, pre = pg_dbname, f"{pg_dbname}__dbk_scratch_q", f"{pg_dbname}__prerestore_q"
+    make_db(pg, live, "old")
+    make_db(pg, new, "restored")
+    with pg.connect() as holder, pg.connect() as admin:
+        with holder.transaction():
+            holder.execute("LOCK TABLE pg_catalog.pg_database IN ACCESS SHARE MODE")
+            started = time.monotonic()
+            assert swap_when_quiet(admin, live, new, pre) is False
+            assert time.monotonic() - started < 10
+        assert admin.execute("SELECT 1").fetchone() == (1,)
+    assert value(pg, live) == "old" and value(pg, new) == "restored"
+    pg.drop_db(new)

@@ -28,17 +28,22 @@ QUIET_IDLE_SECONDS = 0.2
 QUIET_WAIT_SECONDS = 5
 # pg_terminate_backend waits this long (ms) for the session to be gone (PostgreSQL 14 and later).
 END_WAIT_MS = 5000
+# Waiting for the lock queues every new connection behind it: give up soon
+# (another session holds pg_database, a CREATE DATABASE for example).
+LOCK_TIMEOUT_MS = 2000
 
 
 def swap_when_quiet(conn, live: str, new: str, prerestore_name: str) -> bool:
     """Rename ``live`` to ``prerestore_name`` and ``new`` to ``live`` as above.
     ``conn`` is an autocommit connection to another database of the server.
-    Returns False, having changed nothing, if the role may not lock pg_database."""
+    Returns False, having changed nothing, if the role may not lock pg_database
+    or another session holds it too long."""
     end = "SELECT pg_terminate_backend(%s, {})".format(END_WAIT_MS) if conn.info.server_version >= 140000 \
         else "SELECT pg_terminate_backend(%s)"
     started = time.monotonic()
     try:
         with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT_MS)))
             conn.execute("LOCK TABLE pg_catalog.pg_database IN ACCESS EXCLUSIVE MODE")
             while True:
                 # Activity is read once per transaction unless the snapshot is cleared.
@@ -59,6 +64,10 @@ def swap_when_quiet(conn, live: str, new: str, prerestore_name: str) -> bool:
             conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(new), sql.Identifier(live)))
     except pgerrors.InsufficientPrivilege:
         log.info("not allowed to lock pg_database; %s is swapped by ending its sessions and refusing new ones", live)
+        return False
+    except pgerrors.LockNotAvailable:
+        log.warning("pg_database stayed locked by another session; %s is swapped by ending its sessions "
+                    "and refusing new ones", live)
         return False
     log.info("swapped %s into %s in %.2f s while new connections waited", new, live, time.monotonic() - started)
     return True
