@@ -138,12 +138,13 @@ class SqliteTarget(Target):
             return _replace_unreadable(live, new, pre)
         try:
             self._copy_into_live(conn, new, pre)
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
-                # Fold the restored pages into the main file now rather than at some later commit.
-                try:
+            # The restore has committed: from here on nothing may fail it.
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    # Fold the restored pages into the main file now rather than at some later commit.
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:
-                    log.warning("could not checkpoint %s after the restore: %s", live, exc)
+            except sqlite3.Error as exc:
+                log.warning("could not checkpoint %s after the restore: %s", live, exc)
         finally:
             conn.close()
         _sync_dir(live.parent)
