@@ -7,6 +7,8 @@ class DbkeeperConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import checks  # noqa: F401 -- importing it registers dbkeeper's system checks
+
         # Signal receivers are connected here, once the apps are loaded (as
         # django.contrib.auth does), not as a side effect of importing a module.
         from django.contrib.auth.signals import user_logged_out

@@ -46,9 +46,9 @@ class Target(ABC):
 
     @abstractmethod
     def swap_in(self, scratch: "Target", prerestore_name: str) -> str | None:
-        """Replace this database by ``scratch``. The current one is renamed to
+        """Replace this database by ``scratch``. The current one is kept as
         ``prerestore_name`` (returned); None if there was no current one. A
-        failure between the two renames puts the old database back."""
+        failure leaves the current database as it was."""
 
     @abstractmethod
     def prerestore_name(self, operation_id: str) -> str: ...

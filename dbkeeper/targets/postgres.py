@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ..errors import TargetError
 from .base import Target
+from .pg_swap import swap_when_quiet
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,8 @@ class PostgresTarget(Target):
             if not self._exists(conn, live):
                 _rename(conn, new, live)
                 return None
+            if swap_when_quiet(conn, live, new, prerestore_name):
+                return prerestore_name
             can_block = _set_allow_connections(conn, live, False)
             try:
                 self._take_live_aside(conn, live, prerestore_name)

@@ -5,6 +5,8 @@ describes.
 - EXAMPLE_DATABASE_URL: the application's database (postgresql://…); a SQLite
   file in the data folder when unset.
 - EXAMPLE_DATA_DIR: data folder (default ./data beside manage.py).
+- EXAMPLE_CONN_MAX_AGE: seconds a database connection is kept between
+  requests (default 60; 0 closes it after each request).
 """
 
 import os
@@ -67,6 +69,11 @@ if os.environ.get("EXAMPLE_DATABASE_URL"):
     _default = DbUrl.parse(os.environ["EXAMPLE_DATABASE_URL"]).django_settings()
 else:
     _default = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "example.sqlite3")}
+
+# Connections kept between requests are checked before reuse, as the README
+# says: a restore ends the connections to the database it replaces.
+_default["CONN_MAX_AGE"] = int(os.environ.get("EXAMPLE_CONN_MAX_AGE", "60"))
+_default["CONN_HEALTH_CHECKS"] = True
 
 DATABASES = {
     "default": _default,
