@@ -18,6 +18,7 @@ from django.utils import timezone
 from dbkeeper.access import operation_tokens as tokens
 from dbkeeper.access.middleware import SessionGuardMiddleware, mark_json
 from dbkeeper.access.operation_tokens import OperationToken
+from dbkeeper.messages import N_
 from dbkeeper.operations import runner, service, watchdog
 from dbkeeper.operations.models import Operation
 
@@ -40,7 +41,8 @@ def bob(django_user_model):
 def make_operation(user, **fields):
     op = Operation.objects.create(user_id=str(user.pk), username=user.get_username(), source_name="shop.dump",
                                   target_display="postgresql://app@db/shop", **fields)
-    op.add_event("Restore of shop.dump into postgresql://app@db/shop queued.")
+    op.add_event(N_("Restore of %(source)s into %(target)s queued."),
+                 params={"source": "shop.dump", "target": "postgresql://app@db/shop"})
     return op
 
 

@@ -22,7 +22,6 @@ from ..operations import service
 from ..operations.models import Operation, Target
 from ..targets import configured_targets
 from .decorators import json_api
-from .messages import localize
 from .serializers import summary_of
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ def start_restore(request, credential):
     engine = next((e for e in engines.all_engines() if e.format == backup.format), None)
     if engine is not None and target.kind not in engine.target_kinds:
         raise DbkeeperError(
-            _("A %(label)s cannot be restored into a %(kind)s database.") % {"label": localize(backup.format_label or backup.format), "kind": target.kind},
+            _("A %(label)s cannot be restored into a %(kind)s database.") % {"label": _(backup.format_label or backup.format), "kind": target.kind},
             code="wrong_target_kind",
         )
 
@@ -156,7 +155,7 @@ def target_list():
             target = targets.resolve(spec)
             rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name})
         except DbkeeperError as exc:
-            rows.append({"name": name, "display": "", "kind": "", "database": "", "error": localize(exc.message)})
+            rows.append({"name": name, "display": "", "kind": "", "database": "", "error": exc.render()})
     return rows
 
 

@@ -16,7 +16,6 @@ from ..access.auth import Method, can_restore, has_bearer, user_credential
 from ..access.http import json_error, unauthorized
 from ..access.middleware import mark_json
 from ..errors import DbkeeperError
-from .messages import localize
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ def json_api(*methods):
             try:
                 return view(request, credential, *args, **kwargs)
             except DbkeeperError as exc:
-                return json_error(error_status(exc), exc.code, localize(exc.message))
+                return json_error(error_status(exc), exc.code, exc.render())
 
         return login_not_required(csrf_exempt(never_cache(wrapper)))
 
