@@ -268,3 +268,21 @@ def test_session_deleted_during_a_json_request_is_not_a_400(alice):
     request.COOKIES["sessionid"] = store.session_key
     with pytest.raises(SessionInterrupted):
         SessionMiddleware(view)(request)
+
+
+def test_the_stored_ending_sentence_is_shown_in_the_readers_language(alice):
+    from dbkeeper.operations.signins import SIGN_IN_AGAIN
+
+    op = make_operation(alice, status="succeeded", message=SIGN_IN_AGAIN.english(), message_data=SIGN_IN_AGAIN.to_json(),
+                        result={"sign_in_again": True, "message": SIGN_IN_AGAIN.to_json()})
+    token = tokens.issue(op)
+    english = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="en"), 200)
+    assert english["result"]["message"] == english["message"] == SIGN_IN_AGAIN.english()
+    arabic = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="ar"), 200)
+    assert arabic["result"]["message"] == arabic["message"] != SIGN_IN_AGAIN.english()
+    assert any("\u0600" <= c <= "\u06ff" for c in arabic["result"]["message"])
+
+    # A record written before sentences were stored as data: its English text, translated as it is.
+    Operation.objects.filter(pk=op.pk).update(message_data=None, result={"message": SIGN_IN_AGAIN.english()})
+    older = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="ar"), 200)
+    assert older["result"]["message"] == older["message"] == arabic["message"]

@@ -59,7 +59,9 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
             finish(op, Status.FAILED, error=exc, progress=progress)
         except Exception as exc:  # a bug: say so plainly, keep the trace in the log
             log.exception("operation %s failed unexpectedly", op.id)
-            finish(op, Status.FAILED, error=RestoreFailed(N_("The restore stopped on an unexpected error: %(error)s."), code="internal_error", params={"error": str(exc)}), progress=progress)
+            error = RestoreFailed(N_("The restore stopped on an unexpected error: %(error)s."),
+                                  code="internal_error", params={"error": str(exc)})
+            finish(op, Status.FAILED, error=error, progress=progress)
         else:
             finish(op, Status.SUCCEEDED, result=result, progress=progress)
     return op
