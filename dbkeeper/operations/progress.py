@@ -99,7 +99,9 @@ class Progress:
         self.op.add_event(sentence, level=level, code=code)
 
     def _set_message(self, sentence: Message):
-        self.op.message, self.op.message_data = sentence.english(), sentence.to_json()
+        # No data for an empty message: gettext("") would be the catalog's header.
+        text = sentence.english()
+        self.op.message, self.op.message_data = text, sentence.to_json() if text else None
 
     def check_cancel(self):
         """Raise Cancelled if the user asked to cancel (checked at most once a second)."""
