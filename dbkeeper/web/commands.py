@@ -28,7 +28,7 @@ def _migrated():
 def cmd_add(args):
     from ..dburl import DbUrl
     from ..errors import TargetError
-    from ..messages import N_
+    from ..messages import Message, N_
     from .api import add_target
 
     _migrated()
@@ -38,7 +38,9 @@ def cmd_add(args):
         try:
             parsed = DbUrl.parse(url)
         except ValueError as exc:
-            raise TargetError(N_("The target URL is not valid: %(error)s."), params={"error": str(exc)}) from None
+            # DbUrl's reason is a phrase (a Message), shown in the same language.
+            reason = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
+            raise TargetError(N_("The target URL is not valid: %(error)s."), params={"error": reason}) from None
         if parsed.kind != "postgresql":
             raise TargetError(N_("--password-stdin is for PostgreSQL targets; a SQLite file has no password."))
         url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
