@@ -1,9 +1,14 @@
 """Database URLs: ``postgresql://user:pass@host:port/name`` and
 ``sqlite:////absolute/path.db``, turned into parts, Django settings, or a
-display string that never shows the password."""
+display string that never shows the password.
+
+What is wrong with a URL is a ValueError whose argument is a phrase (a
+Message), for "The target URL is not valid: …"; ``str()`` gives its English."""
 
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from .messages import Message, N_
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,8 @@ class DbUrl:
         if scheme in ("postgres", "postgresql", "pgsql"):
             name = unquote(parts.path.lstrip("/"))
             if not name:
-                raise ValueError("a PostgreSQL URL must name a database: postgresql://user@host:port/NAME")
+                raise ValueError(Message(N_("a PostgreSQL URL must name a database: %(example)s"),
+                                         {"example": "postgresql://user@host:port/NAME"}))
             options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             host = unquote(parts.hostname or "") or options.pop("host", "")
             return cls(
@@ -39,9 +45,11 @@ class DbUrl:
             # sqlite:////abs/path.db -> /abs/path.db (three slashes, then the path)
             path = unquote(url.split(":", 1)[1][3:]) if url.split(":", 1)[1].startswith("///") else ""
             if not path.startswith("/"):
-                raise ValueError("a SQLite URL needs an absolute path: sqlite:////absolute/path.db")
+                raise ValueError(Message(N_("a SQLite URL needs an absolute path: %(example)s"),
+                                         {"example": "sqlite:////absolute/path.db"}))
             return cls(kind="sqlite", name=path)
-        raise ValueError(f"unsupported database URL scheme {parts.scheme!r}: use postgresql:// or sqlite:///")
+        raise ValueError(Message(N_("unsupported database URL scheme %(scheme)s: use %(postgresql)s or %(sqlite)s"),
+                                 {"scheme": repr(parts.scheme), "postgresql": "postgresql://", "sqlite": "sqlite:///"}))
 
     def with_name(self, name: str) -> "DbUrl":
         return DbUrl(self.kind, name, self.user, self.password, self.host, self.port, dict(self.options))
@@ -95,7 +103,8 @@ class DbUrl:
                 port=str(db.get("PORT") or ""),
                 options={k: v for k, v in (db.get("OPTIONS") or {}).items() if isinstance(v, (str, int))},
             )
-        raise ValueError(f"database engine {engine!r} is not supported (PostgreSQL and SQLite are)")
+        raise ValueError(Message(N_("database engine %(engine)s is not supported (PostgreSQL and SQLite are)"),
+                                 {"engine": repr(engine)}))
 
     def libpq_env(self) -> dict:
         """Environment for pg_restore/psql/pg_dump: the password travels here,

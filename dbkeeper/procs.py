@@ -39,8 +39,9 @@ def pg_tool(name: str) -> str:
     found = shutil.which(name)
     if not found:
         from .errors import RestoreFailed
+        from .messages import N_
 
-        raise RestoreFailed(f"The PostgreSQL tool {name} is not installed on this machine.")
+        raise RestoreFailed(N_("The PostgreSQL tool %(name)s is not installed on this machine."), params={"name": name})
     return found
 
 

@@ -208,7 +208,7 @@ def test_unterminated_constructs_are_reported(chunk):
         (b"COPY t FROM stdin;\n1\n2\n", "the data of the COPY statement on line 1"),
     ]:
         scanner, _, _, _ = scan(data, chunk)
-        assert scanner.unterminated() == phrase
+        assert str(scanner.unterminated()) == phrase
 
 
 # -- COPY data ----------------------------------------------------------------------------

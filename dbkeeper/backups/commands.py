@@ -22,9 +22,11 @@ def cmd_backup(args):
 
     from ..engines.fixtures_dump import write_fixture
     from ..errors import DbkeeperError
+    from ..messages import Message, N_, Np_
 
     if not args.source.startswith("alias:"):
-        raise DbkeeperError("A fixture backup reads a database of this project: give its alias, e.g. --source alias:default.")
+        raise DbkeeperError(N_("A fixture backup reads a database of this project: give its alias, e.g. %(example)s."),
+                            params={"example": "--source alias:default"})
     alias = args.source[len("alias:"):]
     console = Console(stderr=True)
     with Progress(TextColumn("writing"), BarColumn(), MofNCompleteColumn(), TextColumn("objects"),
@@ -36,5 +38,7 @@ def cmd_backup(args):
 
         count = write_fixture(alias, args.out, on_progress=show, exclude=[e.lower() for e in args.exclude],
                               natural_foreign=args.natural_foreign, natural_primary=args.natural_primary)
-    console.print(f"Wrote {count:,} objects to {args.out}.")
+    wrote = Message(Np_("Wrote %(count)s object to %(path)s.", "Wrote %(count)s objects to %(path)s."),
+                    {"count": count, "path": args.out})
+    console.print(wrote.render())
     return 0

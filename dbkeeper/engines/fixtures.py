@@ -14,6 +14,7 @@ import ijson
 from django.apps import apps
 
 from ..errors import BackupRejected, CheckFailed
+from ..messages import Message, N_, Np_
 from ..router import APP_LABEL
 from . import GZIP_MAGIC
 from .base import BackupInfo, Engine
@@ -44,19 +45,30 @@ def iter_objects(stream):
 
 
 def json_error(exc, stream=None) -> BackupRejected:
-    where = ""
+    position = None
     try:
         position = stream.tell() if stream is not None else None
-        if position:
-            where = f" (near byte {position:,} of the uncompressed file)"
     except (OSError, ValueError):
         pass
-    return BackupRejected(f"The fixture is not valid JSON{where}: {exc}. Was the file cut short?")
+    if position:
+        return BackupRejected(
+            N_("The fixture is not valid JSON (near byte %(position)s of the uncompressed file): %(error)s. Was the file cut short?"),
+            params={"position": f"{position:,}", "error": str(exc)},
+        )
+    return BackupRejected(N_("The fixture is not valid JSON: %(error)s. Was the file cut short?"), params={"error": str(exc)})
+
+
+def shown_list(items, limit):
+    """The first ``limit`` of ``items``, as a list parameter; "…" ends it when some were left out."""
+    items = list(items)
+    if len(items) > limit:
+        return Message(N_("%(items)s …"), {"items": items[:limit]})
+    return items
 
 
 class FixturesEngine(Engine):
     format = "django_fixtures"
-    label = "Django fixture (dumpdata JSON)"
+    label = N_("Django fixture (dumpdata JSON)")
     target_kinds = ("postgresql", "sqlite")
 
     def sniff(self, head: bytes) -> bool:
@@ -75,8 +87,9 @@ class FixturesEngine(Engine):
                     label = obj.get("model") if isinstance(obj, dict) else None
                     if not isinstance(label, str) or not isinstance(obj.get("fields"), dict):
                         raise BackupRejected(
-                            f"Object number {index + 1} of the fixture is not a Django object "
-                            "(it needs a \"model\" name and a \"fields\" mapping)."
+                            N_("Object number %(number)s of the fixture is not a Django object "
+                               "(it needs a \"model\" name and a \"fields\" mapping)."),
+                            params={"number": index + 1},
                         )
                     label = label.lower()
                     if label not in counts:
@@ -91,20 +104,21 @@ class FixturesEngine(Engine):
             except ijson.JSONError as exc:
                 raise json_error(exc, stream) from exc
             except (OSError, EOFError) as exc:
-                raise BackupRejected(f"The fixture cannot be read: {exc}.") from exc
+                raise BackupRejected(N_("The fixture cannot be read: %(error)s."), params={"error": str(exc)}) from exc
         if not counts:
-            raise BackupRejected("The fixture holds no objects: there is nothing to restore.")
+            raise BackupRejected(N_("The fixture holds no objects: there is nothing to restore."))
         if unknown:
-            shown = ", ".join(sorted(unknown)[:10]) + (" …" if len(unknown) > 10 else "")
             raise BackupRejected(
-                f"The fixture holds objects of models this project does not have: {shown}. "
-                "Restore it into the project it was made from, or remove those objects from the file."
+                N_("The fixture holds objects of models this project does not have: %(models)s. "
+                   "Restore it into the project it was made from, or remove those objects from the file."),
+                params={"models": shown_list(sorted(unknown), 10)},
             )
         own = sorted(label for label in counts if label.split(".", 1)[0] == APP_LABEL)
         if own:
             raise BackupRejected(
-                f"The fixture holds dbkeeper's own records ({', '.join(own)}); those are never restored. "
-                "Make the fixture without the dbkeeper app (dumpdata --exclude dbkeeper)."
+                N_("The fixture holds dbkeeper's own records (%(models)s); those are never restored. "
+                   "Make the fixture without the dbkeeper app (dumpdata --exclude dbkeeper)."),
+                params={"models": own},
             )
         return BackupInfo(
             format=self.format,
@@ -131,7 +145,10 @@ class FixturesEngine(Engine):
         present = {name.rpartition(".")[2] for name in target.tables()}
         missing = sorted(set(info.tables) - present)
         if missing:
-            raise CheckFailed(f"The restored copy is missing the table(s) {', '.join(missing[:10])}.")
+            raise CheckFailed(
+                Np_("The restored copy is missing the table %(tables)s.", "The restored copy is missing the tables %(tables)s."),
+                params={"count": len(missing), "tables": missing[:10]},
+            )
 
 
 def _is_gzipped(path) -> bool:

@@ -13,6 +13,7 @@ from django.core import serializers
 from django.db import connections, router
 
 from ..errors import DbkeeperError
+from ..messages import N_
 from ..router import APP_LABEL
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def write_fixture(alias, out_path, on_progress=None, exclude=(), natural_foreign
     .gz). ``on_progress(done, total)`` is called as objects are written.
     Returns the number of objects. The file appears only once it is complete."""
     if alias not in connections:
-        raise DbkeeperError(f"There is no database alias {alias!r} in this project's DATABASES.")
+        raise DbkeeperError(N_("There is no database alias %(alias)s in this project's DATABASES."), params={"alias": repr(alias)})
     out_path = Path(out_path)
     models = models_to_dump(alias, exclude)
     total = sum(model._base_manager.using(alias).count() for model in models)

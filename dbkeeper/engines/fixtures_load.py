@@ -18,6 +18,7 @@ from django.core.management.color import no_style
 from django.db import DatabaseError, connections, models, transaction
 
 from ..errors import RestoreFailed
+from ..messages import Message, N_
 from . import django_alias
 from .fixtures import iter_objects, json_error, open_fixture
 
@@ -30,14 +31,17 @@ PROGRESS_EVERY = 2000
 
 def restore_fixture(path, info, target, progress):
     with django_alias.temporary_alias(target) as alias:
-        progress.message("Creating the project's tables in the scratch copy (migrations).")
+        # Fixed sentences go to progress.message as their marked template alone:
+        # the current message is kept as text, translated when it is shown.
+        progress.message(N_("Creating the project's tables in the scratch copy (migrations)."))
         try:
             django_alias.migrate(alias)
         except Exception as exc:
             log.exception("migrations failed on the scratch copy")
-            raise RestoreFailed(f"The project's migrations failed on the scratch copy: {exc}.", code="migrate_failed") from exc
+            raise RestoreFailed(N_("The project's migrations failed on the scratch copy: %(error)s."),
+                                code="migrate_failed", params={"error": str(exc)}) from exc
         progress.set_total(info.details.get("objects", 0), "objects")
-        progress.message("Loading objects.")
+        progress.message(N_("Loading objects."))
         Loader(alias, info.details.get("models", {}), progress).load(path)
         _forget_cached_content_types()
 
@@ -131,19 +135,24 @@ class ModelPlan:
             if converter is None:
                 if name in self.m2m or name in self.ignored:
                     continue
-                raise self.loader.bad_object(self.label, given_pk, f"it has a field {name!r} that this project's {self.label} does not have")
+                raise self.loader.bad_object(self.label, given_pk, Message(
+                    N_("it has a field %(name)s that this project's %(model)s does not have"),
+                    {"name": repr(name), "model": self.label},
+                ))
             attname, convert = converter
             try:
                 values[attname] = convert(value)
             except RestoreFailed:
                 raise
             except (ValidationError, ValueError, TypeError, ObjectDoesNotExist) as exc:
-                raise self.loader.bad_object(self.label, given_pk, f"field {name}: {_reason(exc)}") from exc
+                raise self.loader.bad_object(self.label, given_pk, _field_reason(name, exc)) from exc
         if "pk" in obj:
             try:
                 values[self.pk.attname] = self.pk.to_python(given_pk) if given_pk is not None else None
             except (ValidationError, ValueError, TypeError) as exc:
-                raise self.loader.bad_object(self.label, given_pk, f"primary key: {_reason(exc)}") from exc
+                raise self.loader.bad_object(
+                    self.label, given_pk, Message(N_("primary key: %(reason)s"), {"reason": _reason(exc)}),
+                ) from exc
         elif self.pk.attname not in values:
             values[self.pk.attname] = None if self.auto_field is self.pk else self.pk.get_default()
         for field in self.defaults:
@@ -162,7 +171,9 @@ class ModelPlan:
         related = field.remote_field.model
         natural = hasattr(related._default_manager, "get_by_natural_key")
         if not isinstance(value, list):
-            raise self.loader.bad_object(self.label, given_pk, f"field {field.name} must be a list")
+            raise self.loader.bad_object(
+                self.label, given_pk, Message(N_("field %(name)s must be a list"), {"name": field.name}),
+            )
         result = []
         for item in value:
             try:
@@ -173,7 +184,7 @@ class ModelPlan:
             except RestoreFailed:
                 raise
             except (ValidationError, ValueError, TypeError, ObjectDoesNotExist) as exc:
-                raise self.loader.bad_object(self.label, given_pk, f"field {field.name}: {_reason(exc)}") from exc
+                raise self.loader.bad_object(self.label, given_pk, _field_reason(field.name, exc)) from exc
         return result
 
 
@@ -206,10 +217,10 @@ class Loader:
                     # ijson's errors are ValueErrors; a truncated gzip is an EOFError.
                     if isinstance(exc, RestoreFailed):
                         raise
-                    raise RestoreFailed(json_error(exc, stream).message, code="bad_fixture") from exc
+                    raise RestoreFailed(json_error(exc, stream).sentence, code="bad_fixture") from exc
             self._flush_all()
             self.progress.advance(self.done)
-            self.progress.message("Checking foreign keys.")
+            self.progress.message(N_("Checking foreign keys."))
             self._check_foreign_keys()
             self._reset_sequences()
         log.info("loaded %s objects of %s models", self.done, len(self.loaded))
@@ -217,7 +228,8 @@ class Loader:
     def _take(self, obj, number):
         label = obj.get("model") if isinstance(obj, dict) else None
         if not isinstance(label, str) or not isinstance(obj.get("fields"), dict):
-            raise RestoreFailed(f"Object number {number} of the fixture is not a Django object.", code="bad_object")
+            raise RestoreFailed(N_("Object number %(number)s of the fixture is not a Django object."),
+                                code="bad_object", params={"number": number})
         plan = self.plan(label)
         self.current = plan
         pending = plan.build(obj, number)
@@ -235,7 +247,8 @@ class Loader:
             try:
                 model = apps.get_model(label)
             except (LookupError, ValueError):
-                raise RestoreFailed(f"The fixture holds objects of {label}, a model this project does not have.", code="bad_object")
+                raise RestoreFailed(N_("The fixture holds objects of %(model)s, a model this project does not have."),
+                                    code="bad_object", params={"model": label})
             plan = self.plans[label] = ModelPlan(self, model)
         return plan
 
@@ -268,10 +281,12 @@ class Loader:
         try:
             obj = model._default_manager.db_manager(self.alias).get_by_natural_key(*key)
         except model.DoesNotExist:
-            raise ObjectDoesNotExist(
-                f"it refers to the {model._meta.label_lower} with natural key {json.dumps(key)}, "
-                "which is not in the backup (or comes after it in the file)"
-            ) from None
+            # A phrase for bad_object's sentence; _reason() passes it on as it is.
+            raise ObjectDoesNotExist(Message(
+                N_("it refers to the %(model)s with natural key %(key)s, "
+                   "which is not in the backup (or comes after it in the file)"),
+                {"model": model._meta.label_lower, "key": json.dumps(key)},
+            )) from None
         value = getattr(obj, field_name)
         if isinstance(value, models.Model):  # the pk of a child model is its parent
             value = value.pk
@@ -345,7 +360,8 @@ class Loader:
                     returned += manager._insert([i.row for i in batch], fields=fields, returning_fields=returning, raw=True, using=self.alias) or []
             except DatabaseError as exc:
                 raise self._explain_insert_failure(manager, label, batch, fields, returning, link_of) or RestoreFailed(
-                    f"Objects of {label} could not be written: {_db_reason(exc)}.", code="bad_object"
+                    N_("Objects of %(model)s could not be written: %(error)s."),
+                    code="bad_object", params={"model": label, "error": _db_reason(exc)},
                 ) from exc
         return returned
 
@@ -358,7 +374,10 @@ class Loader:
                     manager._insert([item.row], fields=fields, returning_fields=returning, raw=True, using=self.alias)
             except DatabaseError as exc:
                 if link_of is not None:
-                    return RestoreFailed(f"A many-to-many link {_describe_link(link_of, item.row)} could not be written: {_db_reason(exc)}.", code="bad_object")
+                    return RestoreFailed(
+                        N_("A many-to-many link %(link)s could not be written: %(error)s."),
+                        code="bad_object", params={"link": _describe_link(link_of, item.row), "error": _db_reason(exc)},
+                    )
                 return self.bad_object(label, item.pk, _db_reason(exc))
         return None
 
@@ -369,7 +388,8 @@ class Loader:
                 self.connection.check_constraints()
         except DatabaseError as exc:
             raise self._find_dangling() or RestoreFailed(
-                f"The fixture's objects break a constraint of the database: {_db_reason(exc)}.", code="bad_object"
+                N_("The fixture's objects break a constraint of the database: %(error)s."),
+                code="bad_object", params={"error": _db_reason(exc)},
             ) from exc
 
     def _find_dangling(self):
@@ -398,11 +418,14 @@ class Loader:
                         cursor.execute(f"SELECT * FROM {quote(opts.db_table)} WHERE {quote(opts.pk.column)} = %s", [pk])
                         link.__dict__.update(zip([c[0] for c in cursor.description], cursor.fetchone()))
                         return RestoreFailed(
-                            f"The many-to-many link {_describe_link(model, link)} refers to a {related.label_lower} "
-                            f"({value}) that is not in the backup.", code="dangling_foreign_key")
+                            N_("The many-to-many link %(link)s refers to a %(model)s (%(value)s) that is not in the backup."),
+                            code="dangling_foreign_key",
+                            params={"link": _describe_link(model, link), "model": related.label_lower, "value": str(value)},
+                        )
                     return self.bad_object(
                         opts.label_lower, pk,
-                        f"its field {field.name} refers to {related.label_lower} {value}, which is not in the backup",
+                        Message(N_("its field %(name)s refers to %(model)s %(value)s, which is not in the backup"),
+                                {"name": field.name, "model": related.label_lower, "value": str(value)}),
                         code="dangling_foreign_key",
                     )
         return None
@@ -416,8 +439,16 @@ class Loader:
 
     # -- messages ---------------------------------------------------------------
     def bad_object(self, label, pk, reason, code="bad_object"):
-        which = f"with primary key {pk}" if pk is not None else "without a primary key"
-        return RestoreFailed(f"The object {label} {which} cannot be restored: {reason}. Nothing was changed.", code=code)
+        """``reason`` is a phrase (a Message) or the database's own words."""
+        if pk is None:
+            return RestoreFailed(
+                N_("The object %(model)s without a primary key cannot be restored: %(reason)s. Nothing was changed."),
+                code=code, params={"model": label, "reason": reason},
+            )
+        return RestoreFailed(
+            N_("The object %(model)s with primary key %(pk)s cannot be restored: %(reason)s. Nothing was changed."),
+            code=code, params={"model": label, "pk": str(pk), "reason": reason},
+        )
 
 
 def _auto_through_models(model):
@@ -442,7 +473,14 @@ def _describe_link(through, row):
     return f"{source} → {target}"
 
 
-def _reason(exc) -> str:
+def _field_reason(name, exc) -> Message:
+    return Message(N_("field %(name)s: %(reason)s"), {"name": name, "reason": _reason(exc)})
+
+
+def _reason(exc) -> Message | str:
+    """Why a value was refused: our own phrase (a Message) or the library's words."""
+    if exc.args and isinstance(exc.args[0], Message):
+        return exc.args[0]
     if isinstance(exc, ValidationError):
         return " ".join(str(m) for m in exc.messages).rstrip(".")
     return _first_line(exc).rstrip(".")

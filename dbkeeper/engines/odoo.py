@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .. import conf
 from ..errors import BackupRejected, RestoreFailed
+from ..messages import Message, N_, Np_
 from .base import BackupInfo, Engine
 from .zipsafe import SafeZip, remove_tree
 
@@ -32,7 +33,7 @@ MODULES_SHOWN = 40
 
 
 def open_zip(path) -> SafeZip:
-    return SafeZip(path, conf.get("ZIP_MAX_UNCOMPRESSED"), conf.get("ZIP_MAX_ENTRIES"), what="Odoo backup")
+    return SafeZip(path, conf.get("ZIP_MAX_UNCOMPRESSED"), conf.get("ZIP_MAX_ENTRIES"), what=Message(N_("Odoo backup")))
 
 
 def _plain_engine():
@@ -65,7 +66,7 @@ class _DumpFile:
 
 class OdooEngine(Engine):
     format = "odoo_zip"
-    label = "Odoo backup (zip with dump.sql and filestore)"
+    label = N_("Odoo backup (zip with dump.sql and filestore)")
     target_kinds = ("postgresql",)
 
     def sniff(self, head: bytes) -> bool:
@@ -76,7 +77,7 @@ class OdooEngine(Engine):
         path = Path(path)
         with open_zip(path) as archive:
             if DUMP not in archive:
-                raise BackupRejected("This zip is not an Odoo backup: it has no dump.sql.")
+                raise BackupRejected(N_("This zip is not an Odoo backup: it has no dump.sql."))
             manifest = _read_manifest(archive)
             files = archive.files_under(FILESTORE)
             with _DumpFile(archive) as dump:
@@ -107,7 +108,7 @@ class OdooEngine(Engine):
 
     def restore(self, path, info: BackupInfo, target, progress) -> None:
         sql_info = BackupInfo(**info.details["sql"])
-        progress.message("Unpacking dump.sql from the Odoo backup.")
+        progress.message(N_("Unpacking dump.sql from the Odoo backup."))
         with open_zip(path) as archive, _DumpFile(archive) as dump:
             progress.check_cancel()
             _plain_engine().restore(dump, sql_info, target, _WithFilestore(progress, info.details.get("filestore_bytes", 0)))
@@ -122,8 +123,8 @@ class OdooEngine(Engine):
         root = conf.get("ODOO_FILESTORE_DIR")
         if not root:
             raise RestoreFailed(
-                "This Odoo backup has a filestore, but no Odoo filestore folder is configured: set "
-                "ODOO_FILESTORE_DIR in the DBKEEPER settings (Odoo's data_dir/filestore). Nothing was changed.",
+                N_("This Odoo backup has a filestore, but no Odoo filestore folder is configured: set "
+                   "ODOO_FILESTORE_DIR in the DBKEEPER settings (Odoo's data_dir/filestore). Nothing was changed."),
                 code="no_filestore_dir",
             )
         return FilestoreSwap(path, Path(root), target.name, operation_id, info.details.get("dump_bytes", 0))
@@ -159,11 +160,12 @@ class FilestoreSwap:
         self.swapped = False
 
     def prepare(self, progress):
-        progress.message("Unpacking the filestore beside the live one.")
+        progress.message(N_("Unpacking the filestore beside the live one."))
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RestoreFailed(f"The Odoo filestore folder {self.root} cannot be created: {exc}.") from exc
+            raise RestoreFailed(N_("The Odoo filestore folder %(folder)s cannot be created: %(error)s."),
+                                params={"folder": str(self.root), "error": str(exc)}) from exc
         remove_tree(self.scratch)
         self.scratch.mkdir()
         written = 0
@@ -175,7 +177,7 @@ class FilestoreSwap:
 
         with open_zip(self.zip_path) as archive:
             count = archive.extract_tree(FILESTORE, self.scratch, on_bytes)
-        progress.event(f"Unpacked {count} filestore file(s).")
+        progress.event(Message(Np_("Unpacked %(count)s filestore file.", "Unpacked %(count)s filestore files."), {"count": count}))
 
     def swap(self) -> dict:
         if self.live.exists():
@@ -214,9 +216,9 @@ def _read_manifest(archive: SafeZip) -> dict:
     try:
         manifest = json.loads(archive.read_small(MANIFEST))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BackupRejected(f"manifest.json in the Odoo backup is not valid JSON: {exc}.") from exc
+        raise BackupRejected(N_("manifest.json in the Odoo backup is not valid JSON: %(error)s."), params={"error": str(exc)}) from exc
     if not isinstance(manifest, dict):
-        raise BackupRejected("manifest.json in the Odoo backup is not a JSON object.")
+        raise BackupRejected(N_("manifest.json in the Odoo backup is not a JSON object."))
     return manifest
 
 

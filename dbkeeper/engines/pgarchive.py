@@ -19,6 +19,9 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..errors import BackupRejected
+from ..messages import Message, N_
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"PGDMP"
@@ -49,8 +52,8 @@ ASSUMED_RATIO = 4.0
 BUFFER_SIZE = 1 << 20
 
 
-class ArchiveError(Exception):
-    """The archive is not what its header promises; ``str()`` is a sentence for people."""
+class ArchiveError(BackupRejected):
+    """The archive is not what its header promises; ``.sentence`` says how, for people."""
 
 
 class Truncated(ArchiveError):
@@ -103,12 +106,13 @@ class TocEntry:
     def has_data(self):
         return self.data_state != OFFSET_NO_DATA
 
-    def describe(self):
-        """How a person would name this entry's data."""
+    def describe(self) -> Message | str:
+        """How a person would name this entry's data (a phrase inside a sentence)."""
         if self.desc == "TABLE DATA":
-            return f"table {self.qualified_name}"
+            return Message(N_("table %(name)s"), {"name": self.qualified_name})
         if self.desc in ("BLOBS", "BLOB DATA"):
-            return "the large objects"
+            return Message(N_("the large objects"))
+        # Another kind of entry with data: pg_dump's own words for it, as it wrote them.
         return f"{self.desc.lower()} {self.qualified_name}"
 
 
@@ -227,7 +231,7 @@ class _Reader:
         self.size = size
         self.int_size = 4
         self.version = (1, 0, 0)
-        self.context = "the header"
+        self.context = Message(N_("the header"))
 
     def tell(self):
         return self.fh.tell()
@@ -235,7 +239,7 @@ class _Reader:
     def read(self, n):
         data = self.fh.read(n)
         if len(data) != n:
-            raise Truncated(f"The dump is truncated: it ends inside {self.context}.")
+            raise Truncated(N_("The dump is truncated: it ends inside %(what)s."), params={"what": self.context})
         return data
 
     def byte(self):
@@ -245,7 +249,7 @@ class _Reader:
         # One sign byte, then int_size bytes, least significant first.
         raw = self.read(1 + self.int_size)
         if raw[0] not in (0, 1):
-            raise ArchiveError(f"The dump is corrupt: an invalid number was found in {self.context}.")
+            raise ArchiveError(N_("The dump is corrupt: an invalid number was found in %(what)s."), params={"what": self.context})
         value = int.from_bytes(raw[1:], "little")
         return -value if raw[0] else value
 
@@ -254,13 +258,13 @@ class _Reader:
         if length < 0:
             return None
         if self.tell() + length > self.size:
-            raise Truncated(f"The dump is truncated: it ends inside {self.context}.")
+            raise Truncated(N_("The dump is truncated: it ends inside %(what)s."), params={"what": self.context})
         return self.read(length).decode("utf-8", "replace")
 
     def offset(self, off_size):
         flag = self.byte()
         if flag not in (OFFSET_POS_NOT_SET, OFFSET_POS_SET, OFFSET_NO_DATA):
-            raise ArchiveError(f"The dump is corrupt: an invalid data offset was found in {self.context}.")
+            raise ArchiveError(N_("The dump is corrupt: an invalid data offset was found in %(what)s."), params={"what": self.context})
         return flag, int.from_bytes(self.read(off_size), "little")
 
 
@@ -280,36 +284,41 @@ def read_archive(path, walk_data=True) -> Archive:
 
 def _read_header(r: _Reader) -> Header:
     if r.read(5) != MAGIC:
-        raise ArchiveError("This is not a PostgreSQL custom-format dump: it does not start with PGDMP.")
+        raise ArchiveError(N_("This is not a PostgreSQL custom-format dump: it does not start with PGDMP."))
     major, minor = r.byte(), r.byte()
     revision = r.byte() if (major, minor) > (1, 0) else 0
     version = (major, minor, revision)
     if version[:2] < MIN_VERSION:
         raise ArchiveError(
-            f"This dump has archive version {major}.{minor}, written by a pg_dump older than 9.6, "
-            "which dbkeeper does not read: dump it again with a newer pg_dump."
+            N_("This dump has archive version %(version)s, written by a pg_dump older than 9.6, "
+               "which dbkeeper does not read: dump it again with a newer pg_dump."),
+            params={"version": f"{major}.{minor}"},
         )
     if version[:2] > MAX_VERSION:
         raise ArchiveError(
-            f"This dump has archive version {major}.{minor}, written by a pg_dump newer than dbkeeper "
-            "knows (up to 1.16, pg_dump 17)."
+            N_("This dump has archive version %(version)s, written by a pg_dump newer than dbkeeper "
+               "knows (up to 1.16, pg_dump 17)."),
+            params={"version": f"{major}.{minor}"},
         )
     r.version = version
     r.int_size = r.byte()
     if not 1 <= r.int_size <= 8:
-        raise ArchiveError("The dump is corrupt: its header gives an impossible integer size.")
+        raise ArchiveError(N_("The dump is corrupt: its header gives an impossible integer size."))
     off_size = r.byte()
     if not 1 <= off_size <= 16:
-        raise ArchiveError("The dump is corrupt: its header gives an impossible offset size.")
+        raise ArchiveError(N_("The dump is corrupt: its header gives an impossible offset size."))
     fmt = r.byte()
     if fmt != FORMAT_CUSTOM:
-        name = FORMAT_NAMES.get(fmt, f"unknown ({fmt})")
-        raise ArchiveError(f"This pg_dump archive is in the {name} format; dbkeeper restores the custom format (pg_dump -Fc).")
+        name = FORMAT_NAMES.get(fmt) or Message(N_("unknown (%(number)s)"), {"number": fmt})
+        raise ArchiveError(
+            N_("This pg_dump archive is in the %(name)s format; dbkeeper restores the custom format (pg_dump -Fc)."),
+            params={"name": name},
+        )
     level = None
     if version[:2] >= (1, 15):
         algorithm = r.byte()
         if algorithm not in COMPRESSION_NAMES:
-            raise ArchiveError("The dump is corrupt: its header names an unknown compression method.")
+            raise ArchiveError(N_("The dump is corrupt: its header names an unknown compression method."))
         compression = COMPRESSION_NAMES[algorithm]
     else:
         # Before 1.15 only zlib existed; the header holds its level (-1: default, 0: none).
@@ -327,15 +336,15 @@ def _read_header(r: _Reader) -> Header:
 
 
 def _read_toc(r: _Reader, header: Header) -> list:
-    r.context = "the table of contents"
+    r.context = Message(N_("the table of contents"))
     count = r.int()
     if count < 0:
-        raise ArchiveError("The dump is corrupt: its table of contents has a negative size.")
+        raise ArchiveError(N_("The dump is corrupt: its table of contents has a negative size."))
     entries = []
     for _ in range(count):
         dump_id = r.int()
         if dump_id <= 0:
-            raise ArchiveError("The dump is corrupt: its table of contents holds an invalid entry.")
+            raise ArchiveError(N_("The dump is corrupt: its table of contents holds an invalid entry."))
         had_dumper = bool(r.int())
         table_oid = r.str() or ""
         oid = r.str() or ""
@@ -375,15 +384,21 @@ def _walk_data(r: _Reader, archive: Archive) -> dict:
         kind = fh.read(1)
         if not kind:
             break
-        r.context = "a data block header"
+        r.context = Message(N_("a data block header"))
         dump_id = r.int()
         entry = expected.get(dump_id)
         if kind[0] not in (BLK_DATA, BLK_BLOBS) or entry is None or dump_id in blocks:
-            raise ArchiveError(f"The dump is corrupt: unexpected bytes at position {start:,} where a data block should start.")
-        if entry.data_state == OFFSET_POS_SET and entry.data_pos != start:
-            raise ArchiveError(f"The dump is corrupt: the data of {entry.describe()} is not where its table of contents says.")
+            raise ArchiveError(
+                N_("The dump is corrupt: unexpected bytes at position %(position)s where a data block should start."),
+                params={"position": f"{start:,}"},
+            )
         what = entry.describe()
-        r.context = f"the data of {what}"
+        if entry.data_state == OFFSET_POS_SET and entry.data_pos != start:
+            raise ArchiveError(
+                N_("The dump is corrupt: the data of %(what)s is not where its table of contents says."),
+                params={"what": what},
+            )
+        r.context = Message(N_("the data of %(what)s"), {"what": what})
         block = DataBlock(dump_id, start)
         if kind[0] == BLK_DATA:
             _walk_chunks(r, block, compression, what, ends.get(start))
@@ -395,8 +410,10 @@ def _walk_data(r: _Reader, archive: Archive) -> dict:
         blocks[dump_id] = block
     missing = [e for dump_id, e in expected.items() if dump_id not in blocks]
     if missing:
-        names = ", ".join(e.describe() for e in missing[:5]) + (" …" if len(missing) > 5 else "")
-        raise Truncated(f"The dump is truncated: the data of {names} is missing.")
+        names = [e.describe() for e in missing[:5]]
+        if len(missing) > 5:
+            names = Message(N_("%(items)s …"), {"items": names})
+        raise Truncated(N_("The dump is truncated: the data of %(names)s is missing."), params={"names": names})
     return blocks
 
 
@@ -435,11 +452,13 @@ def _walk_chunks(r: _Reader, block: DataBlock, compression: str, what: str, end=
         if length == 0:
             break
         if length < 0:
-            raise ArchiveError(f"The dump is corrupt: an invalid chunk length was found in the data of {what}.")
+            raise ArchiveError(N_("The dump is corrupt: an invalid chunk length was found in the data of %(what)s."),
+                               params={"what": what})
         if fh.tell() + length > min(r.size, end or r.size):
             if end is not None and end < r.size or fh.tell() + length <= r.size:
-                raise ArchiveError(f"The dump is corrupt: a piece of the data of {what} runs past the end of its block.")
-            raise Truncated(f"The dump is truncated: it ends inside the data of {what}.")
+                raise ArchiveError(N_("The dump is corrupt: a piece of the data of %(what)s runs past the end of its block."),
+                                   params={"what": what})
+            raise _truncated_in_data_of(what)
         if inflater is not None and sampled_in < SAMPLE_BYTES:
             sampled_out += _inflate(inflater, r.read(length), what)
             sampled_in += length
@@ -452,7 +471,8 @@ def _walk_chunks(r: _Reader, block: DataBlock, compression: str, what: str, end=
         block.exact = block.exact and not jumped
     elif inflater is not None and sampled_in == stored:
         if stored and (not inflater.eof or inflater.unused_data):
-            raise ArchiveError(f"The dump is corrupt: the compressed data of {what} does not end where it should.")
+            raise ArchiveError(N_("The dump is corrupt: the compressed data of %(what)s does not end where it should."),
+                               params={"what": what})
         block.raw_bytes += sampled_out
     else:
         ratio = (sampled_out / sampled_in) if sampled_in else ASSUMED_RATIO
@@ -467,12 +487,14 @@ def _jump_to_end(r: _Reader, end: int, data_share: float, what: str) -> int:
     here = r.tell()
     terminator = end - header_size
     if terminator < here:
-        raise ArchiveError(f"The dump is corrupt: the data of {what} runs past where the next block starts.")
+        raise ArchiveError(N_("The dump is corrupt: the data of %(what)s runs past where the next block starts."),
+                           params={"what": what})
     r.fh.seek(terminator)
     if r.fh.read(header_size) != bytes(header_size):
         if end >= r.size:
-            raise Truncated(f"The dump is truncated: it ends inside the data of {what}.")
-        raise ArchiveError(f"The dump is corrupt: the data of {what} does not end where its table of contents says.")
+            raise _truncated_in_data_of(what)
+        raise ArchiveError(N_("The dump is corrupt: the data of %(what)s does not end where its table of contents says."),
+                           params={"what": what})
     return int((terminator - here) * data_share)
 
 
@@ -484,5 +506,11 @@ def _inflate(inflater, data, what):
             produced += len(inflater.decompress(data, BUFFER_SIZE))
             data = inflater.unconsumed_tail
     except zlib.error as exc:
-        raise ArchiveError(f"The dump is corrupt: the data of {what} cannot be decompressed ({exc}).") from exc
+        raise ArchiveError(N_("The dump is corrupt: the data of %(what)s cannot be decompressed (%(error)s)."),
+                           params={"what": what, "error": str(exc)}) from exc
     return produced
+
+
+def _truncated_in_data_of(what) -> Truncated:
+    return Truncated(N_("The dump is truncated: it ends inside %(what)s."),
+                     params={"what": Message(N_("the data of %(what)s"), {"what": what})})

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import BackupRejected, CheckFailed
+from ..messages import N_, Np_
 from .base import BackupInfo, Engine
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ TEXT_ENCODINGS = {1: "UTF-8", 2: "UTF-16le", 3: "UTF-16be"}
 
 class SqliteEngine(Engine):
     format = "sqlite"
-    label = "SQLite database"
+    label = N_("SQLite database")
     target_kinds = ("sqlite",)
     sniff_bytes = 100
 
@@ -77,7 +78,8 @@ class SqliteEngine(Engine):
                 os.fsync(out.fileno())
             progress.flush(force=True)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise BackupRejected(f"The gzipped SQLite file is damaged or cut short: {exc}.") from exc
+            raise BackupRejected(N_("The gzipped SQLite file is damaged or cut short: %(error)s."),
+                                 params={"error": str(exc)}) from exc
         if info.details.get("journal_mode") == "wal":
             log.info("switching %s to a rollback journal while it is checked", dest.name)
             set_journal_mode(dest, "delete")
@@ -89,17 +91,22 @@ class SqliteEngine(Engine):
             set_journal_mode(target.path, "wal")
         leftovers = [s for s in ("-wal", "-shm", "-journal") if Path(f"{target.path}{s}").exists()]
         if leftovers:
-            raise CheckFailed(f"The restored SQLite file is not self-contained: {', '.join(leftovers)} files remain beside it.")
+            raise CheckFailed(
+                Np_("The restored SQLite file is not self-contained: a %(files)s file remains beside it.",
+                    "The restored SQLite file is not self-contained: %(files)s files remain beside it."),
+                params={"count": len(leftovers), "files": leftovers},
+            )
 
 
 def parse_header(header: bytes, file_size: int) -> dict:
     """The facts of a SQLite file's 100-byte header; BackupRejected if it is cut short."""
     if len(header) < HEADER_SIZE or not header.startswith(SQLITE_MAGIC):
-        raise BackupRejected("The SQLite file is damaged: its 100-byte header is incomplete.")
+        raise BackupRejected(N_("The SQLite file is damaged: its 100-byte header is incomplete."))
     (page_size,) = struct.unpack(">H", header[16:18])
     page_size = 65536 if page_size == 1 else page_size
     if page_size < 512 or page_size & (page_size - 1):
-        raise BackupRejected(f"The SQLite file is damaged: its header gives an impossible page size ({page_size}).")
+        raise BackupRejected(N_("The SQLite file is damaged: its header gives an impossible page size (%(size)s)."),
+                             params={"size": page_size})
     write_version, read_version = header[18], header[19]
     change_counter, pages = struct.unpack(">II", header[24:32])
     (encoding,) = struct.unpack(">I", header[56:60])
@@ -110,8 +117,9 @@ def parse_header(header: bytes, file_size: int) -> dict:
         pages = file_size // page_size
     if file_size < pages * page_size:
         raise BackupRejected(
-            f"The SQLite file is cut short: its header says {pages} pages of {page_size} bytes "
-            f"({pages * page_size} bytes), but the file holds {file_size} bytes."
+            N_("The SQLite file is cut short: its header says %(pages)s pages of %(page_size)s bytes "
+               "(%(expected)s bytes), but the file holds %(size)s bytes."),
+            params={"pages": pages, "page_size": page_size, "expected": pages * page_size, "size": file_size},
         )
     return {
         "page_size": page_size,
@@ -130,7 +138,8 @@ def set_journal_mode(path, mode):
     finally:
         conn.close()
     if got.lower() != mode:
-        raise CheckFailed(f"The restored SQLite file could not be switched to {mode} journal mode (it stayed in {got}).")
+        raise CheckFailed(N_("The restored SQLite file could not be switched to %(mode)s journal mode (it stayed in %(got)s)."),
+                          params={"mode": mode, "got": got})
 
 
 def _read_database(path) -> list:
@@ -141,13 +150,14 @@ def _read_database(path) -> list:
         try:
             problems = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
             if problems != ["ok"]:
-                raise BackupRejected("The SQLite file is damaged: " + "; ".join(problems[:5]) + ".")
+                # SQLite's own words for what is wrong.
+                raise BackupRejected(N_("The SQLite file is damaged: %(error)s."), params={"error": "; ".join(problems[:5])})
             tables = sorted(r[0] for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise BackupRejected(f"The SQLite file is damaged: {exc}.") from exc
+        raise BackupRejected(N_("The SQLite file is damaged: %(error)s."), params={"error": str(exc)}) from exc
     return tables
 
 
@@ -175,7 +185,8 @@ def _plain_copy(path):
             with gzip.open(path, "rb") as source, open(copy, "wb") as out:
                 shutil.copyfileobj(source, out, CHUNK)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise BackupRejected(f"The gzipped SQLite file is damaged or cut short: {exc}.") from exc
+            raise BackupRejected(N_("The gzipped SQLite file is damaged or cut short: %(error)s."),
+                                 params={"error": str(exc)}) from exc
         yield copy
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..errors import BackupRejected
+from ..messages import Message, N_
 
 # How many tokens of a statement are kept from its start (enough to name a
 # table or to say what the statement does), and from its end (enough for the
@@ -82,8 +83,8 @@ _QUOTE_CONTINUE_PREFIX = re.compile(rb"(?:[ \t\f]|--[^\n\r]*)*(?:[\n\r](?:[ \t\n
 class UnsafeSql(BackupRejected):
     """The file holds something psql would run outside SQL, or that psql could read differently."""
 
-    def __init__(self, message, line, command=""):
-        super().__init__(message)
+    def __init__(self, message, line, command="", params=None):
+        super().__init__(message, params=params)
         self.line = line
         self.command = command
 
@@ -199,7 +200,8 @@ class SqlScanner:
         nul = data.find(b"\x00")
         if nul != -1:
             line = self.line + self._buf.count(b"\n") + data.count(b"\n", 0, nul)
-            raise UnsafeSql(f"The SQL file contains a NUL byte on line {line}; it is not a text SQL dump.", line)
+            raise UnsafeSql(N_("The SQL file contains a NUL byte on line %(line)s; it is not a text SQL dump."), line,
+                            params={"line": line})
         self.bytes += len(data)
         self._buf = self._buf + data if self._buf else data
         self._scan(final=False)
@@ -212,21 +214,22 @@ class SqlScanner:
         if self._stmt is not None and self._mode in (CODE, LINE_COMMENT):
             self._end_statement(self._base, terminated=False)
 
-    def unterminated(self) -> str | None:
-        """After finish(): what the file ended inside of, as a phrase, or None."""
+    def unterminated(self) -> Message | None:
+        """After finish(): what the file ended inside of, as a phrase (a
+        Message that goes into another sentence), or None."""
         mode = self._mode
         if mode == COPY_DATA:
-            return f"the data of the COPY statement on line {self._copy_statement.line}"
+            return Message(N_("the data of the COPY statement on line %(line)s"), {"line": self._copy_statement.line})
         if mode in (SQUOTE, ESTRING, BITS):
-            return f"a quoted string that starts on line {self._string_line}"
+            return Message(N_("a quoted string that starts on line %(line)s"), {"line": self._string_line})
         if mode == DQUOTE:
-            return f"a quoted name that starts on line {self._string_line}"
+            return Message(N_("a quoted name that starts on line %(line)s"), {"line": self._string_line})
         if mode == DOLLAR:
-            return f"a dollar-quoted text that starts on line {self._string_line}"
+            return Message(N_("a dollar-quoted text that starts on line %(line)s"), {"line": self._string_line})
         if mode == BLOCK_COMMENT:
-            return f"a /* comment */ that starts on line {self._string_line}"
+            return Message(N_("a /* comment */ that starts on line %(line)s"), {"line": self._string_line})
         if self._copies_pending:
-            return f"the COPY statement on line {self._copies_pending[0].line}, before its data"
+            return Message(N_("the COPY statement on line %(line)s, before its data"), {"line": self._copies_pending[0].line})
         return None
 
     # -- the loop --------------------------------------------------------------
@@ -486,14 +489,18 @@ class SqlScanner:
             return line_end
         name = META_NAME.match(text).group().decode("utf-8", "replace")
         line = self._line_at(buf, at)
-        hint = ""
         if name in ("\\connect", "\\c"):
-            hint = " (pg_dump writes one when run with --create or by pg_dumpall: dump the one database without --create)"
-        raise UnsafeSql(
-            f"The SQL file contains the psql command {name} on line {line}; "
-            f"dbkeeper refuses files that run shell or client commands{hint}.",
-            line, name,
-        )
+            template = N_(
+                "The SQL file contains the psql command %(name)s on line %(line)s; dbkeeper refuses files that run "
+                "shell or client commands (pg_dump writes one when run with --create or by pg_dumpall: dump the one "
+                "database without --create)."
+            )
+        else:
+            template = N_(
+                "The SQL file contains the psql command %(name)s on line %(line)s; "
+                "dbkeeper refuses files that run shell or client commands."
+            )
+        raise UnsafeSql(template, line, name, params={"name": name, "line": line})
 
     # Strings ---------------------------------------------------------------------
     def _open_string(self, buf, at, body, kind):
@@ -554,11 +561,11 @@ class SqlScanner:
     def _ambiguous(self):
         line = self._string_line
         return UnsafeSql(
-            f"The SQL file has a string on line {line} with a backslash before a quote, which psql reads "
-            "differently depending on the server's settings (standard_conforming_strings, client encoding); "
-            "dbkeeper refuses it because the rest of the file could then run as psql commands. "
-            "Dump the database in custom format (pg_dump -Fc) instead.",
-            line,
+            N_("The SQL file has a string on line %(line)s with a backslash before a quote, which psql reads "
+               "differently depending on the server's settings (standard_conforming_strings, client encoding); "
+               "dbkeeper refuses it because the rest of the file could then run as psql commands. "
+               "Dump the database in custom format (pg_dump -Fc) instead."),
+            line, params={"line": line},
         )
 
     def _escape_string(self, buf, pos, limit, final):

@@ -5,6 +5,7 @@ from django.conf import settings
 from .. import conf
 from ..dburl import DbUrl
 from ..errors import TargetError
+from ..messages import Message, N_
 
 
 def _target_for(url: DbUrl, spec: str):
@@ -32,22 +33,24 @@ def resolve(spec: str):
     or a database URL."""
     spec = (spec or "").strip()
     if not spec:
-        raise TargetError("No target database was given.")
+        raise TargetError(N_("No target database was given."))
     if "://" not in spec and not spec.startswith("alias:"):
         named = configured_targets().get(spec)
         if named is None:
-            raise TargetError(f"There is no target named {spec!r}.")
+            raise TargetError(N_("There is no target named %(name)s."), params={"name": repr(spec)})
         target = resolve(named)
         target.spec = spec
         return target
     if spec.startswith("alias:"):
         alias = spec[len("alias:"):]
         if alias not in settings.DATABASES:
-            raise TargetError(f"There is no database alias {alias!r} in this project's DATABASES.")
+            raise TargetError(N_("There is no database alias %(alias)s in this project's DATABASES."), params={"alias": repr(alias)})
         if alias == conf.control_alias():
-            raise TargetError("dbkeeper's own database cannot be a restore target.")
+            raise TargetError(N_("dbkeeper's own database cannot be a restore target."))
         return _target_for(DbUrl.from_django_settings(settings.DATABASES[alias]), spec)
     try:
         return _target_for(DbUrl.parse(spec), spec)
     except ValueError as exc:
-        raise TargetError(f"The target URL is not valid: {exc}.") from exc
+        # DbUrl says what is wrong as a phrase (a Message); other ValueErrors in their own words.
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
+        raise TargetError(N_("The target URL is not valid: %(error)s."), params={"error": error}) from exc
