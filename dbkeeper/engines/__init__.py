@@ -5,6 +5,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import BackupRejected
+from ..messages import N_
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -33,7 +34,9 @@ def read_head(path, size=4096) -> bytes:
             with gzip.open(path, "rb") as unzipped:
                 return unzipped.read(size)
         except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged deflate data
-            raise BackupRejected(f"The file looks gzipped but cannot be decompressed: {exc}.") from exc
+            raise BackupRejected(
+                N_("The file looks gzipped but cannot be decompressed: %(error)s."), params={"error": str(exc)}
+            ) from exc
     return head
 
 
@@ -41,9 +44,9 @@ def detect(path):
     """The engine for ``path``, or BackupRejected with a sentence."""
     path = Path(path)
     if not path.is_file():
-        raise BackupRejected(f"The backup file {path.name} does not exist.")
+        raise BackupRejected(N_("The backup file %(name)s does not exist."), params={"name": path.name})
     if path.stat().st_size == 0:
-        raise BackupRejected("The backup file is empty.")
+        raise BackupRejected(N_("The backup file is empty."))
     with open(path, "rb") as raw:
         raw_head = raw.read(4096)
     head = read_head(path)

@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from .. import conf
 from ..errors import BackupRejected, RestoreFailed
+from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from . import GZIP_MAGIC
 from .base import BackupInfo, Engine
@@ -144,10 +145,11 @@ def _check_readable(tool_path, archive):
     readable = READABLE_BY_PG_RESTORE.get(major, (1, 12) if major < 11 else (99, 0))
     if archive.header.version[:2] > readable:
         raise RestoreFailed(
-            f"This dump was made by pg_dump {archive.header.pg_dump_version or '(unknown version)'} "
-            f"(archive version {archive.header.version_text}), which the installed pg_restore {major} "
-            "cannot read: install newer PostgreSQL client tools on the worker.",
+            N_("This dump was made by pg_dump %(dumped_by)s (archive version %(archive)s), which the installed "
+               "pg_restore %(major)s cannot read: install newer PostgreSQL client tools on the worker."),
             code="tool_too_old",
+            params={"dumped_by": archive.header.pg_dump_version or Message(N_("(unknown version)")),
+                    "archive": archive.header.version_text, "major": major},
         )
 
 

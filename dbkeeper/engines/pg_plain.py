@@ -28,6 +28,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import BackupRejected, RestoreFailed
+from ..messages import N_
 from ..procs import Tool, pg_tool
 from .base import BackupInfo, Engine
 from .sqlscan import SqlScanner
@@ -97,7 +98,7 @@ class PgPlainEngine(Engine):
         scanner.finish()
         where = scanner.unterminated()
         if where:
-            raise BackupRejected(f"The SQL file ends inside {where}; it was probably cut short.")
+            raise BackupRejected(N_("The SQL file ends inside %(where)s; it was probably cut short."), params={"where": where})
         from_pg_dump = PG_DUMP_HEADER in head[:1024]
         if from_pg_dump and PG_DUMP_TRAILER not in tail:
             raise BackupRejected(
@@ -339,7 +340,7 @@ def read_sql(path, chunk_size=CHUNK):
                         chunk = chunk[len(UTF8_BOM):]
                 yield chunk
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise BackupRejected(f"The gzipped SQL file is damaged or cut short: {exc}.") from exc
+        raise BackupRejected(N_("The gzipped SQL file is damaged or cut short: %(error)s."), params={"error": str(exc)}) from exc
 
 
 def looks_like_sql(head: bytes) -> bool:

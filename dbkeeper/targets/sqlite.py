@@ -11,6 +11,7 @@ from pathlib import Path
 from django.utils import timezone
 
 from ..errors import CheckFailed, TargetError
+from ..messages import N_
 from .base import Target
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class SqliteTarget(Target):
         if path.parent != self.path.parent or not (
             path.name.startswith(self.path.name + ".dbk-scratch-") or path.name.startswith(self.path.name + ".prerestore-")
         ):
-            raise TargetError(f"{name} is not a scratch or pre-restore copy of {self.path}; it was not removed.")
+            raise TargetError(N_("%(name)s is not a scratch or pre-restore copy of %(live)s; it was not removed."),
+                              params={"name": name, "live": str(self.path)})
         _remove(path)
 
     def _connect(self, readonly=True):
@@ -77,7 +79,7 @@ class SqliteTarget(Target):
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
-            raise CheckFailed(f"The restored SQLite file cannot be read: {exc}.") from exc
+            raise CheckFailed(N_("The restored SQLite file cannot be read: %(error)s."), params={"error": str(exc)}) from exc
         if rows != ["ok"]:
             raise CheckFailed("The restored SQLite file failed its integrity check: " + "; ".join(rows[:5]))
 
