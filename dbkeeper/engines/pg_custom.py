@@ -52,7 +52,7 @@ class PgCustomEngine(Engine):
         try:
             archive = read_archive(path)
         except ArchiveError as exc:
-            raise BackupRejected(str(exc)) from exc
+            raise BackupRejected(exc.sentence) from exc  # the sentence whole, to be translated
         header = archive.header
         compression = header.compression
         if header.compression_level not in (None, -1, 0):
