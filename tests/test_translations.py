@@ -53,8 +53,16 @@ class Rejected:
         assert self.stored == self.arabic
 
 
-def in_arabic(rejected: "Rejected") -> str:
-    return rejected.arabic
+def in_arabic(shown) -> str:
+    """The Arabic of an error (a Rejected), or of a sentence the worker
+    stored (its English text: the event that holds it renders its data)."""
+    if isinstance(shown, Rejected):
+        return shown.arabic
+    from dbkeeper.operations.models import Event
+
+    event = Event.objects.filter(message=shown).order_by("-id").first()
+    with translation.override("ar"):
+        return event.rendered() if event is not None else render_stored(None, shown)
 
 
 def assert_translated(english, arabic, details=()):
@@ -234,6 +242,7 @@ def test_what_the_worker_stores_is_shown_in_arabic_and_old_english_rows_still_ar
     with translation.override("ar"):
         arabic, label, fixed = event.rendered(), Message(N_("SQLite database")).render(), old.rendered()
     assert_translated(event.message, arabic, details=["2.0 KB", "3"])
+    assert in_arabic(event.message) == arabic  # what the engines' tests read
     assert label in arabic
     assert_translated(old.message, fixed)
 
