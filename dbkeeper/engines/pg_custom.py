@@ -168,22 +168,37 @@ def _ownership_options(archive, conn, progress) -> list:
     options, notes = [], []
     if (owners - existing) or foreign_owners:
         options.append("--no-owner")
-        notes.append(f"the restored objects now belong to {user}, the user dbkeeper connects as")
+        notes.append(Message(N_("the restored objects now belong to %(user)s, the user dbkeeper connects as"),
+                             {"user": user}))
     # Granting as another role (SET SESSION AUTHORIZATION) needs a superuser.
     session_roles = archive.session_roles() - {user}
     if (grantees - existing) or (session_roles and not superuser):
         options.append("--no-acl")
-        notes.append("the backup's grants (GRANT/REVOKE) were left out")
+        notes.append(Message(N_("the backup's grants (GRANT/REVOKE) were left out")))
     if notes:
         reasons = []
         if missing:
-            reasons.append(f"roles this server does not have ({_names(missing)})")
+            reasons.append(Message(N_("roles this server does not have (%(roles)s)"), {"roles": _names(missing)}))
         if foreign_owners:
-            reasons.append(f"roles {user} may not act as ({_names(foreign_owners)})")
+            reasons.append(Message(N_("roles %(user)s may not act as (%(roles)s)"),
+                                   {"user": user, "roles": _names(foreign_owners)}))
         if session_roles and not superuser and not reasons:
-            reasons.append(f"grants made as other roles, which needs a superuser ({_names(sorted(session_roles))})")
-        progress.event(f"The backup refers to {' and '.join(reasons)}: {'; '.join(notes)}.", level="warning")
+            reasons.append(Message(N_("grants made as other roles, which needs a superuser (%(roles)s)"),
+                                   {"roles": _names(sorted(session_roles))}))
+        progress.event(_refers_to(reasons, notes), level="warning")
     return options
+
+
+def _refers_to(reasons, notes) -> Message:
+    return Message(N_("The backup refers to %(reasons)s: %(notes)s."),
+                   {"reasons": Message(N_("%(first)s and %(second)s"), {"first": reasons[0], "second": reasons[1]})
+                    if len(reasons) == 2 else reasons[0], "notes": _semicolons(notes)})
+
+
+def _semicolons(notes):
+    if len(notes) == 1:
+        return notes[0]
+    return Message(N_("%(first)s; %(second)s"), {"first": notes[0], "second": notes[1]})
 
 
 def _names(roles, limit=10):

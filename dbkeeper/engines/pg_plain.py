@@ -28,7 +28,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import BackupRejected, RestoreFailed
-from ..messages import N_
+from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from .base import BackupInfo, Engine
 from .sqlscan import SqlScanner
@@ -178,13 +178,17 @@ class PgPlainEngine(Engine):
         if feed.skipped:
             reasons = []
             if feed.missing_roles:
-                reasons.append(f"roles this server does not have ({_names(feed.missing_roles)})")
+                reasons.append(Message(N_("roles this server does not have (%(roles)s)"),
+                                       {"roles": _names(feed.missing_roles)}))
             if feed.foreign_roles:
-                reasons.append(f"roles {roles.user} may not act as ({_names(feed.foreign_roles)})")
-            progress.event(
-                f"The backup refers to {' and '.join(reasons)}: {feed.skipped} ownership or privilege "
-                f"statement(s) naming them were left out, so those objects belong to {roles.user}, "
-                "the user dbkeeper connects as.",
+                reasons.append(Message(N_("roles %(user)s may not act as (%(roles)s)"),
+                                       {"user": roles.user, "roles": _names(feed.foreign_roles)}))
+            progress.event(Message(
+                N_("The backup refers to %(reasons)s: %(count)s ownership or privilege statement(s) naming them "
+                   "were left out, so those objects belong to %(user)s, the user dbkeeper connects as."),
+                {"reasons": reasons[0] if len(reasons) == 1 else Message(
+                    N_("%(first)s and %(second)s"), {"first": reasons[0], "second": reasons[1]}),
+                 "count": feed.skipped, "user": roles.user}),
                 level="warning",
             )
 
