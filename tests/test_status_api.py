@@ -13,12 +13,12 @@ from django.contrib.sessions.middleware import SessionMiddleware
 from django.contrib.sessions.models import Session
 from django.http import JsonResponse
 from django.test import Client, RequestFactory
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from dbkeeper.access import operation_tokens as tokens
 from dbkeeper.access.middleware import SessionGuardMiddleware, mark_json
 from dbkeeper.access.operation_tokens import OperationToken
-from dbkeeper.messages import N_
+from dbkeeper.messages import Message, N_
 from dbkeeper.operations import runner, service, watchdog
 from dbkeeper.operations.models import Operation
 
@@ -286,3 +286,19 @@ def test_the_stored_ending_sentence_is_shown_in_the_readers_language(alice):
     Operation.objects.filter(pk=op.pk).update(message_data=None, result={"message": SIGN_IN_AGAIN.english()})
     older = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="ar"), 200)
     assert older["result"]["message"] == older["message"] == arabic["message"]
+
+
+def test_a_polled_status_renders_stored_sentences_with_their_parameters(alice):
+    """The token poll reads the operation in one raw query: the sentences'
+    data must be part of it, or only fixed sentences would be translated."""
+    waiting = Message(N_("Restore of %(source)s into %(target)s queued."), {"source": "shop.dump", "target": "shop"})
+    error = Message(N_("The restore stopped on an unexpected error: %(error)s."), {"error": "boom"})
+    op = make_operation(alice, status="failed", message=error.english(), message_data=error.to_json(),
+                        error_code="internal_error", error_message=error.english(), error_data=error.to_json())
+    op.add_event(waiting)
+    token = tokens.issue(op)
+    data = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="ar"), 200)
+    with translation.override("ar"):
+        assert data["message"] == data["error"]["message"] == error.render() != error.english()
+        assert data["events"][-1]["message"] == waiting.render() != waiting.english()
+    assert "boom" in data["error"]["message"]
