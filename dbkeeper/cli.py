@@ -56,7 +56,10 @@ def main(argv=None, configure=True):
     try:
         return args.func(args) or 0
     except DbkeeperError as exc:
-        sys.stderr.write(f"dbkeeper: {exc.message}\n")
+        # A client command runs without Django settings: no catalog, so English.
+        from django.conf import settings
+
+        sys.stderr.write(f"dbkeeper: {exc.render() if settings.configured else exc.message}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("dbkeeper: interrupted\n")

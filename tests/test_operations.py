@@ -3,18 +3,23 @@ before start, the watchdog, and the pre-restore copies."""
 
 from datetime import timedelta
 
+import re
+
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from dbkeeper.errors import TargetBusy
 from dbkeeper.operations import runner, service, watchdog
 from dbkeeper.operations.models import Operation
+from dbkeeper.operations.progress import Progress
 from dbkeeper.targets.postgres import PostgresTarget
 from dbkeeper.dburl import DbUrl
 
 from .builders import make_sqlite
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ARABIC = re.compile(r"[\u0600-\u06FF]")
+ENGLISH_RUN = re.compile(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+")
 
 
 @pytest.fixture
@@ -41,6 +46,31 @@ def test_lock_is_released_when_the_restore_ends(tmp_path, sqlite_backup):
     assert op.status == "succeeded" and op.lock_key is None
     second = service.create_restore(sqlite_backup, target)
     assert second.status == "queued"
+
+
+def test_a_restore_stores_its_sentences_as_data_shown_in_the_readers_language(tmp_path, sqlite_backup):
+    op = service.create_restore(sqlite_backup, f"sqlite:///{tmp_path / 'live.db'}")
+    runner.run(op.id)
+    op.refresh_from_db()
+    events = list(op.events.all())
+    assert op.status == "succeeded" and op.message_data and all(e.data for e in events)
+    assert [e.message for e in events if "table" in e.message] == [
+        "The backup is a SQLite database of %s with 2 tables." % runner._size(sqlite_backup.stat().st_size)]
+    with translation.override("ar"):
+        shown = [op.rendered_message()] + [e.rendered() for e in events]
+    for english, arabic in zip([op.message] + [e.message for e in events], shown):
+        # Names and paths stay as they are; no English sentence is left around them.
+        assert arabic != english and ARABIC.search(arabic) and not ENGLISH_RUN.search(arabic), (english, arabic)
+
+
+def test_an_empty_progress_message_stays_empty_in_every_language(tmp_path, sqlite_backup):
+    op = service.create_restore(sqlite_backup, f"sqlite:///{tmp_path / 'live.db'}")
+    progress = Progress(op)
+    progress.message("")
+    op.refresh_from_db()
+    assert op.message == "" and op.message_data is None
+    with translation.override("ar"):
+        assert op.rendered_message() == ""
 
 
 def test_cancel_before_start_changes_nothing(tmp_path, sqlite_backup):

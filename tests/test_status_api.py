@@ -13,11 +13,12 @@ from django.contrib.sessions.middleware import SessionMiddleware
 from django.contrib.sessions.models import Session
 from django.http import JsonResponse
 from django.test import Client, RequestFactory
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from dbkeeper.access import operation_tokens as tokens
 from dbkeeper.access.middleware import SessionGuardMiddleware, mark_json
 from dbkeeper.access.operation_tokens import OperationToken
+from dbkeeper.messages import Message, N_
 from dbkeeper.operations import runner, service, watchdog
 from dbkeeper.operations.models import Operation
 
@@ -30,7 +31,8 @@ FIELDS = {"id", "kind", "status", "stage", "percent", "done", "total", "unit", "
 def make_operation(user, **fields):
     op = Operation.objects.create(user_id=str(user.pk), username=user.get_username(), source_name="shop.dump",
                                   target_display="postgresql://app@db/shop", **fields)
-    op.add_event("Restore of shop.dump into postgresql://app@db/shop queued.")
+    op.add_event(N_("Restore of %(source)s into %(target)s queued."),
+                 params={"source": "shop.dump", "target": "postgresql://app@db/shop"})
     return op
 
 
@@ -256,3 +258,37 @@ def test_session_deleted_during_a_json_request_is_not_a_400(alice):
     request.COOKIES["sessionid"] = store.session_key
     with pytest.raises(SessionInterrupted):
         SessionMiddleware(view)(request)
+
+
+def test_the_stored_ending_sentence_is_shown_in_the_readers_language(alice):
+    from dbkeeper.operations.signins import SIGN_IN_AGAIN
+
+    op = make_operation(alice, status="succeeded", message=SIGN_IN_AGAIN.english(), message_data=SIGN_IN_AGAIN.to_json(),
+                        result={"sign_in_again": True, "message": SIGN_IN_AGAIN.to_json()})
+    token = tokens.issue(op)
+    english = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="en"), 200)
+    assert english["result"]["message"] == english["message"] == SIGN_IN_AGAIN.english()
+    arabic = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="ar"), 200)
+    assert arabic["result"]["message"] == arabic["message"] != SIGN_IN_AGAIN.english()
+    assert any("\u0600" <= c <= "\u06ff" for c in arabic["result"]["message"])
+
+    # A record written before sentences were stored as data: its English text, translated as it is.
+    Operation.objects.filter(pk=op.pk).update(message_data=None, result={"message": SIGN_IN_AGAIN.english()})
+    older = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="ar"), 200)
+    assert older["result"]["message"] == older["message"] == arabic["message"]
+
+
+def test_a_polled_status_renders_stored_sentences_with_their_parameters(alice):
+    """The token poll reads the operation in one raw query: the sentences'
+    data must be part of it, or only fixed sentences would be translated."""
+    waiting = Message(N_("Restore of %(source)s into %(target)s queued."), {"source": "shop.dump", "target": "shop"})
+    error = Message(N_("The restore stopped on an unexpected error: %(error)s."), {"error": "boom"})
+    op = make_operation(alice, status="failed", message=error.english(), message_data=error.to_json(),
+                        error_code="internal_error", error_message=error.english(), error_data=error.to_json())
+    op.add_event(waiting)
+    token = tokens.issue(op)
+    data = assert_json(poll(Client(), op.id, token, HTTP_ACCEPT_LANGUAGE="ar"), 200)
+    with translation.override("ar"):
+        assert data["message"] == data["error"]["message"] == error.render() != error.english()
+        assert data["events"][-1]["message"] == waiting.render() != waiting.english()
+    assert "boom" in data["error"]["message"]

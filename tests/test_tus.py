@@ -14,13 +14,14 @@ from datetime import timedelta
 import pytest
 import requests
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from tusclient import client as tus_client
 from tusclient.uploader import Uploader
 
 from dbkeeper import conf
 from dbkeeper.access.api_tokens import ApiToken, create_token, revoke_token
 from dbkeeper.backups.models import Backup
+from dbkeeper.messages import render_stored
 from dbkeeper.uploads import partial, service, tasks
 from dbkeeper.uploads.models import Upload
 
@@ -354,6 +355,19 @@ def test_unrecognised_file_is_rejected_and_leaves_nothing_behind(users, kind):
     assert not Backup.objects.exists()
     assert stored_files(conf.data_dir()) == before
     assert not partial.path_for(url.rsplit("/", 1)[1]).exists()
+
+
+def test_a_rejected_uploads_reason_is_shown_in_the_readers_language(users):
+    alice = api(users[0])
+    url, last = upload_whole(alice, b"\x1f\x8b\x08\x00" + b"not really gzip data at all" * 4, "cut.sql.gz")
+    assert last["Dbkeeper-Upload-Status"] == "rejected"
+    upload = Upload.objects.get(pk=url.rsplit("/", 1)[1])
+    assert upload.error_data and upload.error_message.startswith("The file looks gzipped but cannot be decompressed")
+    english = alice.get(url + "/result", headers={"Accept-Language": "en"}).json()["error"]["message"]
+    arabic = alice.get(url + "/result", headers={"Accept-Language": "ar"}).json()["error"]["message"]
+    assert english == upload.error_message
+    with translation.override("ar"):
+        assert arabic == render_stored(upload.error_data, upload.error_message) != english
 
 
 def test_completion_reads_the_file_again_only_when_the_running_digest_is_missing(users, tmp_path):

@@ -6,6 +6,7 @@ import re
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from dbkeeper.backups.models import Backup
 from dbkeeper.notifications import delivery
@@ -109,6 +110,12 @@ def test_email_in_the_language_the_restore_was_started_in(alice, settings):
     delivery.expect(op, "ar")
     service.cancel(op)
     assert re.search(r"[\u0600-\u06ff]", mail.outbox[0].subject + mail.outbox[0].body)
+    # The stored reason too, rendered from its data in the same language.
+    op.refresh_from_db()
+    with translation.override("ar"):
+        reason = op.rendered_error()
+    assert reason != op.error_message and reason in mail.outbox[0].body
+    assert op.error_message not in mail.outbox[0].body
 
 
 @pytest.mark.parametrize("path", PAGES + ["/login/"])

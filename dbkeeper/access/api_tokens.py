@@ -17,9 +17,9 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from ..errors import DbkeeperError
+from ..messages import N_, Np_
 from .tokens import hash_token
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,12 @@ def find_token(prefix_or_id) -> ApiToken:
     else:
         found = list(active.filter(prefix__startswith=text)) if len(text) >= len(TOKEN_PREFIX) + 4 else []
     if not found:
-        raise DbkeeperError(_("No active API token matches %(text)s; see 'dbkeeper token list'.") % {"text": repr(text)}, code="token_not_found")
+        raise DbkeeperError(N_("No active API token matches %(text)s; see 'dbkeeper token list'."),
+                            code="token_not_found", params={"text": repr(text)})
     if len(found) > 1:
-        raise DbkeeperError(_("%(count)s tokens match %(text)s; give the token's id instead.") % {"count": len(found), "text": repr(text)}, code="token_ambiguous")
+        raise DbkeeperError(Np_("%(count)s token matches %(text)s; give the token's id instead.",
+                                "%(count)s tokens match %(text)s; give the token's id instead."),
+                            code="token_ambiguous", params={"count": len(found), "text": repr(text)})
     return found[0]
 
 

@@ -26,6 +26,7 @@ def cmd_create(args):
     from django.contrib.auth import get_user_model
 
     from ..errors import DbkeeperError
+    from ..messages import N_
     from ..server import migrate
     from .api_tokens import create_token
 
@@ -33,9 +34,10 @@ def cmd_create(args):
     User = get_user_model()
     user = User._default_manager.filter(**{User.USERNAME_FIELD: args.username}).first()
     if user is None:
-        raise DbkeeperError(f"There is no user named {args.username}; create it first (e.g. 'dbkeeper createadmin {args.username}').")
+        raise DbkeeperError(N_("There is no user named %(name)s; create it first (e.g. 'dbkeeper createadmin %(name)s')."),
+                            params={"name": args.username})
     if not user.is_active:
-        raise DbkeeperError(f"The user {args.username} is inactive; a token for it would not work.")
+        raise DbkeeperError(N_("The user %(name)s is inactive; a token for it would not work."), params={"name": args.username})
     record, secret = create_token(user, name=args.name)
     sys.stdout.write(secret + "\n")
     sys.stderr.write(

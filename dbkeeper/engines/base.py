@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import CheckFailed
+from ..messages import Message, N_, Np_
 
 
 @runtime_checkable
@@ -114,5 +115,7 @@ class Engine(ABC):
         present = target.tables()
         missing = sorted(set(info.tables) - present)
         if missing:
-            shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
-            raise CheckFailed(f"The restored copy is missing {len(missing)} table(s) of the backup: {shown}.")
+            shown = missing[:10] if len(missing) <= 10 else Message(N_("%(items)s …"), {"items": missing[:10]})
+            raise CheckFailed(Np_("The restored copy is missing %(count)s table of the backup: %(tables)s.",
+                                  "The restored copy is missing %(count)s tables of the backup: %(tables)s."),
+                              params={"count": len(missing), "tables": shown})

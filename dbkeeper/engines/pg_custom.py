@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from .. import conf
 from ..errors import BackupRejected, RestoreFailed
+from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from ..streams import GZIP_MAGIC
 from .base import BackupInfo, Engine
@@ -51,7 +52,7 @@ class PgCustomEngine(Engine):
         try:
             archive = read_archive(path)
         except ArchiveError as exc:
-            raise BackupRejected(str(exc)) from exc
+            raise BackupRejected(exc.sentence) from exc  # the sentence whole, to be translated
         header = archive.header
         compression = header.compression
         if header.compression_level not in (None, -1, 0):
@@ -143,10 +144,11 @@ def _check_readable(tool_path, archive):
     readable = READABLE_BY_PG_RESTORE.get(major, (1, 12) if major < 11 else (99, 0))
     if archive.header.version[:2] > readable:
         raise RestoreFailed(
-            f"This dump was made by pg_dump {archive.header.pg_dump_version or '(unknown version)'} "
-            f"(archive version {archive.header.version_text}), which the installed pg_restore {major} "
-            "cannot read: install newer PostgreSQL client tools on the worker.",
+            N_("This dump was made by pg_dump %(dumped_by)s (archive version %(archive)s), which the installed "
+               "pg_restore %(major)s cannot read: install newer PostgreSQL client tools on the worker."),
             code="tool_too_old",
+            params={"dumped_by": archive.header.pg_dump_version or Message(N_("(unknown version)")),
+                    "archive": archive.header.version_text, "major": major},
         )
 
 
@@ -165,22 +167,37 @@ def _ownership_options(archive, conn, progress) -> list:
     options, notes = [], []
     if (owners - existing) or foreign_owners:
         options.append("--no-owner")
-        notes.append(f"the restored objects now belong to {user}, the user dbkeeper connects as")
+        notes.append(Message(N_("the restored objects now belong to %(user)s, the user dbkeeper connects as"),
+                             {"user": user}))
     # Granting as another role (SET SESSION AUTHORIZATION) needs a superuser.
     session_roles = archive.session_roles() - {user}
     if (grantees - existing) or (session_roles and not superuser):
         options.append("--no-acl")
-        notes.append("the backup's grants (GRANT/REVOKE) were left out")
+        notes.append(Message(N_("the backup's grants (GRANT/REVOKE) were left out")))
     if notes:
         reasons = []
         if missing:
-            reasons.append(f"roles this server does not have ({_names(missing)})")
+            reasons.append(Message(N_("roles this server does not have (%(roles)s)"), {"roles": _names(missing)}))
         if foreign_owners:
-            reasons.append(f"roles {user} may not act as ({_names(foreign_owners)})")
+            reasons.append(Message(N_("roles %(user)s may not act as (%(roles)s)"),
+                                   {"user": user, "roles": _names(foreign_owners)}))
         if session_roles and not superuser and not reasons:
-            reasons.append(f"grants made as other roles, which needs a superuser ({_names(sorted(session_roles))})")
-        progress.event(f"The backup refers to {' and '.join(reasons)}: {'; '.join(notes)}.", level="warning")
+            reasons.append(Message(N_("grants made as other roles, which needs a superuser (%(roles)s)"),
+                                   {"roles": _names(sorted(session_roles))}))
+        progress.event(_refers_to(reasons, notes), level="warning")
     return options
+
+
+def _refers_to(reasons, notes) -> Message:
+    return Message(N_("The backup refers to %(reasons)s: %(notes)s."),
+                   {"reasons": Message(N_("%(first)s and %(second)s"), {"first": reasons[0], "second": reasons[1]})
+                    if len(reasons) == 2 else reasons[0], "notes": _semicolons(notes)})
+
+
+def _semicolons(notes):
+    if len(notes) == 1:
+        return notes[0]
+    return Message(N_("%(first)s; %(second)s"), {"first": notes[0], "second": notes[1]})
 
 
 def _names(roles, limit=10):

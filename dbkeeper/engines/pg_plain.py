@@ -28,6 +28,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import BackupRejected, RestoreFailed
+from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from ..streams import UTF8_BOM, is_gzip
 from .base import BackupInfo, Engine
@@ -97,7 +98,7 @@ class PgPlainEngine(Engine):
         scanner.finish()
         where = scanner.unterminated()
         if where:
-            raise BackupRejected(f"The SQL file ends inside {where}; it was probably cut short.")
+            raise BackupRejected(N_("The SQL file ends inside %(where)s; it was probably cut short."), params={"where": where})
         from_pg_dump = PG_DUMP_HEADER in head[:1024]
         if from_pg_dump and PG_DUMP_TRAILER not in tail:
             raise BackupRejected(
@@ -177,13 +178,17 @@ class PgPlainEngine(Engine):
         if feed.skipped:
             reasons = []
             if feed.missing_roles:
-                reasons.append(f"roles this server does not have ({_names(feed.missing_roles)})")
+                reasons.append(Message(N_("roles this server does not have (%(roles)s)"),
+                                       {"roles": _names(feed.missing_roles)}))
             if feed.foreign_roles:
-                reasons.append(f"roles {roles.user} may not act as ({_names(feed.foreign_roles)})")
-            progress.event(
-                f"The backup refers to {' and '.join(reasons)}: {feed.skipped} ownership or privilege "
-                f"statement(s) naming them were left out, so those objects belong to {roles.user}, "
-                "the user dbkeeper connects as.",
+                reasons.append(Message(N_("roles %(user)s may not act as (%(roles)s)"),
+                                       {"user": roles.user, "roles": _names(feed.foreign_roles)}))
+            progress.event(Message(
+                N_("The backup refers to %(reasons)s: %(count)s ownership or privilege statement(s) naming them "
+                   "were left out, so those objects belong to %(user)s, the user dbkeeper connects as."),
+                {"reasons": reasons[0] if len(reasons) == 1 else Message(
+                    N_("%(first)s and %(second)s"), {"first": reasons[0], "second": reasons[1]}),
+                 "count": feed.skipped, "user": roles.user}),
                 level="warning",
             )
 
@@ -334,7 +339,7 @@ def read_sql(path, chunk_size=CHUNK):
                         chunk = chunk[len(UTF8_BOM):]
                 yield chunk
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise BackupRejected(f"The gzipped SQL file is damaged or cut short: {exc}.") from exc
+        raise BackupRejected(N_("The gzipped SQL file is damaged or cut short: %(error)s."), params={"error": str(exc)}) from exc
 
 
 def looks_like_sql(head: bytes) -> bool:

@@ -8,8 +8,8 @@ from django.core.mail import send_mail
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from ..messages import render_stored
 from ..operations.models import Operation
-from ..web.messages import localize
 from .models import Notification
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ def message_for(operation: Operation) -> tuple[str, str]:
             subject = _("Restore cancelled: %(source)s into %(target)s") % names
         else:
             subject = _("Restore failed: %(source)s into %(target)s") % names
-        lines = [localize(operation.error_message or operation.message), _("The live database was not changed.")]
+        ending = (render_stored(operation.error_data, operation.error_message) if operation.error_message
+                  else render_stored(operation.message_data, operation.message))
+        lines = [ending, _("The live database was not changed.")]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})
     return subject, "\n\n".join(lines) + "\n"

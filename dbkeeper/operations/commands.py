@@ -38,6 +38,7 @@ def cmd_restore(args):
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..errors import DbkeeperError
+    from ..messages import N_
     from . import runner, service
     from .models import Operation
     from ..server import migrate as ensure_migrated
@@ -59,7 +60,7 @@ def cmd_restore(args):
         typed = plan.confirmation
     else:
         if not sys.stdin.isatty():
-            raise DbkeeperError("Not confirmed: run with --yes to restore without a question.")
+            raise DbkeeperError(N_("Not confirmed: run with --yes to restore without a question."))
         what = "target name" if plan.confirmation != target.name else "database name"
         typed = input(f"Type the {what} ({plan.confirmation}) to confirm: ")
     service.check_confirmation(plan, typed)
@@ -77,7 +78,7 @@ def cmd_restore(args):
         task = bar.add_task("restore", total=100, stage="queued", message="")
 
         def show(o):
-            bar.update(task, completed=o.percent, stage=o.stage, message=(o.message or "")[:60])
+            bar.update(task, completed=o.percent, stage=o.stage, message=o.rendered_message()[:60])
 
         runner.run(op.id, listener=show, inspected=plan.inspected)
         op.refresh_from_db()
@@ -86,7 +87,7 @@ def cmd_restore(args):
         pre = op.result.get("prerestore")
         console.print(f"[green]Restored[/green] into {op.target_display} in {op.elapsed_seconds():.1f} s." + (f" Previous database kept as {pre}." if pre else ""))
         return 0
-    console.print(f"[red]{op.status}[/red]: {op.error_message}")
+    console.print(f"[red]{op.status}[/red]: {op.rendered_error()}")
     return 1
 
 
@@ -103,7 +104,7 @@ def cmd_operations(args):
         import json
 
         rows = [{"id": o.id, "kind": o.kind, "status": o.status, "stage": o.stage, "percent": o.percent,
-                 "target": o.target_display, "user": o.username, "message": o.error_message or o.message,
+                 "target": o.target_display, "user": o.username, "message": o.rendered_error() or o.rendered_message(),
                  "started_at": o.started_at.isoformat() if o.started_at else None} for o in operations]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return 0
@@ -115,16 +116,17 @@ def cmd_operations(args):
     for op in operations:
         table.add_row(
             op.id, op.kind, op.status, op.stage, f"{op.percent:.0f}", op.target_display, op.username,
-            op.started_at.strftime("%Y-%m-%d %H:%M:%S") if op.started_at else "", (op.error_message or op.message)[:60],
+            op.started_at.strftime("%Y-%m-%d %H:%M:%S") if op.started_at else "", (op.rendered_error() or op.rendered_message())[:60],
         )
     Console().print(table)
     return 0
 
 
 def cmd_cancel(args):
+    from ..messages import Message, N_
     from . import service
 
-    op = service.cancel_operation(args.operation_id, by="the command line")
+    op = service.cancel_operation(args.operation_id, by=Message(N_("the command line")))
     sys.stdout.write(f"{op.id}: {op.status}\n")
     return 0
 
@@ -149,11 +151,12 @@ def cmd_prerestore_drop(args):
 
     from .. import targets
     from ..errors import DbkeeperError
+    from ..messages import N_
     from .models import PreRestoreCopy
 
     copy = PreRestoreCopy.objects.filter(name=args.name, dropped_at__isnull=True).first()
     if copy is None:
-        raise DbkeeperError(f"There is no pre-restore copy named {args.name}.")
+        raise DbkeeperError(N_("There is no pre-restore copy named %(name)s."), params={"name": args.name})
     targets.resolve(copy.target_spec).drop_named(copy.name)
     copy.dropped_at = timezone.now()
     copy.save(update_fields=["dropped_at"])

@@ -11,6 +11,8 @@ import time
 from django.db import models
 from django.utils import timezone
 
+from ..messages import Message, render_stored
+
 
 def new_operation_id():
     # Sortable by creation time, unguessable; safe in URLs.
@@ -67,6 +69,10 @@ class Operation(models.Model):
     total = models.BigIntegerField(default=0)
     unit = models.CharField(max_length=16, blank=True, default="")
     message = models.TextField(blank=True, default="")
+    # The sentences as template and parameters (Message.to_json()), so that
+    # they are shown in the reader's language; the text fields keep the English
+    # (logs, and records written before these existed).
+    message_data = models.JSONField(null=True, blank=True)
     eta_seconds = models.IntegerField(null=True, blank=True)
 
     # Worker bookkeeping.
@@ -80,6 +86,7 @@ class Operation(models.Model):
     result = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
+    error_data = models.JSONField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -104,8 +111,18 @@ class Operation(models.Model):
         end = self.finished_at or timezone.now()
         return (end - self.started_at).total_seconds()
 
-    def add_event(self, message, level="info", code=""):
-        return Event.objects.create(operation=self, message=message, level=level, code=code)
+    def add_event(self, message, level="info", code="", params=None):
+        """``message``: a Message, or a template (N_/Np_) with ``params``."""
+        message = Message(message, params)
+        return Event.objects.create(
+            operation=self, message=message.english(), data=message.to_json(), level=level, code=code
+        )
+
+    def rendered_message(self) -> str:
+        return render_stored(self.message_data, self.message)
+
+    def rendered_error(self) -> str:
+        return render_stored(self.error_data, self.error_message)
 
 
 class Event(models.Model):
@@ -116,10 +133,14 @@ class Event(models.Model):
     level = models.CharField(max_length=16, default="info")
     code = models.CharField(max_length=64, blank=True, default="")
     message = models.TextField()
+    data = models.JSONField(null=True, blank=True)  # Message.to_json() of message
 
     class Meta:
         app_label = "dbkeeper"
         ordering = ["at", "id"]
+
+    def rendered(self) -> str:
+        return render_stored(self.data, self.message)
 
 
 class PreRestoreCopy(models.Model):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from .. import conf
 from ..engines.base import Reporter
 from ..errors import Cancelled
+from ..messages import Message, N_
 from .models import Operation
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ STAGE_BANDS = {
     Operation.Stage.DONE: (100.0, 100.0),
 }
 
-PROGRESS_FIELDS = ["stage", "percent", "done", "total", "unit", "message", "eta_seconds", "updated_at"]
+PROGRESS_FIELDS = ["stage", "percent", "done", "total", "unit", "message", "message_data", "eta_seconds", "updated_at"]
 
 
 class Progress(Reporter):
@@ -45,21 +46,24 @@ class Progress(Reporter):
         self._last_cancel_check = 0.0
 
     # -- what engines call ---------------------------------------------------
-    def stage(self, stage, message=""):
+    # A ``message`` is a Message, or a template (N_/Np_) with its ``params``;
+    # it is stored as English text plus data, and translated when shown.
+    def stage(self, stage, message="", params=None):
+        sentence = Message(message, params) if message else None
         with self._lock:
             self.op.stage = stage
             start, _ = STAGE_BANDS.get(stage, (self.op.percent, self.op.percent))
             self.op.percent = max(self.op.percent, start)
             self.op.done, self.op.total, self.op.unit = 0, 0, ""
             self.op.eta_seconds = None
-            if message:
-                self.op.message = message
+            if sentence is not None:
+                self._set_message(sentence)
             self._stage_started = time.monotonic()
             self._stage_percent_at_start = self.op.percent
             self._dirty = True
         self.flush(force=True)
-        if message:
-            self.event(message)
+        if sentence is not None:
+            self.event(sentence)
 
     def set_total(self, total, unit="bytes"):
         with self._lock:
@@ -68,7 +72,7 @@ class Progress(Reporter):
             self._dirty = True
         self.flush()
 
-    def advance(self, done, message=None):
+    def advance(self, done, message=None, params=None):
         """``done`` is absolute within the current stage, in the unit of set_total."""
         with self._lock:
             self.op.done = max(self.op.done, int(done))
@@ -79,20 +83,26 @@ class Progress(Reporter):
                 self.op.percent = max(self.op.percent, round(start + (end - start) * fraction, 2))
                 self.op.eta_seconds = self._eta(fraction)
             if message is not None:
-                self.op.message = message
+                self._set_message(Message(message, params))
             self._dirty = True
         self.flush()
         self.check_cancel()
 
-    def message(self, text):
+    def message(self, message, params=None):
         with self._lock:
-            self.op.message = text
+            self._set_message(Message(message, params))
             self._dirty = True
         self.flush()
 
-    def event(self, message, level="info", code=""):
-        log.info("operation %s: %s", self.op.id, message)
-        self.op.add_event(message, level=level, code=code)
+    def event(self, message, level="info", code="", params=None):
+        sentence = Message(message, params)
+        log.info("operation %s: %s", self.op.id, sentence.english())
+        self.op.add_event(sentence, level=level, code=code)
+
+    def _set_message(self, sentence: Message):
+        # No data for an empty message: gettext("") would be the catalog's header.
+        text = sentence.english()
+        self.op.message, self.op.message_data = text, sentence.to_json() if text else None
 
     def check_cancel(self):
         """Raise Cancelled if the user asked to cancel (checked at most once a second)."""
@@ -102,7 +112,7 @@ class Progress(Reporter):
         self._last_cancel_check = now
         requested = Operation.objects.filter(pk=self.op.pk).values_list("cancel_requested", flat=True).first()
         if requested:
-            raise Cancelled("The restore was cancelled.")
+            raise Cancelled(N_("The restore was cancelled."))
 
     # -- writing -------------------------------------------------------------
     def flush(self, force=False):

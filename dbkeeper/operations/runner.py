@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .. import engines, targets
 from ..errors import Cancelled, DbkeeperError, RestoreFailed
+from ..messages import Message, N_, Np_
 from ..streams import human_size
 from .models import Operation, PreRestoreCopy
 from .progress import Heartbeat, Progress
@@ -59,7 +60,9 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
             finish(op, Status.FAILED, error=exc, progress=progress)
         except Exception as exc:  # a bug: say so plainly, keep the trace in the log
             log.exception("operation %s failed unexpectedly", op.id)
-            finish(op, Status.FAILED, error=RestoreFailed(f"The restore stopped on an unexpected error: {exc}.", code="internal_error"), progress=progress)
+            error = RestoreFailed(N_("The restore stopped on an unexpected error: %(error)s."),
+                                  code="internal_error", params={"error": str(exc)})
+            finish(op, Status.FAILED, error=error, progress=progress)
         else:
             finish(op, Status.SUCCEEDED, result=result, progress=progress)
     return op
@@ -75,7 +78,7 @@ def source_file(op: Operation):
 
         backup = Backup.objects.filter(pk=op.backup_id).first()
         if backup is None:
-            raise RestoreFailed("The stored backup this restore was started from has been deleted.", code="backup_missing")
+            raise RestoreFailed(N_("The stored backup this restore was started from has been deleted."), code="backup_missing")
         with local_path(backup) as path:
             yield path
     else:
@@ -83,15 +86,18 @@ def source_file(op: Operation):
 
 
 def restore(op: Operation, progress: Progress, inspected=None) -> dict:
-    progress.stage(Stage.VALIDATING, "Checking the backup file.")
+    progress.stage(Stage.VALIDATING, N_("Checking the backup file."))
     if inspected is None:
         engine = engines.detect(op.source_path)
         inspected = engine, engine.inspect(op.source_path)
     engine, info = inspected
-    progress.event(f"The backup is a {info.label} of {human_size(info.size)} with {len(info.tables)} table(s).")
+    progress.event(Np_("The backup is a %(label)s of %(size)s with %(count)s table.",
+                       "The backup is a %(label)s of %(size)s with %(count)s tables."),
+                   params={"label": Message(info.label), "size": human_size(info.size), "count": len(info.tables)})
     target = targets.resolve(op.target_spec)
     if target.kind not in engine.target_kinds:
-        raise RestoreFailed(f"A {info.label} cannot be restored into a {target.kind} database.", code="wrong_target_kind")
+        raise RestoreFailed(N_("A %(label)s cannot be restored into a %(kind)s database."), code="wrong_target_kind",
+                            params={"label": Message(info.label), "kind": target.kind})
     progress.check_cancel()
 
     # Files that go with the database (an Odoo filestore), swapped in together with it.
@@ -102,16 +108,16 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
     scratch.drop()
     scratch.create()
     try:
-        progress.stage(Stage.RESTORING, "Restoring into a scratch copy; the live database is not touched.")
+        progress.stage(Stage.RESTORING, N_("Restoring into a scratch copy; the live database is not touched."))
         engine.restore(op.source_path, info, scratch, progress)
         if companion is not None:
             companion.prepare(progress)
         progress.check_cancel()
-        progress.stage(Stage.CHECKING, "Checking the restored copy.")
+        progress.stage(Stage.CHECKING, N_("Checking the restored copy."))
         engine.check(info, scratch)
         # The last moment a cancel is honoured: after this the swap must run to its end.
         progress.check_cancel()
-        progress.stage(Stage.SWAPPING, "Putting the restored copy in place of the live database.")
+        progress.stage(Stage.SWAPPING, N_("Putting the restored copy in place of the live database."))
         companion_result = companion.swap() if companion is not None else {}
         try:
             prerestore = target.swap_in(scratch, target.prerestore_name(op.id))
@@ -130,10 +136,10 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
         PreRestoreCopy.objects.create(
             target_spec=op.target_spec, target_display=op.target_display, name=prerestore, operation=op
         )
-        progress.event(f"The previous database was kept as {prerestore}.")
+        progress.event(N_("The previous database was kept as %(name)s."), params={"name": prerestore})
     return {
         "format": info.format,
-        "format_label": info.label,
+        "format_label": str(info.label),
         "tables": len(info.tables),
         "size": info.size,
         "target": target.display(),
@@ -148,8 +154,9 @@ def _sign_in_again(target, progress) -> dict:
 
     if not replaces_sign_ins(target):
         return {}
-    progress.event("This was the application's own database: its accounts and sessions are now the backup's.")
-    return {"sign_in_again": True, "message": SIGN_IN_AGAIN}
+    progress.event(N_("This was the application's own database: its accounts and sessions are now the backup's."))
+    # Stored as Message data; the status API renders it in the reader's language.
+    return {"sign_in_again": True, "message": SIGN_IN_AGAIN.to_json()}
 
 
 def finish(op: Operation, status, result=None, error=None, progress=None):
@@ -161,21 +168,24 @@ def finish(op: Operation, status, result=None, error=None, progress=None):
     values = {"status": status, "finished_at": now, "updated_at": now, "lock_key": None,
               "eta_seconds": 0 if status == Status.SUCCEEDED else None}
     if status == Status.SUCCEEDED:
+        ending = (result or {}).get("message")
+        sentence = Message.from_json(ending) if isinstance(ending, dict) else Message(ending or N_("The restore finished."))
         values.update(stage=Stage.DONE, percent=100.0, result=result or {},
-                      message=(result or {}).get("message") or "The restore finished.")
+                      message=sentence.english(), message_data=sentence.to_json())
     else:
-        message = getattr(error, "message", str(error))
-        values.update(error_code=getattr(error, "code", "error"), error_message=message, message=message)
+        sentence = getattr(error, "sentence", None) or Message(str(error))
+        values.update(error_code=getattr(error, "code", "error"), error_message=sentence.english(),
+                      error_data=sentence.to_json(), message=sentence.english(), message_data=sentence.to_json())
     if not Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(**values):
         log.info("operation %s was already ended elsewhere; keeping that ending", op.id)
         op.refresh_from_db()
         return op
     op.refresh_from_db()
     if status == Status.SUCCEEDED:
-        op.add_event(f"The restore succeeded in {op.elapsed_seconds():.0f} s.")
+        op.add_event(N_("The restore succeeded in %(seconds)s s."), params={"seconds": f"{op.elapsed_seconds():.0f}"})
     else:
-        op.add_event(op.error_message, level="warning" if status == Status.CANCELLED else "error", code=op.error_code)
-        op.add_event("The live database was not changed.")
+        op.add_event(sentence, level="warning" if status == Status.CANCELLED else "error", code=op.error_code)
+        op.add_event(N_("The live database was not changed."))
     log.info("operation %s %s", op.id, status)
     operation_finished.send(sender=Operation, operation=op)
     return op
@@ -191,21 +201,23 @@ def fail_stale(op: Operation, error: DbkeeperError, check_heartbeat=True) -> boo
         Q(pk=op.pk), Q(status__in=[Status.RUNNING, Status.CANCELLING]), still_stale
     ).update(
         status=Status.FAILED, finished_at=now, updated_at=now, lock_key=None,
-        error_code=error.code, error_message=error.message, message=error.message, eta_seconds=None,
+        error_code=error.code, error_message=error.message, error_data=error.sentence.to_json(),
+        message=error.message, message_data=error.sentence.to_json(), eta_seconds=None,
     )
     if not changed:
         return False
     op.refresh_from_db()
-    op.add_event(error.message, level="error", code=error.code)
+    op.add_event(error.sentence, level="error", code=error.code)
     if op.scratch_name:
         try:
             target = targets.resolve(op.target_spec)
             target.drop_named(op.scratch_name)
             Operation.objects.filter(pk=op.pk).update(scratch_name="")
-            op.add_event("The unfinished scratch copy was removed; the live database was not changed.")
+            op.add_event(N_("The unfinished scratch copy was removed; the live database was not changed."))
         except Exception as exc:
             log.exception("could not drop scratch %s of %s", op.scratch_name, op.id)
-            op.add_event(f"The unfinished scratch copy {op.scratch_name} could not be removed: {exc}.", level="warning")
+            op.add_event(N_("The unfinished scratch copy %(name)s could not be removed: %(error)s."),
+                         params={"name": op.scratch_name, "error": str(exc)}, level="warning")
     operation_finished.send(sender=Operation, operation=op)
     return True
 
@@ -217,10 +229,10 @@ def abandon_own_operations():
 
     mine = Operation.objects.filter(worker=worker_name(), status__in=[Status.RUNNING, Status.CANCELLING])
     for op in mine:
-        fail_stale(op, WorkerLost(
+        fail_stale(op, WorkerLost(N_(
             "The worker was stopped while it ran this restore. "
             "The live database was not changed; you can start the restore again."
-        ), check_heartbeat=False)
+        )), check_heartbeat=False)
 
 
 def _drop_quietly(scratch):

@@ -153,6 +153,7 @@ def create_restore(source_path, target_spec, user=None, source_name="", backup=N
         # A file no engine knows is refused now, not later in the worker.
         backup_format = engines.detect(source_path).format
     target = targets.resolve(target_spec)
+    waiting = Message(N_("Waiting for a worker."))
     op = Operation(
         kind=Operation.Kind.RESTORE,
         user_id=str(getattr(user, "pk", "") or ""),
@@ -164,20 +165,24 @@ def create_restore(source_path, target_spec, user=None, source_name="", backup=N
         target_spec=target.spec,
         target_display=target.display(),
         lock_key=target.lock_key(),
-        message="Waiting for a worker.",
+        message=waiting.english(),
+        message_data=waiting.to_json(),
     )
     try:
         with transaction.atomic(using=Operation.objects.db):
             op.save(force_insert=True)
     except IntegrityError:
         busy = Operation.objects.filter(lock_key=target.lock_key()).first()
-        which = f" (operation {busy.id}, {busy.status})" if busy else ""
-        raise TargetBusy(
-            N_("Another restore of %(target)s is already running%(which)s. "
-               "Wait for it to finish or cancel it, then try again."),
-            params={"target": target.display(), "which": which},
-        ) from None
-    op.add_event(f"Restore of {op.source_name} into {op.target_display} queued.")
+        if busy:
+            raise TargetBusy(N_(
+                "Another restore of %(target)s is already running (operation %(id)s, %(status)s). "
+                "Wait for it to finish or cancel it, then try again."
+            ), params={"target": target.display(), "id": busy.id, "status": busy.status}) from None
+        raise TargetBusy(N_(
+            "Another restore of %(target)s is already running. Wait for it to finish or cancel it, then try again."
+        ), params={"target": target.display()}) from None
+    op.add_event(N_("Restore of %(source)s into %(target)s queued."),
+                 params={"source": op.source_name, "target": op.target_display})
     return op
 
 
@@ -222,22 +227,29 @@ def progress_token(operation_id, user) -> tuple[Operation, str]:
 
 
 def cancel(op: Operation, by="") -> Operation:
-    """Ask a running operation to stop; a queued one stops at once."""
+    """Ask a running operation to stop; a queued one stops at once. ``by`` is
+    who asked: a user name, or a Message such as "the command line"."""
     if op.finished:
         raise DbkeeperError(N_("This operation has already finished."), code="already_finished")
     now = timezone.now()
+    before = Message(N_("The restore was cancelled before it started."))
     if Operation.objects.filter(pk=op.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED, cancel_requested=True, lock_key=None, finished_at=now, updated_at=now,
-        error_code="cancelled", error_message="The restore was cancelled before it started.",
-        message="The restore was cancelled before it started.",
+        error_code="cancelled", error_message=before.english(), error_data=before.to_json(),
+        message=before.english(), message_data=before.to_json(),
     ):
         op.refresh_from_db()
-        op.add_event("Cancelled before it started; nothing was changed.", level="warning", code="cancelled")
+        op.add_event(N_("Cancelled before it started; nothing was changed."), level="warning", code="cancelled")
         operation_finished.send(sender=Operation, operation=op)
         return op
+    cancelling = Message(N_("Cancelling…"))
     Operation.objects.filter(pk=op.pk, status=Status.RUNNING).update(
-        status=Status.CANCELLING, cancel_requested=True, updated_at=now, message="Cancelling…"
+        status=Status.CANCELLING, cancel_requested=True, updated_at=now,
+        message=cancelling.english(), message_data=cancelling.to_json(),
     )
     op.refresh_from_db()
-    op.add_event(f"Cancel requested{' by ' + by if by else ''}.", level="warning")
+    if by:
+        op.add_event(N_("Cancel requested by %(by)s."), params={"by": by}, level="warning")
+    else:
+        op.add_event(N_("Cancel requested."), level="warning")
     return op

@@ -10,10 +10,11 @@ from django.db import router
 
 from .. import targets
 from ..errors import DbkeeperError
+from ..messages import Message, N_
 
 log = logging.getLogger(__name__)
 
-SIGN_IN_AGAIN = "The restore succeeded. Sign in again: the restored database has its own accounts and sessions."
+SIGN_IN_AGAIN = Message(N_("The restore succeeded. Sign in again: the restored database has its own accounts and sessions."))
 
 
 def _account_aliases():

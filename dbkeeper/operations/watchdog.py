@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from .. import conf
 from ..errors import WorkerLost
+from ..messages import N_
 from .models import Operation
 from .runner import fail_stale
 
@@ -23,10 +24,10 @@ def sweep() -> list[str]:
     )
     failed = []
     for op in stale:
-        error = WorkerLost(
+        error = WorkerLost(N_(
             "The worker running this restore stopped (it was killed or its machine went down). "
             "The live database was not changed; you can start the restore again."
-        )
+        ))
         if fail_stale(op, error):
             log.warning("operation %s: worker %s stopped beating; marked failed", op.id, op.worker)
             failed.append(op.id)

@@ -11,6 +11,7 @@ from psycopg import sql
 from django.utils import timezone
 
 from ..errors import TargetError
+from ..messages import N_
 from .base import Target
 from .pg_swap import swap_when_quiet
 
@@ -120,7 +121,8 @@ class PostgresTarget(Target):
 
     def drop_named(self, name: str) -> None:
         if not is_sibling(self.name, name):
-            raise TargetError(f"{name} is not a scratch or pre-restore copy of {self.name}; it was not dropped.")
+            raise TargetError(N_("%(name)s is not a scratch or pre-restore copy of %(live)s; it was not dropped."),
+                              params={"name": name, "live": self.name})
         self._drop(name)
 
     def _drop(self, name):

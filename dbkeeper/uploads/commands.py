@@ -40,12 +40,13 @@ def cmd_upload(args):
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+    from ..messages import N_
     from .client import Progress as Listener
     from .client import TusUpload, UploadFailed
 
     console = Console(stderr=True)
     if not args.token:
-        raise UploadFailed("Give a personal API token with --token or $DBKEEPER_TOKEN (create one with 'dbkeeper token create USERNAME').")
+        raise UploadFailed(N_("Give a personal API token with --token or $DBKEEPER_TOKEN (create one with 'dbkeeper token create USERNAME')."))
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task(os.path.basename(args.file), total=None)

@@ -36,6 +36,7 @@ class Upload(models.Model):
     backup_id = models.CharField(max_length=40, blank=True, default="")
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
+    error_data = models.JSONField(null=True, blank=True)  # Message.to_json() of error_message
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     # Unfinished: when the partial file is deleted (moves on with each chunk).

@@ -9,11 +9,11 @@ import shutil
 from datetime import timedelta
 
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from .. import conf
 from ..backups import store
 from ..errors import DbkeeperError
+from ..messages import Message, N_
 from . import partial
 from .models import Upload
 
@@ -30,6 +30,7 @@ class UploadError(DbkeeperError):
     status = 400
 
     def __init__(self, message, code, status, **extra):
+        # ``message``: a Message, or a fixed template marked with N_.
         super().__init__(message, code=code)
         self.status = status
         self.extra = extra
@@ -43,13 +44,13 @@ def create(user, length, metadata) -> Upload:
     max_size = conf.get("MAX_UPLOAD_SIZE")
     if length > max_size:
         raise UploadError(
-            _("The file is %(length)s bytes; this server accepts uploads of at most %(limit)s bytes.") % {"length": f"{length:,}", "limit": f"{max_size:,}"},
+            Message(N_("The file is %(length)s bytes; this server accepts uploads of at most %(limit)s bytes."), {"length": f"{length:,}", "limit": f"{max_size:,}"}),
             "too_large", 413)
     free = shutil.disk_usage(conf.data_subdir("uploads")).free
     if length > free:
         raise UploadError(
-            _("There is not enough free disk space on the server for this file: it needs %(length)s bytes "
-              "and %(free)s are free. Ask an administrator to free some space.") % {"length": f"{length:,}", "free": f"{free:,}"}, "disk_full", 507)
+            Message(N_("There is not enough free disk space on the server for this file: it needs %(length)s bytes "
+              "and %(free)s are free. Ask an administrator to free some space."), {"length": f"{length:,}", "free": f"{free:,}"}), "disk_full", 507)
     name = metadata.get("filename") or metadata.get("name") or ""
     # Metadata only: keep a plain name, never a path or control characters.
     name = "".join(c for c in os.path.basename(name.replace("\\", "/")) if c.isprintable())[:255]
@@ -70,7 +71,7 @@ def find(upload_id, user) -> Upload:
     """The user's upload; another user's is as unknown as a missing one."""
     upload = Upload.objects.filter(pk=upload_id, user_id=str(user.pk)).first()
     if upload is None:
-        raise UploadError(_("There is no such upload (it may have been cancelled or cleaned up)."), "not_found", 404)
+        raise UploadError(N_("There is no such upload (it may have been cancelled or cleaned up)."), "not_found", 404)
     return upload
 
 
@@ -78,13 +79,13 @@ def check_open(upload):
     """Refuse chunks for an upload that is finished, being stored or expired."""
     if upload.finished:
         raise UploadError(
-            _("This upload is finished (%(status)s); see its result. Start a new upload to send the file again.") % {"status": upload.status},
+            Message(N_("This upload is finished (%(status)s); see its result. Start a new upload to send the file again."), {"status": upload.status}),
             "upload_finished", 410)
     if upload.status == Upload.Status.COMPLETING:
-        raise UploadError(_("This upload is complete and being stored; try again in a moment."), "upload_busy", 423)
+        raise UploadError(N_("This upload is complete and being stored; try again in a moment."), "upload_busy", 423)
     if upload.expired():
         raise UploadError(
-            _("This upload expired before it was finished and will be deleted; start a new upload."), "upload_expired", 410)
+            N_("This upload expired before it was finished and will be deleted; start a new upload."), "upload_expired", 410)
 
 
 def receive(upload_id, user, start, stream, length, checksum=None) -> Upload:
@@ -100,11 +101,11 @@ def receive(upload_id, user, start, stream, length, checksum=None) -> Upload:
         check_open(upload)
         if start != reconcile(upload, fd):
             raise UploadError(
-                _("The upload is at byte %(offset)s, not %(start)s; ask for the offset (HEAD) and send from there.") % {"offset": f"{upload.offset:,}", "start": f"{start:,}"},
+                Message(N_("The upload is at byte %(offset)s, not %(start)s; ask for the offset (HEAD) and send from there."), {"offset": f"{upload.offset:,}", "start": f"{start:,}"}),
                 "offset_mismatch", 409, upload_offset=upload.offset)
         if start + length > upload.length:
             raise UploadError(
-                _("This chunk would end at byte %(end)s, past the declared length of %(length)s bytes.") % {"end": f"{start + length:,}", "length": f"{upload.length:,}"},
+                Message(N_("This chunk would end at byte %(end)s, past the declared length of %(length)s bytes."), {"end": f"{start + length:,}", "length": f"{upload.length:,}"}),
                 "too_large", 413)
         running = partial.running_digests.take(upload.id, start, fd)
         try:
@@ -117,24 +118,24 @@ def receive(upload_id, user, start, stream, length, checksum=None) -> Upload:
         updated = Upload.objects.filter(pk=upload.id, offset=start, status=Upload.Status.RECEIVING).update(
             offset=new_offset, updated_at=now, expires_at=now + expiry_delta())
         if not updated:
-            raise UploadError(_("This upload was cancelled while the chunk arrived."), "not_found", 404)
+            raise UploadError(N_("This upload was cancelled while the chunk arrived."), "not_found", 404)
         upload.offset, upload.updated_at, upload.expires_at = new_offset, now, now + expiry_delta()
         if result.digest is not None:
             partial.running_digests.put(upload.id, new_offset, result.digest)
         if result.disk_full:
             log.warning("upload %s: disk full at byte %s", upload.id, new_offset)
             raise UploadError(
-                _("The server's disk is full. The first %(offset)s bytes are kept: the upload can resume "
-                  "once an administrator frees some space.") % {"offset": f"{new_offset:,}"}, "disk_full", 507, upload_offset=new_offset)
+                Message(N_("The server's disk is full. The first %(offset)s bytes are kept: the upload can resume "
+                  "once an administrator frees some space."), {"offset": f"{new_offset:,}"}), "disk_full", 507, upload_offset=new_offset)
         if not result.complete:
             log.info("upload %s: connection ended after %s of %s bytes; kept up to byte %s",
                      upload.id, result.received, length, new_offset)
             raise UploadError(
-                _("The chunk ended after %(received)s of %(length)s bytes; the upload continues from byte %(offset)s.") % {"received": f"{result.received:,}", "length": f"{length:,}", "offset": f"{new_offset:,}"},
+                Message(N_("The chunk ended after %(received)s of %(length)s bytes; the upload continues from byte %(offset)s."), {"received": f"{result.received:,}", "length": f"{length:,}", "offset": f"{new_offset:,}"}),
                 "incomplete_chunk", 400, upload_offset=new_offset)
         if not result.checksum_ok:
             raise UploadError(
-                _("The chunk does not match its %(algorithm)s checksum, so it was discarded; send it again.") % {"algorithm": checksum[0]},
+                Message(N_("The chunk does not match its %(algorithm)s checksum, so it was discarded; send it again."), {"algorithm": checksum[0]}),
                 "checksum_mismatch", 460, upload_offset=new_offset)
         if new_offset == upload.length:
             complete(upload, user, result.digest)
@@ -146,11 +147,11 @@ def enter_lock(stack, upload_id, user):
     try:
         return stack.enter_context(partial.locked(upload_id, wait=LOCK_WAIT_SECONDS))
     except partial.Busy:
-        raise UploadError(_("Another request is still writing to this upload; try again in a moment."), "upload_busy", 423) from None
+        raise UploadError(N_("Another request is still writing to this upload; try again in a moment."), "upload_busy", 423) from None
     except FileNotFoundError:
         # No partial file: finished, expired and cleaned up, or never there.
         check_open(find(upload_id, user))
-        raise UploadError(_("There is no such upload (it may have been cancelled or cleaned up)."), "not_found", 404) from None
+        raise UploadError(N_("There is no such upload (it may have been cancelled or cleaned up)."), "not_found", 404) from None
 
 
 def reconcile(upload, fd) -> int:
@@ -181,13 +182,15 @@ def complete(upload, user, digest):
         sha256 = digest.hexdigest() if digest is not None else store.sha256_of(path)
         backup = store.add_file(path, upload.filename or "upload", user=user, source="upload", sha256=sha256)
     except DbkeeperError as exc:
-        upload.status, upload.error_code, upload.error_message = Upload.Status.REJECTED, exc.code, exc.message
+        upload.status, upload.error_code = Upload.Status.REJECTED, exc.code
+        upload.error_message, upload.error_data = exc.message, exc.sentence.to_json()
         log.info("upload %s rejected: %s", upload.id, exc.message)
     except Exception:
         log.exception("upload %s could not be stored", upload.id)
         upload.status, upload.error_code = Upload.Status.FAILED, "store_failed"
-        upload.error_message = ("The file arrived whole but could not be stored as a backup; "
-                                "the server log says why. Try again or ask an administrator.")
+        failed = Message(N_("The file arrived whole but could not be stored as a backup; "
+                            "the server log says why. Try again or ask an administrator."))
+        upload.error_message, upload.error_data = failed.english(), failed.to_json()
     else:
         upload.status, upload.backup_id = Upload.Status.STORED, backup.id
         log.info("upload %s stored as backup %s", upload.id, backup.id)
@@ -203,7 +206,7 @@ def complete(upload, user, digest):
 def terminate(upload, user):
     """Delete an unfinished upload and what it received."""
     if upload.finished:
-        raise UploadError(_("This upload is finished (%(status)s); there is nothing to cancel.") % {"status": upload.status}, "upload_finished", 410)
+        raise UploadError(Message(N_("This upload is finished (%(status)s); there is nothing to cancel."), {"status": upload.status}), "upload_finished", 410)
     if not partial.path_for(upload.id).exists():
         upload.delete()
         return
@@ -211,7 +214,7 @@ def terminate(upload, user):
         enter_lock(stack, upload.id, user)
         upload.refresh_from_db()
         if upload.status != Upload.Status.RECEIVING:
-            raise UploadError(_("This upload is complete and being stored; it can no longer be cancelled."), "upload_busy", 423)
+            raise UploadError(N_("This upload is complete and being stored; it can no longer be cancelled."), "upload_busy", 423)
         partial.path_for(upload.id).unlink(missing_ok=True)
         upload.delete()
     partial.running_digests.drop(upload.id)
@@ -232,10 +235,10 @@ def fail_abandoned_completions() -> int:
         except FileNotFoundError:
             pass
         now = timezone.now()
+        stopped = Message(N_("The server stopped while it was storing this file, so it was not stored; upload it again."))
         Upload.objects.filter(pk=upload.id, status=Upload.Status.COMPLETING).update(
             status=Upload.Status.FAILED, error_code="store_interrupted", finished_at=now, updated_at=now,
-            expires_at=now + expiry_delta(),
-            error_message="The server stopped while it was storing this file, so it was not stored; upload it again.")
+            expires_at=now + expiry_delta(), error_message=stopped.english(), error_data=stopped.to_json())
         log.warning("upload %s: its completion was interrupted; marked failed", upload.id)
         count += 1
     return count

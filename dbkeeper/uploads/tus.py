@@ -45,10 +45,10 @@ from django.views.decorators.csrf import csrf_exempt
 from .. import conf
 from ..access.api_tokens import authenticate_bearer, bearer_credential
 from ..access.http import json_error, unauthorized
+from ..messages import Message, N_, render_stored
 from . import partial, service
 from .models import Upload
 from .service import UploadError
-from ..web.messages import localize
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def options_response():
 
 
 def error_response(exc: UploadError):
-    response = json_error(exc.status, exc.code, exc.message, **exc.extra)
+    response = json_error(exc.status, exc.code, exc.render(), **exc.extra)
     if exc.status == 460:
         response.reason_phrase = "Checksum Mismatch"
     return response
@@ -149,25 +149,25 @@ def header_int(request, name):
     key = name.upper().replace("-", "_")
     value = request.META.get(key if key == "CONTENT_LENGTH" else "HTTP_" + key)
     if value is None:
-        raise bad_header(_("The %(name)s header is missing.") % {"name": name})
+        raise bad_header(Message(N_("The %(name)s header is missing."), {"name": name}))
     if not value.strip().isdigit():
-        raise bad_header(_("The %(name)s header must be a whole number of bytes, not %(value)s.") % {"name": name, "value": repr(value[:40])})
+        raise bad_header(Message(N_("The %(name)s header must be a whole number of bytes, not %(value)s."), {"name": name, "value": repr(value[:40])}))
     return int(value)
 
 
 def parse_metadata(header):
     """tus Upload-Metadata: comma-separated "key base64value" pairs."""
     if len(header) > MAX_METADATA_LENGTH:
-        raise bad_header(_("The Upload-Metadata header is longer than %(limit)s characters.") % {"limit": MAX_METADATA_LENGTH})
+        raise bad_header(Message(N_("The Upload-Metadata header is longer than %(limit)s characters."), {"limit": MAX_METADATA_LENGTH}))
     metadata = {}
     for pair in filter(None, (p.strip() for p in header.split(","))):
         key, _sep, value = pair.partition(" ")
         if not key or " " in value.strip() or key in metadata:
-            raise bad_header(_("The Upload-Metadata header is malformed: use comma-separated 'key base64value' pairs."))
+            raise bad_header(N_("The Upload-Metadata header is malformed: use comma-separated 'key base64value' pairs."))
         try:
             metadata[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise bad_header(_("The Upload-Metadata value of %(key)s is not base64-encoded UTF-8.") % {"key": repr(key)}) from None
+            raise bad_header(Message(N_("The Upload-Metadata value of %(key)s is not base64-encoded UTF-8."), {"key": repr(key)})) from None
     return metadata
 
 
@@ -179,12 +179,12 @@ def parse_checksum(header):
     algorithm, _sep, value = header.strip().partition(" ")
     algorithm = algorithm.lower()
     if algorithm not in partial.CHECKSUM_ALGORITHMS:
-        raise bad_header(_("The checksum algorithm %(algorithm)s is not supported; use one of %(supported)s.")
-                         % {"algorithm": repr(algorithm[:20]), "supported": ", ".join(partial.CHECKSUM_ALGORITHMS)})
+        raise bad_header(Message(N_("The checksum algorithm %(algorithm)s is not supported; use one of %(supported)s."),
+                                 {"algorithm": repr(algorithm[:20]), "supported": list(partial.CHECKSUM_ALGORITHMS)}))
     try:
         return algorithm, base64.b64decode(value.strip(), validate=True)
     except binascii.Error:
-        raise bad_header(_("The Upload-Checksum value is not base64.")) from None
+        raise bad_header(N_("The Upload-Checksum value is not base64.")) from None
 
 
 def outcome_headers(response, upload):
@@ -202,7 +202,7 @@ def uploads(request, user):
     if request.method != "POST":
         return method_not_allowed("POST, OPTIONS")
     if "HTTP_UPLOAD_DEFER_LENGTH" in request.META:
-        raise bad_header(_("Uploads of unknown length are not supported: send Upload-Length."))
+        raise bad_header(N_("Uploads of unknown length are not supported: send Upload-Length."))
     length = header_int(request, "Upload-Length")
     metadata = parse_metadata(request.META.get("HTTP_UPLOAD_METADATA", ""))
     upload = service.create(user, length, metadata)
@@ -227,7 +227,7 @@ def upload(request, user, upload_id):
 def head(request, user, upload_id):
     upload = service.find(upload_id, user)
     if upload.expired():
-        raise UploadError(_("This upload expired before it was finished; start a new upload."), "upload_expired", 410)
+        raise UploadError(N_("This upload expired before it was finished; start a new upload."), "upload_expired", 410)
     response = HttpResponse(status=200)
     done = upload.status != Upload.Status.RECEIVING
     # A finished upload is complete as far as the protocol goes; its outcome is in the result.
@@ -241,10 +241,10 @@ def head(request, user, upload_id):
 def patch(request, user, upload_id):
     content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if content_type != OFFSET_CONTENT_TYPE:
-        raise UploadError(_("Send chunks with Content-Type: %(type)s.") % {"type": OFFSET_CONTENT_TYPE}, "unsupported_media_type", 415)
+        raise UploadError(Message(N_("Send chunks with Content-Type: %(type)s."), {"type": OFFSET_CONTENT_TYPE}), "unsupported_media_type", 415)
     start = header_int(request, "Upload-Offset")
     if not request.META.get("CONTENT_LENGTH", "").strip():
-        raise UploadError(_("Send each chunk with a Content-Length header."), "length_required", 411)
+        raise UploadError(N_("Send each chunk with a Content-Length header."), "length_required", 411)
     length = header_int(request, "Content-Length")
     checksum = parse_checksum(request.META["HTTP_UPLOAD_CHECKSUM"]) if "HTTP_UPLOAD_CHECKSUM" in request.META else None
     sock = request.META.get("gunicorn.socket")
@@ -266,8 +266,8 @@ def upload_result(request, user, upload_id):
     if upload.expired():
         data["status"] = "expired"
     if data.get("error"):
-        # Stored in English when the upload finished; shown in the reader's language.
-        data["error"]["message"] = localize(data["error"]["message"])
+        # Stored as Message data when the upload finished; shown in the reader's language.
+        data["error"]["message"] = render_stored(upload.error_data, upload.error_message)
     return outcome_headers(JsonResponse(data), upload)
 
 

@@ -17,7 +17,6 @@ from ..operations.models import Operation
 from ..targets import configured_targets
 from ..targets import service as target_service
 from .decorators import json_api
-from .messages import localize
 from .serializers import summary_of
 
 log = logging.getLogger(__name__)
@@ -108,7 +107,7 @@ def target_list():
             target = targets.resolve(spec)
             rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name})
         except DbkeeperError as exc:
-            rows.append({"name": name, "display": "", "kind": "", "database": "", "error": localize(exc.message)})
+            rows.append({"name": name, "display": "", "kind": "", "database": "", "error": exc.render()})
     return rows
 
 

@@ -28,6 +28,7 @@ def _migrated():
 def cmd_add(args):
     from ..dburl import DbUrl
     from ..errors import TargetError
+    from ..messages import Message, N_
     from ..targets.service import add_target
 
     _migrated()
@@ -37,9 +38,11 @@ def cmd_add(args):
         try:
             parsed = DbUrl.parse(url)
         except ValueError as exc:
-            raise TargetError(f"The target URL is not valid: {exc}.") from None
+            # DbUrl's reason is a phrase (a Message), shown in the same language.
+            reason = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
+            raise TargetError(N_("The target URL is not valid: %(error)s."), params={"error": reason}) from None
         if parsed.kind != "postgresql":
-            raise TargetError("--password-stdin is for PostgreSQL targets; a SQLite file has no password.")
+            raise TargetError(N_("--password-stdin is for PostgreSQL targets; a SQLite file has no password."))
         url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
     target = add_target(args.name, url)
     sys.stdout.write(f"added target {target['name']}: {target['display']}\n")
@@ -66,16 +69,19 @@ def cmd_list(args):
 
 def cmd_remove(args):
     from ..errors import TargetError
+    from ..messages import N_
     from ..operations.models import Operation
     from ..targets.models import Target
 
     _migrated()
     row = Target.objects.filter(name=args.name).first()
     if row is None:
-        raise TargetError(f"There is no target named {args.name} added on this server (targets from the settings cannot be removed here).")
+        raise TargetError(N_("There is no target named %(name)s added on this server (targets from the settings cannot be removed here)."),
+                          params={"name": args.name})
     busy = Operation.objects.filter(target_spec=args.name, status__in=Operation.ACTIVE).first()
     if busy is not None:
-        raise TargetError(f"Target {args.name} has a restore in progress ({busy.id}); wait for it to end or cancel it first.")
+        raise TargetError(N_("Target %(name)s has a restore in progress (%(id)s); wait for it to end or cancel it first."),
+                          params={"name": args.name, "id": busy.id})
     row.delete()
     sys.stdout.write(f"removed target {args.name}\n")
     return 0

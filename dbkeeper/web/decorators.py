@@ -16,7 +16,6 @@ from ..access.auth import Method, Refusal, can_restore, not_signed_in, not_staff
 from ..access.http import json_error, unauthorized
 from ..access.middleware import mark_json
 from ..errors import DbkeeperError
-from .messages import localize
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +74,9 @@ def error_status(exc: DbkeeperError) -> int:
     return STATUS_BY_CODE.get(exc.code, 400)
 
 
-def error_sentence(exc: DbkeeperError) -> str:
-    """The error's sentence in the request's language. A sentence kept as a
-    template with parameters is translated as such; one that is only English
-    text (not converted yet) is matched by ``localize``."""
-    return exc.render() if exc.params else localize(exc.message)
-
-
 def error_response(exc: DbkeeperError):
-    return json_error(error_status(exc), exc.code, error_sentence(exc))
+    """The error as JSON, its sentence in the request's language."""
+    return json_error(error_status(exc), exc.code, exc.render())
 
 
 def json_api(*methods):

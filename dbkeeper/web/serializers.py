@@ -2,8 +2,8 @@
 
 from django.utils.translation import get_language
 
+from ..messages import render_stored
 from ..operations.models import Event, Operation
-from .messages import localize
 
 LATEST_EVENTS = 20
 
@@ -17,7 +17,7 @@ def events_of(operation: Operation, limit=LATEST_EVENTS) -> list[dict]:
     rows = list(Event.objects.filter(operation_id=operation.pk).order_by("-at", "-id")[:limit])
     rows.reverse()
     return [
-        {"at": _iso(e.at), "level": e.level, "code": e.code, "message": localize(e.message)}
+        {"at": _iso(e.at), "level": e.level, "code": e.code, "message": e.rendered()}
         for e in rows
     ]
 
@@ -25,9 +25,15 @@ def events_of(operation: Operation, limit=LATEST_EVENTS) -> list[dict]:
 def _localized_result(result: dict) -> dict:
     """The worker's result, with its sentences and labels in the reader's language."""
     result = dict(result)
-    for key in ("format_label", "message"):
-        if isinstance(result.get(key), str):
-            result[key] = localize(result[key])
+    # The ending sentence is stored as Message data (older records: English text).
+    message = result.get("message")
+    if isinstance(message, dict):
+        result["message"] = render_stored(message)
+    elif isinstance(message, str):
+        result["message"] = render_stored(None, message)
+    # Format labels are fixed phrases, marked where the engines name them.
+    if isinstance(result.get("format_label"), str):
+        result["format_label"] = render_stored(None, result["format_label"])
     return result
 
 
@@ -53,7 +59,7 @@ def status_of(operation: Operation, events=True, last_event_id=None) -> dict:
     """The fields of the status API (and nothing that names a password)."""
     error = None
     if operation.error_code or operation.error_message:
-        error = {"code": operation.error_code or "error", "message": localize(operation.error_message)}
+        error = {"code": operation.error_code or "error", "message": operation.rendered_error()}
     return {
         "id": operation.id,
         "kind": operation.kind,
@@ -63,7 +69,7 @@ def status_of(operation: Operation, events=True, last_event_id=None) -> dict:
         "done": operation.done,
         "total": operation.total,
         "unit": operation.unit,
-        "message": localize(operation.message),
+        "message": operation.rendered_message(),
         "eta_seconds": operation.eta_seconds,
         "started_at": _iso(operation.started_at),
         "updated_at": _iso(operation.updated_at),
