@@ -439,3 +439,32 @@ def test_counted_sentences_reach_the_page_as_one_form_per_plural_category():
         for category, n in PLURAL_SAMPLES.items():
             assert forms[category] == translation.ngettext("{n} table", "{n} tables", n)
         assert forms["few"] == translation.ngettext("{n} table", "{n} tables", 4)
+
+
+@pytest.mark.django_db
+def test_the_progress_page_names_the_target_by_its_configured_name_and_offers_to_cancel(alice):
+    import json
+
+    from django.test import Client
+
+    from dbkeeper.operations.models import Operation
+
+    named = Operation.objects.create(user_id=str(alice.pk), username="alice", source_name="shop.dump",
+                                     target_spec="shop", target_display="postgresql://app:***@db/shop",
+                                     backup_format="pg_custom")
+    by_url = Operation.objects.create(user_id=str(alice.pk), username="alice", source_name="hr.dump",
+                                      target_spec="postgresql://app:pw@db/hr", target_display="postgresql://app:***@db/hr")
+    client = Client()
+    client.force_login(alice)
+
+    def operation_json(op):
+        html = client.get(f"/restore-progress/{op.id}/").content.decode()
+        found = re.search(r'<script id="dbkeeper-operation" type="application/json">(.*?)</script>', html, re.S)
+        return json.loads(found.group(1)), html
+
+    data, html = operation_json(named)
+    assert (data["target"], data["format"]) == ("shop", "pg_custom")
+    assert data["cancel_url"] == f"/api/operations/{named.id}/cancel/"
+    assert "postgresql://" not in html
+    data, html = operation_json(by_url)
+    assert data["target"] == "postgresql://app:***@db/hr" and "pw@" not in html  # a URL spec is never shown
