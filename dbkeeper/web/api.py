@@ -45,6 +45,7 @@ def _urls(operation):
     return {
         "status_url": reverse("dbkeeper:operation_status", args=[operation.id]),
         "progress_url": reverse("dbkeeper:progress", args=[operation.id]),
+        "cancel_url": reverse("dbkeeper:api_cancel", args=[operation.id]),
     }
 
 
@@ -75,7 +76,7 @@ def operation_rows(user, active_only=False) -> list[dict]:
     if active_only:
         rows = rows.filter(status__in=Operation.ACTIVE)
     return [
-        {**summary_of(op, user), **_urls(op), "cancel_url": reverse("dbkeeper:api_cancel", args=[op.id])}
+        {**summary_of(op, user), **_urls(op)}
         for op in rows[:OPERATIONS_LISTED]
     ]
 
