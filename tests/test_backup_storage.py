@@ -227,3 +227,28 @@ def test_an_upload_stored_with_s3_configured_goes_to_s3_and_reads_back(s3, tmp_p
     assert not path.exists()
     store.delete(backup)
     assert not s3.exists(backup.storage_name)
+
+
+def test_any_other_django_storage_works_through_save_and_open(settings, tmp_path):
+    settings.DBKEEPER = {**settings.DBKEEPER, "DATA_DIR": str(tmp_path / "data")}
+    settings.STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "dbkeeper_backups": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    storage = get_storage()
+    assert (storage.name, storage.kind) == ("django", "django")
+    data = os.urandom(2 * MiB)
+    with storage.writer("2026/11/m.dump", "op-m") as out:
+        out.write(data)
+        out.commit()
+    assert list(storage.list_names()) == ["2026/11/m.dump"] and storage.size("2026/11/m.dump") == len(data)
+    assert b"".join(storage.open_stream("2026/11/m.dump", 10, 99)) == data[10:100]
+    with pytest.raises(RuntimeError):
+        with storage.writer("2026/11/n.dump", "op-n") as out:
+            out.write(b"half")
+            raise RuntimeError("failed")
+    assert list(storage.list_names()) == ["2026/11/m.dump"]
+    assert list((tmp_path / "data" / "tmp").glob("*.part")) == []
+    storage.delete("2026/11/m.dump")
+    assert not storage.exists("2026/11/m.dump")

@@ -3,6 +3,9 @@
 web side with tus is stored in S3, and the worker restores it from there."""
 
 import json
+import os
+import subprocess
+import sys
 
 from .builders import dump_custom, make_pg_source
 from .conftest import UPLOADER, UPLOADER_PASSWORD
@@ -10,9 +13,28 @@ from .dbsnapshot import pg_snapshot
 from .live import LiveServer, start_live_server, wait_for
 from .pgserver import conninfo
 from .s3server import s3_bucket, s3_server  # noqa: F401 (fixtures)
-from .test_server import operation
-from .test_upload_cli import run_upload
 from .tus_helpers import sha256_file
+
+
+def operation(server, op_id):
+    out = server.python(
+        "import json\nfrom dbkeeper.operations.models import Operation\n"
+        f"op = Operation.objects.get(pk={op_id!r})\n"
+        "print(json.dumps({'status': op.status, 'error_message': op.error_message}))"
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def upload(server, path, cwd):
+    """``dbkeeper upload`` (tus) of ``path`` to the web host; returns the backup id."""
+    env = {**os.environ, "PYTHONPATH": server.env["PYTHONPATH"], "DBKEEPER_TOKEN": server.token,
+           "XDG_CACHE_HOME": str(cwd / "cache")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DBKEEPER_DATA_DIR", None)
+    done = subprocess.run([sys.executable, "-m", "dbkeeper", "upload", str(path), "--server", server.url("/"),
+                           "--chunk-size", "256K"], env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def test_an_upload_stored_in_s3_is_restored_by_a_worker_on_another_host(pg, pg_dbname, tmp_path, redis_url,
@@ -27,9 +49,7 @@ def test_an_upload_stored_in_s3_is_restored_by_a_worker_on_another_host(pg, pg_d
     worker_side = LiveServer(tmp_path / "worker-host", **env)
     try:
         worker_side.start_worker()
-        done = run_upload(web_side, dump, "--chunk-size", "256K", cwd=tmp_path, cache=tmp_path / "cache")
-        assert done.returncode == 0, done.stderr
-        backup_id = done.stdout.strip()
+        backup_id = upload(web_side, dump, tmp_path)
         row = json.loads(web_side.python(
             "import json\nfrom dbkeeper.backups.models import Backup\n"
             f"b = Backup.objects.get(pk={backup_id!r})\n"
