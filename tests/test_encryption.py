@@ -208,3 +208,57 @@ def test_a_cut_short_ciphertext_fails_before_the_swap(settings, local, encrypted
     assert op.status == "failed"
     assert "The encrypted backup is damaged, truncated or was altered" in op.error_message
     assert rows(live_db) == 5
+
+
+def test_an_upload_is_stored_encrypted_and_the_worker_restores_it(tmp_path):
+    """The real server with recipients and an identity configured: dbkeeper
+    upload checks what arrived against its file (not the ciphertext), the
+    stored file is age (the stock tool reads it), and the worker restores it."""
+    import json
+
+    from .conftest import UPLOADER, UPLOADER_PASSWORD
+    from .live import start_live_server, wait_for
+
+    identity = tmp_path / "key.txt"
+    public = generate_identity(identity)
+    server = start_live_server(tmp_path / "data", UPLOADER, UPLOADER_PASSWORD, token_name="tests", everything=True,
+                               DBKEEPER_AGE_RECIPIENTS=public, DBKEEPER_AGE_IDENTITY_FILE=str(identity))
+    try:
+        source = make_sqlite(tmp_path / "notes.sqlite3", rows=90, value="enc")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DBKEEPER_TOKEN": server.token,
+               "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        env.pop("DBKEEPER_DATA_DIR", None)
+        done = subprocess.run([sys.executable, "-m", "dbkeeper", "upload", str(source), "--server", server.url("/")],
+                              env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        backup_id = done.stdout.strip()
+        row = json.loads(server.python(
+            "import json\nfrom dbkeeper.backups.models import Backup\n"
+            f"print(json.dumps(Backup.objects.get(pk={backup_id!r}).as_dict() | "
+            f"{{'storage_name': Backup.objects.get(pk={backup_id!r}).storage_name}}))").strip().splitlines()[-1])
+        stored = server.data_dir / "backups" / row["storage_name"]
+        assert row["encrypted"] and row["recipients"] == [public]
+        assert row["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+        assert row["plaintext_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert subprocess.run(["age", "-d", "-i", str(identity), str(stored)], capture_output=True,
+                              check=True).stdout == source.read_bytes()
+
+        live_db = make_sqlite(tmp_path / "live.sqlite3", rows=3, value="old")
+        target = f"sqlite:///{live_db}"
+        op_id = server.python(
+            "from dbkeeper import targets\nfrom dbkeeper.operations import service\n"
+            f"confirm = targets.resolve({target!r}).name\n"
+            f"print(service.start_restore(backup_id={backup_id!r}, target={target!r}, confirm=confirm).operation.id)"
+        ).strip().splitlines()[-1]
+
+        def ended():
+            out = server.python("from dbkeeper.operations.models import Operation\n"
+                                f"op = Operation.objects.get(pk={op_id!r})\nprint(op.status, op.error_message)")
+            status = out.strip().splitlines()[-1]
+            return status if status.split()[0] in ("succeeded", "failed") else None
+
+        assert wait_for(ended, 60, "the restore") == "succeeded"
+        assert rows(live_db) == 90
+    finally:
+        server.stop_all()

@@ -57,4 +57,6 @@ class Backup(models.Model):
             "storage": self.storage,
             "encrypted": self.encrypted,
             "recipients": list(self.recipients or []),
+            # sha256 is that of the stored bytes; an uploader compares its file with this.
+            "plaintext_sha256": (self.info or {}).get("plaintext", {}).get("sha256") if self.encrypted else self.sha256,
         }

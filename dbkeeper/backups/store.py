@@ -48,20 +48,24 @@ def add_file(path, original_name, user=None, source="upload", move=True, sha256=
     safe_suffix = "".join(c for c in suffix if c.isalnum() or c == ".") + (".age" if recipients else "")
     storage_name = f"{timezone.now():%Y/%m}/{backup_id}{safe_suffix}"
     storage = get_storage()
+    info_extra = {}
     if isinstance(storage, LocalStorage) and move and not recipients:
         # Same disk: a rename, not a copy of gigabytes.
         digest, size = sha256 or sha256_of(path), info.size
         stored = storage.adopt(path, storage_name)
     else:
+        plain = hashlib.sha256()
         with open(path, "rb") as fh, storage.writer(storage_name, f"store-{backup_id}") as out:
-            if recipients:
-                with encrypting(out, recipients) as sink:
-                    shutil.copyfileobj(fh, sink, CHUNK)
-            else:
-                shutil.copyfileobj(fh, out, CHUNK)
+            with (encrypting(out, recipients) if recipients else contextlib.nullcontext(out)) as sink:
+                for chunk in iter(lambda: fh.read(CHUNK), b""):
+                    plain.update(chunk)
+                    sink.write(chunk)
             out.commit()
         # Those of the stored bytes: the ciphertext when encrypted.
         digest, size, stored = out.sha256, out.size, out.final_name
+        if recipients:
+            # What the uploader has, so that it can check what arrived.
+            info_extra = {"plaintext": {"size": info.size, "sha256": plain.hexdigest()}}
         if move:
             path.unlink()
     backup = Backup.objects.create(
@@ -74,7 +78,7 @@ def add_file(path, original_name, user=None, source="upload", move=True, sha256=
         recipients=recipients,
         format=info.format,
         format_label=info.label,
-        info=info.as_dict(),
+        info={**info.as_dict(), **info_extra},
         user_id=str(getattr(user, "pk", "") or ""),
         username=user.get_username() if user is not None and hasattr(user, "get_username") else "",
         source=source,
