@@ -118,8 +118,10 @@ class S3Server:
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             try:
+                # weed does not finish a graceful stop in any useful time; its
+                # data is throwaway, so a short grace period and then SIGKILL.
                 os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()

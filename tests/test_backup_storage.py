@@ -252,3 +252,16 @@ def test_any_other_django_storage_works_through_save_and_open(settings, tmp_path
     assert list((tmp_path / "data" / "tmp").glob("*.part")) == []
     storage.delete("2026/11/m.dump")
     assert not storage.exists("2026/11/m.dump")
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_sweep_stale_removes_old_unfinished_writes_of_any_operation(kind, request):
+    storage = request.getfixturevalue(kind)
+    out = storage.writer("2026/11/forgotten.dump", "store-bk_unknown")
+    out.write(os.urandom(6 * MiB))
+    assert storage.sweep_stale(3600) == 0  # young: maybe still being written
+    assert storage.sweep_stale(0) == 1
+    if kind == "s3":
+        assert pending(storage) == [] and all_keys(storage) == []
+    else:
+        assert list((storage.root / PARTIAL_DIR).iterdir()) == []

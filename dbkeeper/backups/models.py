@@ -17,8 +17,9 @@ class Backup(models.Model):
     name = models.CharField(max_length=255)
     # Name inside the backup storage (server-generated).
     storage_name = models.CharField(max_length=512, unique=True)
-    # Which backup storage holds it (backups.storage.get_storage(name)).
-    storage = models.CharField(max_length=64, blank=True, default="local")
+    # Which backup storage holds it (backups.storage.get_storage(name)); empty:
+    # the default one, where every backup went before storages had names.
+    storage = models.CharField(max_length=64, blank=True, default="")
     # age public keys the stored bytes are encrypted to; empty: not encrypted.
     # size and sha256 are those of the stored (encrypted) bytes.
     recipients = models.JSONField(default=list, blank=True)
