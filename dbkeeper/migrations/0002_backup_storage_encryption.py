@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("dbkeeper", "0001_initial"),
+        ("dbkeeper", "0002_stored_messages"),
     ]
 
     operations = [
