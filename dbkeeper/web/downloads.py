@@ -14,7 +14,7 @@ from ..backups.models import Backup
 from ..backups.storage import StorageError, get_storage
 from ..errors import DbkeeperError
 from ..messages import N_
-from .decorators import error_sentence, json_api
+from .decorators import json_api
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ def download_backup(request, credential, backup_id):
         wanted = None
     common = {"Accept-Ranges": "bytes", "ETag": etag, "Last-Modified": http_date(backup.created_at.timestamp())}
     if wanted == "unsatisfiable":
-        response = json_error(416, "range_not_satisfiable", error_sentence(DbkeeperError(
-            N_("The requested byte range is outside the backup, which has %(size)s bytes."), params={"size": size})))
+        response = json_error(416, "range_not_satisfiable", DbkeeperError(
+            N_("The requested byte range is outside the backup, which has %(size)s bytes."), params={"size": size}).render())
         response["Content-Range"] = f"bytes */{size}"
         for key, value in common.items():
             response[key] = value
@@ -105,4 +105,4 @@ def download_backup(request, credential, backup_id):
 def storage_failure(exc, backup):
     log.warning("download of backup %s failed: %s", backup.id, exc.message)
     status = 404 if exc.code == "backup_missing" else 503 if exc.code in UNAVAILABLE else 400
-    return json_error(status, exc.code, error_sentence(exc))
+    return json_error(status, exc.code, exc.render())
