@@ -11,14 +11,18 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
 import threading
+from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
 from .. import conf
 from ..errors import BackupRejected, RestoreFailed
+from ..messages import Message, N_
 from ..procs import Tool, pg_tool
+from ..targets.pgroles import RoleFacts, archive_entry_object, client_version
 from . import GZIP_MAGIC
 from .base import BackupInfo, Engine
 from .pgarchive import MAGIC, ArchiveError, read_archive
@@ -44,10 +48,10 @@ class PgCustomEngine(Engine):
     def inspect(self, path) -> BackupInfo:
         with open(path, "rb") as fh:
             if fh.read(2) == GZIP_MAGIC:
-                raise BackupRejected(
+                raise BackupRejected(N_(
                     "This custom-format dump was gzipped afterwards, which pg_restore cannot read "
                     "(the format is already compressed inside): gunzip it and try again."
-                )
+                ))
         try:
             archive = read_archive(path)
         except ArchiveError as exc:
@@ -90,14 +94,21 @@ class PgCustomEngine(Engine):
         tracker = DataTracker(archive, parallel=jobs > 1)
         progress.set_total(tracker.total, "bytes")
 
+        # As the role the backup's content runs as (a throwaway one for a privileged target).
+        least_privilege = getattr(target, "runas", None) is not None
         with target.connect() as conn:
-            options = _ownership_options(archive, conn, progress)
+            listing = None
+            if least_privilege:
+                options, listing = _least_privilege_options(archive, conn, progress, target)
+            else:
+                options = _ownership_options(archive, conn, progress)
             argv = [
                 tool_path, "--verbose", "--exit-on-error", "--no-password", f"--jobs={jobs}",
                 # An absolute path: a file name starting with "-" is not taken for an option.
                 *options, "--dbname", make_conninfo(dbname=target.url.name), os.path.abspath(path),
             ]
-            env = {**target.url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore", "PGOPTIONS": _session_options()}
+            env = {**target.content_url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore",
+                   "PGOPTIONS": _session_options()}
             tool = Tool(argv, env=env, on_stderr_line=tracker.on_line, tail_lines=200)
             try:
                 copy_watch = CopyWatch(conn)
@@ -113,6 +124,9 @@ class PgCustomEngine(Engine):
             except BaseException:
                 tool.kill()
                 raise
+            finally:
+                if listing is not None:
+                    listing.unlink(missing_ok=True)
         if code != 0:
             # Leave the percent where it stopped: it tells how far the restore got.
             progress.advance(tracker.done_bytes())
@@ -133,32 +147,27 @@ def _session_options() -> str:
 def _check_readable(tool_path, archive):
     """A clear sentence instead of pg_restore's "unsupported version" when
     the dump is newer than the installed client tools."""
-    try:
-        out = subprocess.run([tool_path, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+    version = client_version(tool_path)
+    if version is None:
         return
-    match = re.search(r"(\d+)(?:\.\d+)?", out)
-    if not match:
-        return
-    major = int(match.group(1))
+    major = version[0]
     readable = READABLE_BY_PG_RESTORE.get(major, (1, 12) if major < 11 else (99, 0))
     if archive.header.version[:2] > readable:
         raise RestoreFailed(
-            f"This dump was made by pg_dump {archive.header.pg_dump_version or '(unknown version)'} "
-            f"(archive version {archive.header.version_text}), which the installed pg_restore {major} "
-            "cannot read: install newer PostgreSQL client tools on the worker.",
+            N_("This dump was made by pg_dump %(dumped_by)s (archive version %(archive)s), which the installed "
+               "pg_restore %(major)s cannot read: install newer PostgreSQL client tools on the worker."),
             code="tool_too_old",
+            params={"dumped_by": archive.header.pg_dump_version or Message(N_("(unknown version)")),
+                    "archive": archive.header.version_text, "major": major},
         )
 
 
 def _ownership_options(archive, conn, progress) -> list:
     """pg_restore options so that roles the server lacks (or that the
     connecting user may not act as) do not fail the restore."""
-    user, superuser = conn.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-    existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
-    usable = existing if superuser else {
-        r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')")
-    }
+    roles = RoleFacts.of_connection(conn)
+    user, superuser, existing = roles.user, roles.superuser, roles.existing
+    usable = {r for r in existing if roles.usable(r)}
     owners = archive.owners()
     grantees = archive.acl_roles()
     missing = sorted((owners | grantees) - existing)
@@ -166,22 +175,72 @@ def _ownership_options(archive, conn, progress) -> list:
     options, notes = [], []
     if (owners - existing) or foreign_owners:
         options.append("--no-owner")
-        notes.append(f"the restored objects now belong to {user}, the user dbkeeper connects as")
+        notes.append(Message(N_("the restored objects now belong to %(user)s, the user dbkeeper connects as"),
+                             {"user": user}))
     # Granting as another role (SET SESSION AUTHORIZATION) needs a superuser.
     session_roles = archive.session_roles() - {user}
     if (grantees - existing) or (session_roles and not superuser):
         options.append("--no-acl")
-        notes.append("the backup's grants (GRANT/REVOKE) were left out")
+        notes.append(Message(N_("the backup's grants (GRANT/REVOKE) were left out")))
     if notes:
         reasons = []
         if missing:
-            reasons.append(f"roles this server does not have ({_names(missing)})")
+            reasons.append(Message(N_("roles this server does not have (%(roles)s)"), {"roles": _names(missing)}))
         if foreign_owners:
-            reasons.append(f"roles {user} may not act as ({_names(foreign_owners)})")
+            reasons.append(Message(N_("roles %(user)s may not act as (%(roles)s)"),
+                                   {"user": user, "roles": _names(foreign_owners)}))
         if session_roles and not superuser and not reasons:
-            reasons.append(f"grants made as other roles, which needs a superuser ({_names(sorted(session_roles))})")
-        progress.event(f"The backup refers to {' and '.join(reasons)}: {'; '.join(notes)}.", level="warning")
+            reasons.append(Message(N_("grants made as other roles, which needs a superuser (%(roles)s)"),
+                                   {"roles": _names(sorted(session_roles))}))
+        progress.event(_refers_to(reasons, notes), level="warning")
     return options
+
+
+def _least_privilege_options(archive, conn, progress, target) -> tuple:
+    """pg_restore options for a throwaway role that owns the scratch database:
+    no ownership statements (dbkeeper hands the objects over afterwards, to
+    the owners the archive names where that is safe), no default privileges
+    of other roles, and no grants naming roles the server lacks."""
+    roles = RoleFacts.of_connection(conn)
+    options = ["--no-owner"]
+    target.backup_owners = {
+        key: entry.owner for entry in archive.entries
+        if entry.owner and (key := archive_entry_object(entry.desc, entry.namespace, entry.tag))
+    }
+    grantees = archive.acl_roles()
+    missing = sorted(grantees - roles.existing)
+    if missing or archive.session_roles():
+        options.append("--no-acl")
+        reason = (Message(N_("roles this server does not have (%(roles)s)"), {"roles": _names(missing)}) if missing
+                  else Message(N_("grants made as other roles, which needs a superuser (%(roles)s)"),
+                               {"roles": _names(sorted(archive.session_roles()))}))
+        progress.event(_refers_to([reason], [Message(N_("the backup's grants (GRANT/REVOKE) were left out"))]),
+                       level="warning")
+        return options, None
+    # ALTER DEFAULT PRIVILEGES FOR ROLE another needs that role's rights: left out.
+    default_acls = [e for e in archive.entries if e.desc == "DEFAULT ACL"]
+    if default_acls:
+        listing = Path(tempfile.mkstemp(prefix="dbkeeper-toc-", suffix=".list")[1])
+        skipped = {e.dump_id for e in default_acls}
+        listing.write_text("".join(f"{e.dump_id};\n" for e in archive.entries if e.dump_id not in skipped))
+        options.append(f"--use-list={listing}")
+        progress.event(Message(N_("The backup's default privileges (%(entries)s) were left out: they would need "
+                                  "the rights of the roles they are set for."),
+                               {"entries": [e.tag for e in default_acls][:10]}), level="warning")
+        return options, listing
+    return options, None
+
+
+def _refers_to(reasons, notes) -> Message:
+    return Message(N_("The backup refers to %(reasons)s: %(notes)s."),
+                   {"reasons": Message(N_("%(first)s and %(second)s"), {"first": reasons[0], "second": reasons[1]})
+                    if len(reasons) == 2 else reasons[0], "notes": _semicolons(notes)})
+
+
+def _semicolons(notes):
+    if len(notes) == 1:
+        return notes[0]
+    return Message(N_("%(first)s; %(second)s"), {"first": notes[0], "second": notes[1]})
 
 
 def _names(roles, limit=10):
@@ -192,14 +251,17 @@ def _names(roles, limit=10):
 _TOC_ITEM = re.compile(r"^pg_restore: from TOC entry \d+; \d+ \d+ (.+) \S*$")
 
 
-def _failure_message(tool, code) -> str:
+def _failure_message(tool, code) -> Message:
     """The first error pg_restore reported, with its DETAIL/HINT lines and
     the archive item it was restoring, as one sentence."""
     lines = list(tool.stderr_tail)
     first = next((i for i, l in enumerate(lines) if re.match(r"^pg_restore: (error|fatal):", l)), None)
     where = ""
     if first is None:
-        text = tool.errors() or f"it stopped with exit status {code} without saying why"
+        text = tool.errors()
+        if not text:
+            return Message(N_("pg_restore failed: it stopped with exit status %(code)s without saying why"),
+                           {"code": code})
     else:
         parts = [re.sub(r"^pg_restore: (error|fatal): ", "", lines[first])]
         for line in lines[first + 1:]:
@@ -209,11 +271,13 @@ def _failure_message(tool, code) -> str:
         text = " ".join(parts)
         item = next((m for l in reversed(lines[:first]) if (m := _TOC_ITEM.match(l))), None)
         if item:
-            where = f" on {item.group(1)}"
+            where = item.group(1)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > 1000:
         text = text[:1000] + " …"
-    return f"pg_restore failed{where}: {text}"
+    if where:
+        return Message(N_("pg_restore failed on %(item)s: %(error)s"), {"item": where, "error": text})
+    return Message(N_("pg_restore failed: %(error)s"), {"error": text})
 
 
 class DataTracker:

@@ -5,20 +5,25 @@ from django.conf import settings
 from .. import conf
 from ..dburl import DbUrl
 from ..errors import TargetError
+from ..messages import N_
 
 
-def _target_for(url: DbUrl, spec: str):
+def _target_for(url: DbUrl, spec: str, options=None):
     if url.kind == "postgresql":
         from .postgres import PostgresTarget
 
-        return PostgresTarget(url, spec)
+        options = options or {}
+        return PostgresTarget(url, spec, trust=options.get("trust", ""), owner=options.get("owner", ""),
+                              extensions=options.get("extensions") or ())
     from .sqlite import SqliteTarget
 
     return SqliteTarget(url, spec)
 
 
 def configured_targets() -> dict:
-    """Name -> spec, from settings and from targets added in the server."""
+    """Name -> spec, from settings and from targets added in the server. A
+    spec is a URL or alias, or a dict: {"url": ..., "trust": "superuser",
+    "owner": ROLE, "extensions": [...]}."""
     from ..operations.models import Target as TargetRow
 
     targets = dict(conf.get("TARGETS") or {})
@@ -27,9 +32,11 @@ def configured_targets() -> dict:
     return targets
 
 
-def resolve(spec: str):
+def resolve(spec):
     """``spec`` is a target name, ``alias:NAME`` for a Django database alias,
-    or a database URL."""
+    a database URL, or a dict with one of those as "url" and target options."""
+    if isinstance(spec, dict):
+        return _with_options(spec)
     spec = (spec or "").strip()
     if not spec:
         raise TargetError("No target database was given.")
@@ -51,3 +58,24 @@ def resolve(spec: str):
         return _target_for(DbUrl.parse(spec), spec)
     except ValueError as exc:
         raise TargetError(f"The target URL is not valid: {exc}.") from exc
+
+
+TARGET_OPTIONS = ("url", "trust", "owner", "extensions")
+
+
+def _with_options(spec: dict):
+    unknown = sorted(set(spec) - set(TARGET_OPTIONS))
+    if unknown:
+        raise TargetError(N_("A target's settings have unknown keys: %(keys)s."), params={"keys": unknown})
+    if spec.get("trust", "") not in ("", None, "superuser"):
+        raise TargetError(N_("A target's trust setting must be \"superuser\" or absent, not %(value)s."),
+                          params={"value": repr(spec.get("trust"))})
+    extensions = spec.get("extensions") or ()
+    if isinstance(extensions, str) or not all(isinstance(e, str) for e in extensions):
+        raise TargetError(N_("A target's extensions setting must be a list of extension names."))
+    target = resolve(str(spec.get("url") or ""))
+    if target.kind == "postgresql":
+        target.trust = spec.get("trust") or ""
+        target.owner = spec.get("owner") or ""
+        target.extensions = tuple(extensions)
+    return target
