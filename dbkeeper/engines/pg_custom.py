@@ -248,7 +248,7 @@ def _names(roles, limit=10):
 
 
 # "pg_restore: from TOC entry 3197; 1259 16511 INDEX t_bucket postgres"
-_TOC_ITEM = re.compile(r"^pg_restore: from TOC entry \d+; \d+ \d+ (.+) \S*$")
+_TOC_ITEM = re.compile(r"^pg_restore: from TOC entry \d+; \d+ \d+ (.+?) (?:\(no owner\)|\S*)$")
 
 
 def _failure_message(tool, code) -> Message:
