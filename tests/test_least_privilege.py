@@ -259,3 +259,36 @@ def test_a_plain_application_role_restores_as_itself(pg, pg_dbname, tmp_path):
         pg.drop_db(pg_dbname)
         with pg.connect() as conn:
             conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_worker_killed_mid_restore_leaves_no_throwaway_role(pg, pg_dbname, tmp_path):
+    import signal
+
+    from .builders import make_big_pg_source, make_pg_source
+    from .dbsnapshot import pg_snapshot
+    from .live import LiveServer
+    from .pipeline import conninfo
+    from .test_server import fast_state, operation, start_restore, wait_for
+
+    make_big_pg_source(pg, "src_lp_kill", rows=1_500_000)
+    dump = dump_custom(pg, "src_lp_kill", tmp_path / "big.dump")
+    make_pg_source(pg, pg_dbname, rows=200, value="live")
+    before = pg_snapshot(conninfo(pg, pg_dbname))
+    server = LiveServer(tmp_path / "data")
+    server.cli("migrate")
+    server.start_worker()
+    server.start_watchdog()
+    try:
+        op_id = start_restore(server, dump, pg.url(pg_dbname))
+        wait_for(lambda: fast_state(server, op_id).get("stage") == "restoring", 60, "the restore to start")
+        wait_for(lambda: throwaway_roles(pg), 10, "the throwaway role")
+        server.kill("worker", signal.SIGKILL)
+        state = wait_for(lambda: (s := operation(server, op_id))["status"] == "failed" and s, 40, "the watchdog")
+        assert state["error_code"] == "worker_lost"
+        wait_for(lambda: not operation(server, op_id)["scratch"], 10, "the scratch to be dropped")
+        assert throwaway_roles(pg) == []
+        assert not [d for d in pg.databases() if d.startswith(pg_dbname + "__")]
+        assert pg_snapshot(conninfo(pg, pg_dbname)) == before
+    finally:
+        server.stop_all()
+        pg.drop_db("src_lp_kill")
