@@ -22,6 +22,7 @@ from .. import conf
 from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
+from ..targets.pgneeds import needs_of_archive, skipped_entries
 from ..targets.pgroles import RoleFacts, archive_entry_object, client_version
 from . import GZIP_MAGIC
 from .base import BackupInfo, Engine
@@ -77,6 +78,8 @@ class PgCustomEngine(Engine):
                 "data_size": archive.data_bytes,
                 "stored_data_size": archive.stored_data_bytes,
                 "roles": ", ".join(sorted(archive.owners() | archive.acl_roles())),
+                # Extensions, event triggers and languages: what dbkeeper will do about them depends on the target.
+                "needs": needs_of_archive(archive).as_dict(),
             },
         )
         # Kept for restore (weights, roles), not part of the public description.
@@ -203,6 +206,7 @@ def _least_privilege_options(archive, conn, progress, target) -> tuple:
     of other roles, and no grants naming roles the server lacks."""
     roles = RoleFacts.of_connection(conn)
     options = ["--no-owner"]
+    made = target.prepare_content(needs_of_archive(archive), progress)
     target.backup_owners = {
         key: entry.owner for entry in archive.entries
         if entry.owner and (key := archive_entry_object(entry.desc, entry.namespace, entry.tag))
@@ -216,19 +220,24 @@ def _least_privilege_options(archive, conn, progress, target) -> tuple:
                                {"roles": _names(sorted(archive.session_roles()))}))
         progress.event(_refers_to([reason], [Message(N_("the backup's grants (GRANT/REVOKE) were left out"))]),
                        level="warning")
+        default_acls = []
+    else:
+        # ALTER DEFAULT PRIVILEGES FOR ROLE another needs that role's rights: left out.
+        default_acls = [e for e in archive.entries if e.desc == "DEFAULT ACL"]
+    # What dbkeeper created before (an extension, its schema) is not created again.
+    skipped = {e.dump_id for e in default_acls} | skipped_entries(made, archive)
+    if not skipped:
         return options, None
-    # ALTER DEFAULT PRIVILEGES FOR ROLE another needs that role's rights: left out.
-    default_acls = [e for e in archive.entries if e.desc == "DEFAULT ACL"]
+    fd, name = tempfile.mkstemp(prefix="dbkeeper-toc-", suffix=".list")
+    os.close(fd)
+    listing = Path(name)
+    listing.write_text("".join(f"{e.dump_id};\n" for e in archive.entries if e.dump_id not in skipped))
+    options.append(f"--use-list={listing}")
     if default_acls:
-        listing = Path(tempfile.mkstemp(prefix="dbkeeper-toc-", suffix=".list")[1])
-        skipped = {e.dump_id for e in default_acls}
-        listing.write_text("".join(f"{e.dump_id};\n" for e in archive.entries if e.dump_id not in skipped))
-        options.append(f"--use-list={listing}")
         progress.event(Message(N_("The backup's default privileges (%(entries)s) were left out: they would need "
                                   "the rights of the roles they are set for."),
                                {"entries": [e.tag for e in default_acls][:10]}), level="warning")
-        return options, listing
-    return options, None
+    return options, listing
 
 
 def _refers_to(reasons, notes) -> Message:

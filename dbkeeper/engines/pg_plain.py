@@ -29,6 +29,7 @@ from pathlib import Path
 from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
+from ..targets.pgneeds import Needs, note_statement, skipped_by
 from ..targets.pgroles import ROLE_SPECS, RoleFacts, client_version, owner_statement_object, statement_roles
 from .base import BackupInfo, Engine
 from .sqlscan import SqlScanner
@@ -79,11 +80,13 @@ class PgPlainEngine(Engine):
     def inspect(self, path) -> BackupInfo:
         path = Path(path)
         tables, roles, metas = set(), set(), []
+        needs = Needs()
 
         def on_statement(statement):
             table = created_table(statement)
             if table:
                 tables.add(table)
+            note_statement(needs, statement)
             if len(roles) < MAX_ROLES_LISTED:
                 acting, grantees = statement_roles(statement)
                 roles.update(acting, grantees)
@@ -131,6 +134,8 @@ class PgPlainEngine(Engine):
                 "roles": sorted(roles) if len(roles) < MAX_ROLES_LISTED else None,
                 # Where the allowed \restrict lines are, so restore need not scan again.
                 "restrict_lines": [[m.start, m.end] for m in metas] if len(metas) <= MAX_RESTRICT_LINES else None,
+                # Extensions, event triggers and languages: what dbkeeper will do about them depends on the target.
+                "needs": needs.as_dict(),
             },
         )
 
@@ -145,13 +150,14 @@ class PgPlainEngine(Engine):
         # No --single-transaction: the scratch database is dropped on failure
         # anyway, and one transaction over a large schema can run out of locks.
         tool = Tool([psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"], env=env, stdin=subprocess.PIPE)
+        made = target.prepare_content(Needs.from_dict(info.details.get("needs")), progress) if least_privilege else set()
         named, lines = info.details.get("roles"), info.details.get("restrict_lines")
-        if named is None or lines is None or not all(roles.usable(r) for r in named):
+        if made or named is None or lines is None or not all(roles.usable(r) for r in named):
             known_drops = None  # read the file again to find the statements to leave out
         else:
             known_drops = lines  # inspect read it all: only its \restrict lines go
         feed = PsqlFeed(path, tool.proc.stdin, roles, guard_key=secrets.token_hex(16) if guard else None,
-                        known_drops=known_drops)
+                        known_drops=known_drops, made=made)
         log.info("feeding %s to psql (%s)", Path(path).name,
                  "reading it again for role statements" if known_drops is None else "as inspected")
         thread = threading.Thread(target=feed.run, name="psql-feed", daemon=True)
@@ -212,8 +218,9 @@ class PsqlFeed:
     read for progress. Dropped statements are replaced by their newlines so
     psql's line numbers stay those of the file (plus our first line)."""
 
-    def __init__(self, path, sink, roles, guard_key=None, known_drops=None):
+    def __init__(self, path, sink, roles, guard_key=None, known_drops=None, made=()):
         self.path = Path(path)
+        self.made = set(made)  # what dbkeeper created before the content (pgneeds): not created again
         self.known_drops = known_drops
         self.sink = sink
         self.roles = roles
@@ -263,6 +270,9 @@ class PsqlFeed:
         self._drops.append((meta.start, meta.end))
 
     def _on_statement(self, statement):
+        if self.made and skipped_by(self.made, statement) and statement.start >= self._out_base:
+            self._drops.append((statement.start, statement.end))
+            return
         acting, grantees = statement_roles(statement)
         if not acting and not grantees:
             return

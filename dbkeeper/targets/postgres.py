@@ -162,6 +162,16 @@ class PostgresTarget(Target):
                     self.runas = None
                 raise
 
+    def prepare_content(self, needs, progress=None) -> set:
+        """Before the backup's content runs as the throwaway role: create the
+        extensions it needs that only dbkeeper may create (pgneeds). Returns
+        what the content must not create again."""
+        if self.runas is None or self._template_from is None or not needs:
+            return set()
+        from .pgneeds import prepare_extensions
+
+        return prepare_extensions(self._template_from, self, needs, progress)
+
     def finish_restore(self, scratch: "PostgresTarget", progress=None) -> None:
         """After the checks, before the swap: hand the scratch copy's objects to
         their owners, give it the live database's identity, and drop the
