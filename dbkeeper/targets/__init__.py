@@ -28,7 +28,7 @@ def configured_targets() -> dict:
 
     targets = dict(conf.get("TARGETS") or {})
     for row in TargetRow.objects.all():
-        targets.setdefault(row.name, row.url)
+        targets.setdefault(row.name, row.spec())
     return targets
 
 

@@ -154,7 +154,8 @@ def target_list():
     for name, spec in sorted(configured_targets().items()):
         try:
             target = targets.resolve(spec)
-            rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name})
+            rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
+                         "trust": getattr(target, "trust", "")})
         except DbkeeperError as exc:
             rows.append({"name": name, "display": "", "kind": "", "database": "", "error": localize(exc.message)})
     return rows
@@ -172,7 +173,7 @@ def targets_api(request, credential):
     return JsonResponse(target, status=201)
 
 
-def add_target(name, url) -> dict:
+def add_target(name, url, trust="", owner="", extensions=()) -> dict:
     """Validate and record a target (the web form and ``dbkeeper target add``)."""
     if not TARGET_NAME.match(name):
         raise TargetError(_("A target name is 1 to 100 letters, digits, dots, dashes or underscores, starting with a letter or digit."), code="bad_target_name")
@@ -180,9 +181,12 @@ def add_target(name, url) -> dict:
         raise TargetError(_("There is already a target named %(name)s.") % {"name": name}, code="target_exists")
     if "://" not in url:
         raise TargetError(_("Give the target as a database URL: postgresql://user@host:port/name or sqlite:////absolute/path.db"), code="bad_target_url")
-    target = targets.resolve(url)  # raises TargetError with a sentence for a bad URL
-    Target.objects.create(name=name, url=url)
-    return {"name": name, "display": target.display(), "kind": target.kind, "database": target.name}
+    options = {"trust": trust, "owner": owner, "extensions": list(extensions)}
+    # raises TargetError with a sentence for a bad URL or option
+    target = targets.resolve({"url": url, **options} if any(options.values()) else url)
+    Target.objects.create(name=name, url=url, **options)
+    return {"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
+            "trust": trust}
 
 
 @json_api("POST")
