@@ -293,3 +293,14 @@ def _first_line(exc):
     text = str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
 
+
+
+def planned_default_owner(live, privileged) -> str:
+    """Who _default_owner would pick, without creating anything (for dbkeeper inspect)."""
+    if live.exists():
+        with live.admin_connection() as conn:
+            row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                               (live.name,)).fetchone()
+        if row and not privileged.get(row[0], _PLAIN).privileged:
+            return row[0]
+    return live.owner or owner_role_name(live.name)

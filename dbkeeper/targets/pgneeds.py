@@ -216,3 +216,53 @@ def describe_plans(target, needs: Needs) -> list:
             N_("created (the target trusts its backups fully)") if trusted else
             N_("created only if the server trusts it; else the restore fails before the swap"))))
     return rows
+
+
+# -- the whole plan, for dbkeeper inspect ------------------------------------------------
+
+def restore_plan(target, details: dict) -> list:
+    """(subject, what dbkeeper will do) pairs for restoring a backup with
+    these details into ``target``: how its SQL runs, its roles, its
+    extensions and superuser-only objects. Reads the server, changes nothing."""
+    from ..errors import TargetError
+    from .pghandover import planned_default_owner
+    from .pgroles import all_privileges, describe, privileges
+    from .pgscratch import needs_throwaway_role
+
+    rows = []
+    with target.admin_connection() as conn:
+        me = privileges(conn)
+        try:
+            throwaway = needs_throwaway_role(conn, target)
+        except TargetError as exc:
+            return [(Message(N_("the backup's SQL")), exc.sentence)]
+        known = all_privileges(conn)
+    if throwaway:
+        rows.append((Message(N_("the backup's SQL")), Message(
+            N_("runs as a throwaway role without privileges, made for this restore and dropped after it "
+               "(the target's role %(role)s is %(what)s)"), {"role": me.role, "what": describe(me)})))
+        owner = planned_default_owner(target, known)
+    else:
+        rows.append((Message(N_("the backup's SQL")), Message(
+            N_("runs as the target's role %(role)s (it trusts its backups fully)") if target.trust == "superuser"
+            else N_("runs as the target's role %(role)s, which has no privileges beyond its own objects"),
+            {"role": me.role})))
+        owner = me.role
+    roles = details.get("roles") or []
+    if isinstance(roles, str):
+        roles = [r.strip() for r in roles.split(",") if r.strip()]
+    for role in roles:
+        priv = known.get(role)
+        if not throwaway:
+            action = (Message(N_("exists")) if priv is not None
+                      else Message(N_("does not exist: the statements naming it are left out")))
+        elif priv is None:
+            action = Message(N_("does not exist: the statements naming it are left out and its objects go to "
+                                "%(owner)s"), {"owner": owner})
+        elif priv.privileged or role.startswith("pg_"):
+            action = Message(N_("is %(what)s: its objects go to %(owner)s"), {"what": describe(priv), "owner": owner})
+        else:
+            action = Message(N_("gets its objects back after the restore"))
+        rows.append((Message(N_("role %(name)s"), {"name": role}), action))
+    rows += describe_plans(target, Needs.from_dict(details.get("needs")))
+    return rows
