@@ -62,6 +62,9 @@ def dumps(pg, roles, tmp_path_factory):
         conn.execute("CREATE TABLE reports.daily (day date, total numeric)")
         conn.execute(f"ALTER TABLE reports.daily OWNER TO {REPORTER}")
         conn.execute("CREATE VIEW public.labels AS SELECT label FROM public.items")
+        # Default privileges: re-applied for the application's role, left out for the superuser.
+        conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP} IN SCHEMA public GRANT SELECT ON TABLES TO {REPORTER}")
+        conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {REPORTER}")
     folder = tmp_path_factory.mktemp("identity")
     plain = dump_plain(pg, SOURCE, folder / "source.sql")
     # The backup's own database settings: replaced by the live database's.
@@ -153,6 +156,14 @@ def test_restore_over_an_application_database_keeps_its_identity(pg, pg_dbname, 
         conn.execute("ANALYZE public.items")
         assert conn.execute("SELECT public.definer()").fetchone()[0] == 1
     assert any("went back to" in m for m in events(op))
+    with pg.connect(pg_dbname) as conn:
+        defaults = conn.execute("SELECT pg_get_userbyid(defaclrole), defaclacl::text FROM pg_default_acl").fetchall()
+        assert [role for role, _ in defaults] == [APP] and REPORTER in defaults[0][1]
+        grantee = conn.execute("SELECT grantee FROM information_schema.role_table_grants "
+                               "WHERE table_name = 'after_restore' AND privilege_type = 'SELECT'").fetchall()
+    assert (REPORTER,) in grantee
+    assert any("re-applied 1 default privilege setting" in m for m in events(op))
+    assert any("default privileges for postgres were left out" in m for m in events(op))
 
 
 def test_a_new_database_goes_to_an_unprivileged_owner_role(pg, pg_dbname, dumps):

@@ -23,7 +23,7 @@ from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from ..targets.pgneeds import needs_of_archive, skipped_entries
-from ..targets.pgroles import RoleFacts, archive_entry_object, client_version
+from ..targets.pgroles import RoleFacts, archive_entry_object, client_version, default_privilege_statements
 from . import GZIP_MAGIC
 from .base import BackupInfo, Engine
 from .pgarchive import MAGIC, ArchiveError, read_archive
@@ -233,10 +233,11 @@ def _least_privilege_options(archive, conn, progress, target) -> tuple:
     listing = Path(name)
     listing.write_text("".join(f"{e.dump_id};\n" for e in archive.entries if e.dump_id not in skipped))
     options.append(f"--use-list={listing}")
-    if default_acls:
-        progress.event(Message(N_("The backup's default privileges (%(entries)s) were left out: they would need "
-                                  "the rights of the roles they are set for."),
-                               {"entries": [e.tag for e in default_acls][:10]}), level="warning")
+    # dbkeeper sets them itself afterwards, as the role they are for (pghandover).
+    target.default_privileges = [
+        (acting[0], statement_text) for entry in default_acls
+        for statement_text, acting in default_privilege_statements(entry.defn)
+    ]
     return options, listing
 
 

@@ -30,7 +30,9 @@ from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from ..targets.pgneeds import Needs, note_statement, skipped_by
-from ..targets.pgroles import ROLE_SPECS, RoleFacts, client_version, owner_statement_object, statement_roles
+from ..targets.pgroles import (
+    ROLE_SPECS, RoleFacts, client_version, is_default_privileges, owner_statement_object, statement_roles,
+)
 from .base import BackupInfo, Engine
 from .sqlscan import SqlScanner
 
@@ -188,6 +190,7 @@ class PgPlainEngine(Engine):
         if least_privilege:
             # Owners are set by dbkeeper after the checks (pghandover), where safe.
             target.backup_owners = feed.owners
+            target.default_privileges = feed.default_privileges
             if feed.missing_roles:
                 progress.event(Message(
                     N_("The backup refers to roles this server does not have (%(roles)s): the ownership or privilege "
@@ -232,6 +235,7 @@ class PsqlFeed:
         self.foreign_roles = set()  # roles that exist but the restoring user may not act as
         self.skipped = 0
         self.owners = {}  # (kind, schema, name) -> role, from the ALTER ... OWNER TO statements left out
+        self.default_privileges = []  # (role, text) of the ALTER DEFAULT PRIVILEGES FOR ROLE statements left out
         self._drops = []  # (start, end) byte ranges of the file to leave out
         self._out = bytearray()
         self._out_base = 0  # file offset of self._out[0]
@@ -286,6 +290,9 @@ class PsqlFeed:
             owned = owner_statement_object(statement) if acting else None
             if owned is not None:
                 self.owners[owned] = acting[-1]
+            elif len(acting) == 1 and is_default_privileges(statement):
+                text = bytes(self._out[statement.start - self._out_base:statement.end - self._out_base])
+                self.default_privileges.append((acting[0], text.decode("utf-8", "replace")))
 
     def _emit(self, upto):
         out, base = self._out, self._out_base

@@ -90,6 +90,7 @@ def hand_over(live, scratch, progress=None) -> None:
                 _give_back_owners(conn, getattr(scratch, "backup_owners", {}) or {}, privileged, default_owner,
                                   events)
                 conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role.name)))
+                _default_privileges(conn, getattr(scratch, "default_privileges", []) or [], privileged, events)
             database_owner = live_row["owner"] if live_row else default_owner
             _execute(admin, sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
                 sql.Identifier(scratch.name), sql.Identifier(database_owner)))
@@ -215,6 +216,34 @@ def _give_back_owners(conn, backup_owners, privileged, default_owner, events):
         events.append((Message(N_("Objects that the backup gives to %(roles)s (roles this server lacks, superusers "
                                   "or privileged roles) now belong to %(owner)s."),
                                {"roles": sorted(refused), "owner": default_owner}), "warning"))
+
+
+def _default_privileges(conn, statements, privileged, events):
+    """The backup's ALTER DEFAULT PRIVILEGES FOR ROLE r statements (one
+    statement each, checked by sqlscan) run as r itself (SET ROLE), and only
+    when r exists and is unprivileged; the others are named in an event."""
+    applied, refused = 0, set()
+    for role, text in statements:
+        priv = privileged.get(role)
+        if priv is None or priv.privileged or role.startswith("pg_"):
+            refused.add(role)
+            continue
+        try:
+            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+            conn.execute(text)
+            applied += 1
+        except pgerrors.Error as exc:
+            refused.add(role)
+            log.warning("default privileges for %s not re-applied: %s", role, exc)
+        finally:
+            conn.execute("RESET ROLE")
+    if applied:
+        events.append((Message(Np_("dbkeeper re-applied %(count)s default privilege setting of the backup.",
+                                   "dbkeeper re-applied %(count)s default privilege settings of the backup."),
+                               {"count": applied}), "info"))
+    if refused:
+        events.append((Message(N_("The backup's default privileges for %(roles)s were left out (roles this server "
+                                  "lacks, superusers or privileged roles)."), {"roles": sorted(refused)}), "warning"))
 
 
 def _end_sessions(conn, dbname, role):

@@ -209,6 +209,19 @@ def statements_roles(text: str) -> list:
     return found
 
 
+def is_default_privileges(statement) -> bool:
+    words = [t.text if t.kind == "word" else None for t in statement.tokens[:3]]
+    return words == ["alter", "default", "privileges"]
+
+
+def default_privilege_statements(text: str) -> list:
+    """(statement text, acting roles) for each ``ALTER DEFAULT PRIVILEGES FOR
+    ROLE ...`` statement of an archive entry's definition."""
+    raw = text.encode("utf-8")
+    return [(raw[s.start:s.end].decode("utf-8"), acting) for s, acting, _ in statements_roles(text)
+            if is_default_privileges(s) and len(acting) == 1]
+
+
 # Object kinds an ownership statement names, longest first, and the kind
 # pg_identify_object gives the same objects.
 _OWNED_KINDS = [

@@ -53,6 +53,8 @@ class PostgresTarget(Target):
         self.runas: ThrowawayRole | None = None
         # (kind, schema, name) -> owner in the backup, noted by the engine for the hand-over.
         self.backup_owners = {}
+        # (role, statement): the backup's ALTER DEFAULT PRIVILEGES FOR ROLE, re-applied by dbkeeper (pghandover).
+        self.default_privileges = []
 
     # -- connections ---------------------------------------------------------
     @property
