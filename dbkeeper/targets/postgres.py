@@ -203,6 +203,9 @@ class PostgresTarget(Target):
             self.runas = None
 
     def swap_in(self, scratch: "PostgresTarget", prerestore_name: str) -> str | None:
+        if scratch.runas is not None:
+            # Never swap in a database that still belongs to a throwaway role.
+            self.finish_restore(scratch)
         live, new = self.name, scratch.name
         with self._admin() as conn:
             _end_connections(conn, new)
