@@ -57,3 +57,22 @@ def test_target_add_can_trust_fully_name_an_owner_and_allow_extensions(server, p
         "t = resolve('shop')\ns = resolve('safe')\n"
         "print(t.trust, t.owner, ','.join(t.extensions), repr(s.trust))")
     assert kept.strip().splitlines()[-1] == "superuser shop_app bloom,pg_buffercache ''"
+
+
+@pytest.mark.django_db
+def test_the_page_adds_a_target_that_trusts_its_backups_only_when_asked(django_user_model, pg):
+    from django.test import Client
+
+    root = django_user_model.objects.create_superuser("root-trust", password="pw-root-trust")
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(root)
+
+    def add(name, **extra):
+        return client.post("/api/targets/", {"name": name, "url": pg.url(name), **extra}, content_type="application/json")
+
+    assert add("plainly").json()["trust"] == ""
+    assert add("truthy", trust_superuser="yes").json()["trust"] == ""  # only a real true counts
+    assert add("trusting", trust_superuser=True).json()["trust"] == "superuser"
+    assert targets.resolve("trusting").trust == "superuser" and targets.resolve("truthy").trust == ""
+    page = client.get("/").content.decode()
+    assert page.count("trusts its backups fully") == 1 and 'id="new-target-trust"' in page

@@ -168,8 +168,11 @@ def targets_api(request, credential):
     if not credential.user.is_superuser:
         return json_error(403, "forbidden", _("Only superusers may add restore targets."))
     data = _payload(request)
-    target = add_target(str(data.get("name") or "").strip(), str(data.get("url") or "").strip())
-    log.info("target %s added by %s", target["name"], credential.username)
+    # Full trust runs the backups' SQL with the target's own rights: only when asked for explicitly.
+    trust = "superuser" if data.get("trust_superuser") is True else ""
+    target = add_target(str(data.get("name") or "").strip(), str(data.get("url") or "").strip(), trust=trust)
+    log.info("target %s added by %s%s", target["name"], credential.username,
+             " (trusting its backups fully)" if trust else "")
     return JsonResponse(target, status=201)
 
 

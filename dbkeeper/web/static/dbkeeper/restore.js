@@ -38,12 +38,13 @@
     addForm.addEventListener("submit", function (event) {
       event.preventDefault();
       var status = $("add-target-status");
-      d.postJson(d.urls.targets, { name: $("new-target-name").value.trim(), url: $("new-target-url").value.trim() })
+      d.postJson(d.urls.targets, { name: $("new-target-name").value.trim(), url: $("new-target-url").value.trim(),
+                                   trust_superuser: $("new-target-trust").checked })
         .then(function (r) {
           if (r.status !== 201) { d.say(status, d.errorText(r)); return; }
           var option = document.createElement("option");
           option.value = r.data.name;
-          option.textContent = r.data.name + " — " + r.data.display;
+          option.textContent = r.data.name + " — " + r.data.display + (r.data.trust === "superuser" ? " — ⚠" : "");
           $("target").appendChild(option);
           $("target").value = r.data.name;
           $("new-target-url").value = "";
