@@ -23,7 +23,9 @@ from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from ..targets.pgneeds import needs_of_archive, skipped_entries
-from ..targets.pgroles import RoleFacts, archive_entry_object, client_version, default_privilege_statements
+from ..targets.pgroles import (
+    RoleFacts, archive_entry_object, client_version, default_privilege_statements, server_version_num,
+)
 from . import GZIP_MAGIC
 from .base import BackupInfo, Engine
 from .pgarchive import MAGIC, ArchiveError, read_archive
@@ -384,9 +386,10 @@ class CopyWatch:
 
     def __init__(self, conn):
         self.conn = conn
-        self.enabled = conn.info.server_version >= 140000
+        version = server_version_num(conn)
+        self.enabled = version >= 140000
         if not self.enabled:
-            log.info("server %s has no pg_stat_progress_copy; progress moves table by table", conn.info.server_version)
+            log.info("server %s has no pg_stat_progress_copy; progress moves table by table", version)
 
     def read(self):
         if not self.enabled:

@@ -14,7 +14,6 @@ it copies).
 
 import logging
 import os
-import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
