@@ -205,3 +205,58 @@ def test_the_guard_sees_a_superuser_when_the_target_trusts_its_backups(pg, pg_db
     runner.run(op.id)
     op.refresh_from_db()
     assert op.status == "failed" and "backup code ran as superuser postgres" in op.error_message
+
+
+def test_the_example_project_restores_as_before_and_migrates_as_its_own_role(pg, pg_dbname, roles, tmp_path):
+    """The example project's dump, restored through a superuser target over a
+    database its role owns: the same data as the source, no superuser-owned
+    object, and the project's migrate, connected as its role, can drop and
+    create its tables in public again."""
+    from .dbsnapshot import pg_snapshot
+    from .hostproject import HostProject
+    from .pipeline import conninfo
+
+    source_db = "dbk_ident_example"
+    pg.drop_db(source_db)
+    pg.create_db(source_db)
+    project = HostProject(tmp_path / "host", pg.url(source_db))
+    project.manage("migrate", "-v0")
+    project.manage("seed_shop", "--objects", "50")
+    dump = dump_custom(pg, source_db, tmp_path / "example.dump")
+    expected = pg_snapshot(conninfo(pg, source_db))
+    pg.drop_db(source_db)
+    make_app_live(pg, pg_dbname)
+
+    op = restore(pg, dump, pg_dbname)
+    assert op.status == "succeeded", op.error_message
+    assert pg_snapshot(conninfo(pg, pg_dbname)) == expected
+    assert superuser_owned(pg, pg_dbname) == []
+    as_app = project.using(f"postgresql://{APP}:{APP_PASSWORD}@127.0.0.1:{pg.port}/{pg_dbname}")
+    as_app.manage("migrate", "shop", "zero", "-v0")
+    as_app.manage("migrate", "-v0")
+    with pg.connect(pg_dbname) as conn:
+        owners = {r[0] for r in conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace")}
+    assert owners == {APP}
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_a_pgbench_dump_restores_as_before_through_a_superuser_target(pg, pg_dbname, tmp_path, fmt):
+    from .dbsnapshot import pg_snapshot
+    from .pipeline import conninfo
+
+    source_db = "dbk_ident_pgbench"
+    pg.drop_db(source_db)
+    pg.create_db(source_db)
+    pg.tool("pgbench", "-i", "-q", "-s", "1", dbname=source_db)
+    dump = (dump_custom if fmt == "custom" else dump_plain)(pg, source_db, tmp_path / f"pgbench.{fmt}")
+    expected = pg_snapshot(conninfo(pg, source_db))
+    pg.drop_db(source_db)
+    op = restore(pg, dump, pg_dbname)
+    assert op.status == "succeeded", op.error_message
+    assert pg_snapshot(conninfo(pg, pg_dbname)) == expected
+    assert superuser_owned(pg, pg_dbname) == []
+    with pg.connect(pg_dbname) as conn:
+        owners = {r[0] for r in conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace")}
+    assert owners == {f"{pg_dbname}_owner"}
