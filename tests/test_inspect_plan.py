@@ -4,6 +4,8 @@ roles, extensions and privileged objects it needs; it changes nothing."""
 
 import json
 
+import pytest
+
 from .builders import dump_custom, dump_plain
 from .test_cli import dbkeeper
 from .test_least_privilege import throwaway_roles
@@ -48,3 +50,30 @@ def test_inspect_with_a_target_says_what_a_restore_would_do(pg, pg_dbname, tmp_p
     finally:
         with pg.connect() as conn:
             conn.execute("DROP ROLE IF EXISTS dbk_plan_reader")
+
+
+@pytest.mark.django_db
+def test_the_restore_page_asks_for_the_plan_of_a_stored_backup(pg, pg_dbname, tmp_path, settings, django_user_model):
+    """GET /api/targets/NAME/plan/?backup=ID: the same plan, in the reader's language, for the page."""
+    from django.test import Client
+
+    from dbkeeper.backups import store
+
+    pg.drop_db(SOURCE)
+    pg.create_db(SOURCE)
+    with pg.connect(SOURCE) as conn:
+        conn.execute("CREATE EXTENSION bloom")
+        conn.execute("CREATE TABLE public.t (a int)")
+    dump = dump_custom(pg, SOURCE, tmp_path / "page.dump")
+    pg.drop_db(SOURCE)
+    settings.DBKEEPER = {**settings.DBKEEPER, "TARGETS": {"shop": pg.url(pg_dbname)}}
+    user = django_user_model.objects.create_user("planner", password="pw-plan", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    backup = store.add_file(dump, "page.dump", move=False)
+    rows = client.get(f"/api/targets/shop/plan/?backup={backup.id}").json()["plan"]
+    plan = {row["object"]: row["action"] for row in rows}
+    assert plan["extension bloom"].startswith("needs a superuser")
+    assert plan["the backup's SQL"].startswith("runs as a throwaway role")
+    assert client.get("/api/targets/nothing/plan/?backup=x").json()["error"]["code"] == "target_unknown"
+    assert client.get("/api/targets/shop/plan/?backup=nothing").json()["error"]["code"] == "backup_missing"

@@ -176,6 +176,29 @@ def targets_api(request, credential):
     return JsonResponse(target, status=201)
 
 
+@json_api("GET")
+def target_plan(request, credential, name):
+    """What restoring stored backup ``?backup=ID`` into target NAME would do
+    about the roles, extensions and privileged objects it needs (reads the
+    server, changes nothing)."""
+    from ..backups.models import Backup
+
+    if name not in configured_targets():
+        raise TargetError(_("There is no target named %(name)s.") % {"name": name}, code="target_unknown")
+    backup = Backup.objects.filter(pk=str(request.GET.get("backup") or "")).first()
+    if backup is None:
+        raise DbkeeperError(_("There is no stored backup with that id."), code="backup_missing")
+    target = targets.resolve(name)
+    engine = next((e for e in engines.all_engines() if e.format == backup.format), None)
+    if target.kind != "postgresql" or engine is None or "postgresql" not in engine.target_kinds:
+        return JsonResponse({"plan": []})
+    from ..targets.pgneeds import restore_plan
+
+    details = (backup.info or {}).get("details") or {}
+    rows = restore_plan(target, details.get("sql") or details)  # an Odoo zip's dump.sql
+    return JsonResponse({"plan": [{"object": subject.render(), "action": action.render()} for subject, action in rows]})
+
+
 def add_target(name, url, trust="", owner="", extensions=()) -> dict:
     """Validate and record a target (the web form and ``dbkeeper target add``)."""
     if not TARGET_NAME.match(name):

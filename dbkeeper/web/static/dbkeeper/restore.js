@@ -29,6 +29,31 @@
     var name = targetName();
     $("confirm-help").textContent = name && chosenBackup ? d.t("type_to_confirm", { name: name }) : $("confirm-help").textContent;
     $("start").disabled = !(name && chosenBackup && $("confirm").value.trim() === name);
+    refreshPlan();
+  }
+  // What the chosen backup needs on the chosen target (roles, extensions, privileged objects), before confirming.
+  var planFor = "";
+  function refreshPlan() {
+    var name = targetName(), box = $("backup-plan");
+    var key = name && chosenBackup && chosenBackup.id ? name + "\n" + chosenBackup.id : "";
+    if (key === planFor) return;
+    planFor = key;
+    box.hidden = true;
+    if (!key) return;
+    d.getJson(d.urls.targets + encodeURIComponent(name) + "/plan/?backup=" + encodeURIComponent(chosenBackup.id))
+      .then(function (r) {
+        if (planFor !== key || r.status !== 200 || !r.data || !r.data.plan.length) return;
+        var list = $("backup-plan-rows");
+        list.textContent = "";
+        r.data.plan.forEach(function (row) {
+          var item = document.createElement("li"), what = document.createElement("strong");
+          what.textContent = row.object;
+          item.appendChild(what);
+          item.appendChild(document.createTextNode(": " + row.action));
+          list.appendChild(item);
+        });
+        box.hidden = false;
+      }, function () {});
   }
   $("target").addEventListener("change", refreshConfirm);
   $("confirm").addEventListener("input", refreshConfirm);
