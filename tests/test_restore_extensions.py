@@ -137,3 +137,14 @@ def test_an_event_trigger_needs_full_trust(pg, pg_dbname, tmp_path, fmt, setting
     with pg.connect(pg_dbname) as conn:
         assert conn.execute("SELECT evtname FROM pg_event_trigger").fetchall() == [("dbk_watch_ddl",)]
     assert throwaway_roles(pg) == []
+
+
+def test_an_extension_the_backup_puts_in_a_system_schema_is_refused(pg, pg_dbname, tmp_path, settings):
+    path = tmp_path / "sys.sql"
+    path.write_text("CREATE EXTENSION IF NOT EXISTS pg_buffercache WITH SCHEMA pg_catalog;\nCREATE TABLE public.t (i int);\n")
+    before = make_live(pg, pg_dbname)
+    op = restore_to(pg, path, pg_dbname, {"extensions": ["pg_buffercache"]}, settings)
+    assert op.status == "failed" and op.error_code == "extension_schema"
+    assert "pg_buffercache" in op.error_message and "pg_catalog" in op.error_message
+    assert_unchanged_and_clean(pg, pg_dbname, before, op)
+    assert throwaway_roles(pg) == []

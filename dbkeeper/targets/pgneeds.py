@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from psycopg import sql
 
+from ..errors import RestoreFailed
 from ..messages import Message, N_
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def extension_plans(target, needs: Needs) -> list:
             "SELECT name, bool_or(trusted) FROM pg_available_extension_versions GROUP BY name")}
     live_has = set()
     if target.exists():
-        with target._connect_as_target(target.name) as conn:
+        with target._connect_as_target(target.name, options="-c search_path=pg_catalog,pg_temp") as conn:
             live_has = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
     plans = []
     for name, schema in sorted(needs.extensions.items()):
@@ -149,6 +150,11 @@ def prepare_extensions(live, scratch, needs: Needs, progress=None) -> set:
     with scratch.admin_connect_scratch() as conn:
         for plan in plans:
             schema = plan.schema or "public"
+            if schema.startswith("pg_") or schema == "information_schema":
+                # The backup does not get to put superuser-made objects among the system's.
+                raise RestoreFailed(N_("The backup creates the extension %(name)s in the system schema %(schema)s; "
+                                       "dbkeeper creates extensions only in the database's own schemas."),
+                                    params={"name": plan.name, "schema": schema}, code="extension_schema")
             if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone():
                 conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
                     sql.Identifier(schema), sql.Identifier(scratch.runas.name)))
