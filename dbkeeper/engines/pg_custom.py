@@ -159,10 +159,10 @@ def _check_readable(tool_path, archive):
     readable = READABLE_BY_PG_RESTORE.get(major, (1, 12) if major < 11 else (99, 0))
     if archive.header.version[:2] > readable:
         raise RestoreFailed(
-            N_("This dump was made by pg_dump %(dumped_by)s (archive version %(archive)s), which the installed "
+            N_("This dump was made by pg_dump %(version)s (archive version %(archive)s), which the installed "
                "pg_restore %(major)s cannot read: install newer PostgreSQL client tools on the worker."),
             code="tool_too_old",
-            params={"dumped_by": archive.header.pg_dump_version or Message(N_("(unknown version)")),
+            params={"version": archive.header.pg_dump_version or Message(N_("(unknown version)")),
                     "archive": archive.header.version_text, "major": major},
         )
 
@@ -190,13 +190,13 @@ def _ownership_options(archive, conn, progress) -> list:
     if notes:
         reasons = []
         if missing:
-            reasons.append(Message(N_("roles this server does not have (%(roles)s)"), {"roles": _names(missing)}))
+            reasons.append(Message(N_("roles this server does not have (%(names)s)"), {"names": _names(missing)}))
         if foreign_owners:
-            reasons.append(Message(N_("roles %(user)s may not act as (%(roles)s)"),
-                                   {"user": user, "roles": _names(foreign_owners)}))
+            reasons.append(Message(N_("roles %(user)s may not act as (%(names)s)"),
+                                   {"user": user, "names": _names(foreign_owners)}))
         if session_roles and not superuser and not reasons:
-            reasons.append(Message(N_("grants made as other roles, which needs a superuser (%(roles)s)"),
-                                   {"roles": _names(sorted(session_roles))}))
+            reasons.append(Message(N_("grants made as other roles, which needs a superuser (%(names)s)"),
+                                   {"names": _names(sorted(session_roles))}))
         progress.event(_refers_to(reasons, notes), level="warning")
     return options
 
@@ -217,9 +217,9 @@ def _least_privilege_options(archive, conn, progress, target) -> tuple:
     missing = sorted(grantees - roles.existing)
     if missing or archive.session_roles():
         options.append("--no-acl")
-        reason = (Message(N_("roles this server does not have (%(roles)s)"), {"roles": _names(missing)}) if missing
-                  else Message(N_("grants made as other roles, which needs a superuser (%(roles)s)"),
-                               {"roles": _names(sorted(archive.session_roles()))}))
+        reason = (Message(N_("roles this server does not have (%(names)s)"), {"names": _names(missing)}) if missing
+                  else Message(N_("grants made as other roles, which needs a superuser (%(names)s)"),
+                               {"names": _names(sorted(archive.session_roles()))}))
         progress.event(_refers_to([reason], [Message(N_("the backup's grants (GRANT/REVOKE) were left out"))]),
                        level="warning")
         default_acls = []
@@ -272,8 +272,8 @@ def _failure_message(tool, code) -> Message:
     if first is None:
         text = tool.errors()
         if not text:
-            return Message(N_("pg_restore failed: it stopped with exit status %(code)s without saying why"),
-                           {"code": code})
+            return Message(N_("pg_restore failed: %(reason)s"), {"reason": Message(
+                N_("it stopped with exit status %(code)s without saying why"), {"code": code})})
     else:
         parts = [re.sub(r"^pg_restore: (error|fatal): ", "", lines[first])]
         for line in lines[first + 1:]:
@@ -288,8 +288,8 @@ def _failure_message(tool, code) -> Message:
     if len(text) > 1000:
         text = text[:1000] + " …"
     if where:
-        return Message(N_("pg_restore failed on %(item)s: %(error)s"), {"item": where, "error": text})
-    return Message(N_("pg_restore failed: %(error)s"), {"error": text})
+        return Message(N_("pg_restore failed on %(item)s: %(reason)s"), {"item": where, "reason": text})
+    return Message(N_("pg_restore failed: %(reason)s"), {"reason": text})
 
 
 class DataTracker:

@@ -199,11 +199,11 @@ class PgPlainEngine(Engine):
         elif feed.skipped:
             reasons = []
             if feed.missing_roles:
-                reasons.append(Message(N_("roles this server does not have (%(roles)s)"),
-                                       {"roles": _names(feed.missing_roles)}))
+                reasons.append(Message(N_("roles this server does not have (%(names)s)"),
+                                       {"names": _names(feed.missing_roles)}))
             if feed.foreign_roles:
-                reasons.append(Message(N_("roles %(user)s may not act as (%(roles)s)"),
-                                       {"user": roles.user, "roles": _names(feed.foreign_roles)}))
+                reasons.append(Message(N_("roles %(user)s may not act as (%(names)s)"),
+                                       {"user": roles.user, "names": _names(feed.foreign_roles)}))
             progress.event(Message(
                 N_("The backup refers to %(reasons)s: %(count)s ownership or privilege statement(s) naming them "
                    "were left out, so those objects belong to %(user)s, the user dbkeeper connects as."),

@@ -69,8 +69,8 @@ class PostgresTarget(Target):
         try:
             return psycopg.connect(**url.connect_kwargs(dbname), autocommit=True, connect_timeout=10, **kwargs)
         except psycopg.OperationalError as exc:
-            raise TargetError(N_("Cannot connect to %(database)s: %(error)s"),
-                              params={"database": url.with_name(dbname or self.name).display(),
+            raise TargetError(N_("Cannot connect to %(target)s: %(error)s"),
+                              params={"target": url.with_name(dbname or self.name).display(),
                                       "error": _first_line(exc)}) from exc
 
     def admin_connection(self):
@@ -96,8 +96,8 @@ class PostgresTarget(Target):
         try:
             return psycopg.connect(**self.url.connect_kwargs(dbname), autocommit=True, connect_timeout=10, **kwargs)
         except psycopg.OperationalError as exc:
-            raise TargetError(N_("Cannot connect to %(database)s: %(error)s"),
-                              params={"database": self.url.with_name(dbname).display(),
+            raise TargetError(N_("Cannot connect to %(target)s: %(error)s"),
+                              params={"target": self.url.with_name(dbname).display(),
                                       "error": _first_line(exc)}) from exc
 
     def libpq_env(self):
@@ -187,8 +187,8 @@ class PostgresTarget(Target):
 
     def drop_named(self, name: str) -> None:
         if not is_sibling(self.name, name):
-            raise TargetError(N_("%(name)s is not a scratch or pre-restore copy of %(target)s; it was not dropped."),
-                              params={"name": name, "target": self.name})
+            raise TargetError(N_("%(name)s is not a scratch or pre-restore copy of %(live)s; it was not dropped."),
+                              params={"name": name, "live": self.name})
         self._drop(name)
 
     def _drop(self, name):
