@@ -292,3 +292,32 @@ def test_a_worker_killed_mid_restore_leaves_no_throwaway_role(pg, pg_dbname, tmp
     finally:
         server.stop_all()
         pg.drop_db("src_lp_kill")
+
+
+def test_a_createrole_admin_role_restores_through_a_throwaway_role(pg, pg_dbname, tmp_path):
+    """Managed-cloud admin roles have CREATEROLE but are no superusers: the
+    backup's SQL still runs as a throwaway role, and the hand-over works."""
+    role, password = "dbk_cloud_admin", "ca-pw-1"
+    with pg.connect() as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN CREATEDB CREATEROLE PASSWORD '{password}'")
+    try:
+        path = tmp_path / "whoami.sql"
+        path.write_text("CREATE TABLE public.whoami AS SELECT session_user::text AS who;\n")
+        url = f"postgresql://{role}:{password}@127.0.0.1:{pg.port}/{pg_dbname}"
+        from dbkeeper.operations import runner, service
+
+        op = service.create_restore(path, url)
+        runner.run(op.id)
+        op.refresh_from_db()
+        assert op.status == "succeeded", op.error_message
+        with pg.connect(pg_dbname) as conn:
+            who, owner = conn.execute("SELECT who, pg_get_userbyid(relowner) FROM whoami, pg_class "
+                                      "WHERE relname = 'whoami'").fetchone()
+        assert who.startswith(ROLE_PREFIX) and owner == f"{pg_dbname}_owner"
+        assert throwaway_roles(pg) == []
+    finally:
+        pg.drop_db(pg_dbname)
+        with pg.connect() as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE IF EXISTS {role}")

@@ -27,7 +27,7 @@ from psycopg import sql
 
 from ..errors import RestoreFailed
 from ..messages import Message, N_, Np_
-from .pgroles import all_privileges
+from .pgroles import all_privileges, privileges
 from .pgscratch import drop_role
 
 log = logging.getLogger(__name__)
@@ -80,27 +80,69 @@ def hand_over(live, scratch, progress=None) -> None:
         _forget_settings(admin, scratch.name, scratch_oid, events)
         live_row = _live_facts(admin, live.name)
         role = scratch.runas
-        if role is not None:
-            privileged = all_privileges(admin)
-            default_owner = _default_owner(admin, live, live_row, privileged, events)
-            with scratch.admin_connect_scratch() as conn:
-                _end_sessions(admin, scratch.name, role.name)
-                conn.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(
-                    sql.Identifier(role.name), sql.Identifier(default_owner)))
-                _give_back_owners(conn, getattr(scratch, "backup_owners", {}) or {}, privileged, default_owner,
-                                  events)
-                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role.name)))
-                _default_privileges(conn, getattr(scratch, "default_privileges", []) or [], privileged, events)
-            database_owner = live_row["owner"] if live_row else default_owner
-            _execute(admin, sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
-                sql.Identifier(scratch.name), sql.Identifier(database_owner)))
-            drop_role(admin, role.name)
-            scratch.runas = None
-        if live_row:
-            _take_identity(admin, scratch.name, live_row, events, owner=role is None)
+        members = _Memberships(admin)
+        try:
+            if role is not None:
+                privileged = all_privileges(admin)
+                default_owner = _default_owner(admin, live, live_row, privileged, events)
+                database_owner = live_row["owner"] if live_row else default_owner
+                members.ensure(default_owner, database_owner)
+                with scratch.admin_connect_scratch() as conn:
+                    _end_sessions(admin, scratch.name, role.name)
+                    conn.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(
+                        sql.Identifier(role.name), sql.Identifier(default_owner)))
+                    _give_back_owners(conn, getattr(scratch, "backup_owners", {}) or {}, privileged, default_owner,
+                                      events, members)
+                    conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role.name)))
+                    _default_privileges(conn, getattr(scratch, "default_privileges", []) or [], privileged, events,
+                                        members)
+                _execute(admin, sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                    sql.Identifier(scratch.name), sql.Identifier(database_owner)))
+                drop_role(admin, role.name)
+                scratch.runas = None
+                members.keep(database_owner)
+            if live_row:
+                _take_identity(admin, scratch.name, live_row, events, owner=role is None)
+        finally:
+            members.undo()
     if progress is not None:
         for message, level in events:
             progress.event(message, level=level)
+
+
+class _Memberships:
+    """A target role that is no superuser (CREATEROLE, as managed-cloud admin
+    roles are) must be a member of the roles it hands objects to: such
+    memberships are granted for the hand-over and revoked after it, except
+    the one in the database's owner: renaming the database (the swap, and
+    every later restore's) needs it, and such a role could grant it itself."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.superuser = privileges(conn).superuser
+        self.granted = []
+
+    def ensure(self, *roles):
+        if self.superuser:
+            return
+        for role in roles:
+            member = self.conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (role,)).fetchone()[0]
+            if not member:
+                self.conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
+                self.granted.append(role)
+
+    def keep(self, role):
+        if role in self.granted:
+            self.granted.remove(role)
+            log.info("the target's role stays a member of %s, the restored database's owner", role)
+
+    def undo(self):
+        for role in self.granted:
+            try:
+                self.conn.execute(sql.SQL("REVOKE {} FROM CURRENT_USER").format(sql.Identifier(role)))
+            except pgerrors.Error:
+                log.warning("could not revoke the hand-over's membership in %s", role, exc_info=True)
+        self.granted = []
 
 
 def _execute(conn, statement, params=None):
@@ -191,7 +233,7 @@ class _Plain:
 _PLAIN = _Plain()
 
 
-def _give_back_owners(conn, backup_owners, privileged, default_owner, events):
+def _give_back_owners(conn, backup_owners, privileged, default_owner, events, members):
     """Objects whose owner in the backup exists and is unprivileged get it back."""
     if not backup_owners:
         return
@@ -204,6 +246,7 @@ def _give_back_owners(conn, backup_owners, privileged, default_owner, events):
         if priv is None or priv.privileged or owner.startswith("pg_"):
             refused.add(owner)
             continue
+        members.ensure(owner)
         # identity comes from the catalog (quote_ident, regprocedure, regtype), never from the backup.
         conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(
             sql.SQL(statement_kind), sql.SQL(identity), sql.Identifier(owner)))
@@ -218,7 +261,7 @@ def _give_back_owners(conn, backup_owners, privileged, default_owner, events):
                                {"roles": sorted(refused), "owner": default_owner}), "warning"))
 
 
-def _default_privileges(conn, statements, privileged, events):
+def _default_privileges(conn, statements, privileged, events, members):
     """The backup's ALTER DEFAULT PRIVILEGES FOR ROLE r statements (one
     statement each, checked by sqlscan) run as r itself (SET ROLE), and only
     when r exists and is unprivileged; the others are named in an event."""
@@ -229,6 +272,7 @@ def _default_privileges(conn, statements, privileged, events):
             refused.add(role)
             continue
         try:
+            members.ensure(role)
             conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
             conn.execute(text)
             applied += 1

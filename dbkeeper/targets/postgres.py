@@ -180,7 +180,11 @@ class PostgresTarget(Target):
         throwaway role (pghandover)."""
         from .pghandover import hand_over
 
-        hand_over(self, scratch, progress)
+        try:
+            hand_over(self, scratch, progress)
+        except psycopg.Error as exc:
+            raise TargetError(N_("dbkeeper could not hand the restored copy over to its owners: %(error)s"),
+                              params={"error": _first_line(exc)}, code="hand_over_failed") from exc
 
     def drop(self) -> None:
         self._drop(self.name)
