@@ -15,7 +15,8 @@ DEFAULTS = {
     "DATA_DIR": os.environ.get("DBKEEPER_DATA_DIR", "dbkeeper-data"),
     # Database alias that holds dbkeeper's own records (operations, tokens...).
     "DATABASE": "dbkeeper",
-    # Named restore targets: {"name": "postgresql://..." or "alias:default"}.
+    # Named restore targets: {"name": "postgresql://..." or "alias:default"}, or a dict
+    # {"url": ..., "trust": "superuser", "owner": ROLE, "extensions": [...]} (targets/__init__.py).
     "TARGETS": {},
     # Worker heartbeat period, and the age after which the watchdog gives up.
     "HEARTBEAT_SECONDS": 5,
