@@ -194,7 +194,7 @@ def _live_facts(conn, name) -> dict | None:
 
 def _default_owner(conn, live, live_row, privileged, events) -> str:
     """Who gets the objects whose owner in the backup cannot have them."""
-    if live_row and not privileged.get(live_row["owner"], _PLAIN).privileged:
+    if live_row and not privileged.get(live_row["owner"], _UNKNOWN_ROLE).privileged:
         return live_row["owner"]
     configured = live.owner
     if configured:
@@ -226,11 +226,11 @@ def owner_role_name(dbname: str) -> str:
     return f"{base}_owner"
 
 
-class _Plain:
+class _UnknownRole:
     privileged = True  # a role that does not exist cannot be given anything
 
 
-_PLAIN = _Plain()
+_UNKNOWN_ROLE = _UnknownRole()
 
 
 def _give_back_owners(conn, backup_owners, privileged, default_owner, events, members):
@@ -374,6 +374,6 @@ def planned_default_owner(live, privileged) -> str:
         with live.admin_connection() as conn:
             row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
                                (live.name,)).fetchone()
-        if row and not privileged.get(row[0], _PLAIN).privileged:
+        if row and not privileged.get(row[0], _UNKNOWN_ROLE).privileged:
             return row[0]
     return live.owner or owner_role_name(live.name)
