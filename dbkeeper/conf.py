@@ -27,7 +27,8 @@ DEFAULTS = {
         # Plain SQL claims any text that starts like SQL: sniffed last (Engine.sniff_last).
         "pg_plain": "dbkeeper.engines.pg_plain.PgPlainEngine",
     },
-    # Named restore targets: {"name": "postgresql://..." or "alias:default"}.
+    # Named restore targets: {"name": "postgresql://..." or "alias:default"}, or a dict
+    # {"url": ..., "trust": "superuser", "owner": ROLE, "extensions": [...]} (targets/__init__.py).
     "TARGETS": {},
     # Worker heartbeat period, and the age after which the watchdog gives up.
     "HEARTBEAT_SECONDS": 5,

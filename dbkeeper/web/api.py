@@ -106,7 +106,8 @@ def target_list():
     for name, spec in sorted(configured_targets().items()):
         try:
             target = targets.resolve(spec)
-            rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name})
+            rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
+                         "trust": getattr(target, "trust", "")})
         except DbkeeperError as exc:
             rows.append({"name": name, "display": "", "kind": "", "database": "", "error": exc.render()})
     return rows
@@ -117,9 +118,21 @@ def targets_api(request, credential):
     if request.method == "GET":
         return JsonResponse({"targets": target_list()})
     data = _payload(request)
-    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user)
-    log.info("target %s added by %s", target["name"], credential.username)
+    # Full trust runs the backups' SQL with the target's own rights: only when asked for explicitly.
+    trust = "superuser" if data.get("trust_superuser") is True else ""
+    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user, trust=trust)
+    log.info("target %s added by %s%s", target["name"], credential.username,
+             " (trusting its backups fully)" if trust else "")
     return JsonResponse(target, status=201)
+
+
+@json_api("GET")
+def target_plan(request, credential, name):
+    """What restoring stored backup ``?backup=ID`` into target NAME would do
+    about the roles, extensions and privileged objects it needs (reads the
+    server, changes nothing)."""
+    rows = service.restore_needs(name, request.GET.get("backup"))
+    return JsonResponse({"plan": [{"object": subject.render(), "action": action.render()} for subject, action in rows]})
 
 
 @json_api("POST")

@@ -12,6 +12,13 @@ def register(sub):
     a.add_argument("url", help="postgresql://user@host:port/name or sqlite:////absolute/path.db")
     a.add_argument("--password-stdin", action="store_true",
                    help="read the database password from standard input (keeps it off the command line)")
+    a.add_argument("--trust-superuser", action="store_true",
+                   help="DANGEROUS: run the backups' SQL with this target's own rights, superuser ones included "
+                        "(by default a privileged target's backups run as a throwaway unprivileged role)")
+    a.add_argument("--owner", default="", help="role that owns restored objects when the live database's owner "
+                                                "is a superuser (default: a NOLOGIN role NAME_owner)")
+    a.add_argument("--extension", action="append", default=[], dest="extensions", metavar="NAME",
+                   help="an extension dbkeeper may create for a backup although it needs a superuser (repeatable)")
     a.set_defaults(func=cmd_add)
     tsub.add_parser("list", help="list restore targets (passwords hidden)").set_defaults(func=cmd_list)
     r = tsub.add_parser("remove", help="remove a target added here")
@@ -44,8 +51,11 @@ def cmd_add(args):
         if parsed.kind != "postgresql":
             raise TargetError(N_("--password-stdin is for PostgreSQL targets; a SQLite file has no password."))
         url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
-    target = add_target(args.name, url)
+    target = add_target(args.name, url, trust="superuser" if args.trust_superuser else "", owner=args.owner,
+                        extensions=args.extensions)
     sys.stdout.write(f"added target {target['name']}: {target['display']}\n")
+    if args.trust_superuser:
+        sys.stderr.write("warning: this target trusts its backups fully: their SQL runs with its own rights\n")
     return 0
 
 
@@ -60,9 +70,10 @@ def cmd_list(args):
     if not rows:
         sys.stdout.write("no targets yet: add one with 'dbkeeper target add NAME URL'\n")
         return 0
-    table = Table("name", "kind", "database", "url")
+    table = Table("name", "kind", "database", "url", "trusts its backups")
     for row in rows:
-        table.add_row(row["name"], row["kind"], row["database"], row["display"] or row.get("error", ""))
+        trust = "FULLY (superuser rights)" if row.get("trust") == "superuser" else "no"
+        table.add_row(row["name"], row["kind"], row["database"], row["display"] or row.get("error", ""), trust)
     Console().print(table)
     return 0
 

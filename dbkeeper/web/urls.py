@@ -19,5 +19,6 @@ urlpatterns = [
     path("api/operations/<str:operation_id>/token/", api.new_token, name="api_operation_token"),
     path("api/backups/<str:backup_id>/download/", downloads.download_backup, name="api_backup_download"),
     path("api/targets/", api.targets_api, name="api_targets"),
+    path("api/targets/<str:name>/plan/", api.target_plan, name="api_target_plan"),
     path("api/notifications/read/", api.read_notifications, name="api_notifications_read"),
 ]

@@ -36,6 +36,36 @@
       $("confirm-help").replaceChildren(...d.tNodes("type_to_confirm", { name: typed }));
     }
     $("start").disabled = !(name && chosenBackup && $("confirm").value.trim() === name);
+    refreshPlan();
+  };
+
+  // What the chosen backup needs on the chosen target (roles, extensions,
+  // privileged objects) and what dbkeeper will do about each, before confirming.
+  let planFor = "";
+  const refreshPlan = async () => {
+    const name = targetName();
+    const box = $("backup-plan");
+    const key = name && chosenBackup && chosenBackup.id ? `${name}\n${chosenBackup.id}` : "";
+    if (key === planFor) return;
+    planFor = key;
+    box.hidden = true;
+    if (!key) return;
+    let r;
+    try {
+      r = await d.getJson(`${d.urls.targets}${encodeURIComponent(name)}/plan/?backup=${encodeURIComponent(chosenBackup.id)}`);
+    } catch (e) {
+      return;  // the plan is a help, not a step: the restore can still be confirmed
+    }
+    if (planFor !== key || r.status !== 200 || !r.data || !r.data.plan.length) return;
+    const rows = r.data.plan.map((row) => {
+      const item = document.createElement("li");
+      const what = document.createElement("strong");
+      what.textContent = row.object;
+      item.append(what, `: ${row.action}`);
+      return item;
+    });
+    $("backup-plan-rows").replaceChildren(...rows);
+    box.hidden = false;
   };
   $("target").addEventListener("change", refreshConfirm);
   $("confirm").addEventListener("input", refreshConfirm);
@@ -47,7 +77,10 @@
       const status = $("add-target-status");
       let r;
       try {
-        r = await d.postJson(d.urls.targets, { name: $("new-target-name").value.trim(), url: $("new-target-url").value.trim() });
+        r = await d.postJson(d.urls.targets, {
+          name: $("new-target-name").value.trim(), url: $("new-target-url").value.trim(),
+          trust_superuser: $("new-target-trust").checked,
+        });
       } catch (e) {
         d.say(status, d.t("server_error", { status: "—" }));
         return;
@@ -55,7 +88,7 @@
       if (r.status !== 201) { d.say(status, d.errorText(r)); return; }
       const option = document.createElement("option");
       option.value = r.data.name;
-      option.textContent = r.data.name + " — " + r.data.display;
+      option.textContent = `${r.data.name} — ${r.data.display}${r.data.trust === "superuser" ? " — ⚠" : ""}`;
       $("target").append(option);
       $("target").value = r.data.name;
       // There is a target now: the form is emptied and the "none yet" hint goes.
