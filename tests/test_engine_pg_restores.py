@@ -278,13 +278,16 @@ def test_objects_of_roles_the_server_lacks_go_to_the_database_owner_role(pg, pg_
     engine.gone_roles_note(note, owner, reader)
     # Stored in English, shown in the reader's language with the role names kept.
     assert_translated(note, in_arabic(note), details=[reader, *engine.gone_roles_details])
-    handed = next(m for m in events(op) if "now belong to" in m)
-    assert owner in handed and f"now belong to {pg_dbname}_owner" in handed
     with pg.connect(pg_dbname) as conn:
         table_owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'entries'").fetchone()[0]
         schema_owner = conn.execute("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'ledger'").fetchone()[0]
         db_owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()").fetchone()[0]
-    assert table_owner == schema_owner == db_owner == f"{pg_dbname}_owner"
+        superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (db_owner,)).fetchone()[0]
+    # The database's own NOLOGIN owner role (its name shortened to fit an identifier).
+    assert table_owner == schema_owner == db_owner and db_owner.endswith("_owner") and not superuser
+    assert db_owner.startswith(pg_dbname[:20])
+    handed = next(m for m in events(op) if "now belong to" in m)
+    assert owner in handed and f"now belong to {db_owner}" in handed
 
 
 def test_a_user_who_is_not_superuser_restores_objects_owned_by_others(pg, pg_dbname, engine):
