@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import engines, targets
+from ..audit import service as audit
 from ..errors import BackupRejected, DbkeeperError, TargetBusy, TargetError
 from ..messages import Message, N_
 from .models import Operation
@@ -121,6 +122,7 @@ def launch(plan: RestorePlan, user=None, language="", token=False) -> StartedRes
     from ..access import operation_tokens
 
     op = record(plan, user=user)
+    audit.operation_started(op, user=user, database=plan.target.name)
     raw = operation_tokens.issue(op) if token else ""
     if language:
         from ..notifications import delivery
@@ -201,7 +203,10 @@ def visible_operation(operation_id, user) -> Operation:
 
 def cancel_operation(operation_id, user=None, by="") -> Operation:
     """Cancel an operation ``user`` may see."""
-    return cancel(visible_operation(operation_id, user), by=by)
+    op = cancel(visible_operation(operation_id, user), by=by)
+    audit.record(f"{op.kind}.cancel", user=user, target=audit.target_label(op.target_spec, op.target_display),
+                 database=op.target_display, backup=op.backup_id or op.source_name, operation=op.id, outcome=op.status)
+    return op
 
 
 def progress_token(operation_id, user) -> tuple[Operation, str]:

@@ -8,6 +8,11 @@ from the environment, with embedded defaults that need no other service:
 - DBKEEPER_SECRET_KEY, DBKEEPER_ALLOWED_HOSTS, DBKEEPER_DEBUG
 - DBKEEPER_SESSION_AGE: login session age in seconds (default 2 hours)
 - DBKEEPER_EMAIL_URL-style settings: DBKEEPER_EMAIL_HOST, DBKEEPER_EMAIL_PORT, DBKEEPER_EMAIL_FROM
+- DBKEEPER_BEHIND_TLS_PROXY=1: the server is reached through a TLS-terminating
+  proxy that sets X-Forwarded-Proto and X-Forwarded-For: the forwarded scheme
+  is trusted, cookies are Secure, HSTS is on, and the client's address is the
+  last one the proxy put in X-Forwarded-For (sign-in throttling, audit log)
+- DBKEEPER_REQUIRE_2FA=1: superusers must sign in with a TOTP code
 """
 
 import os
@@ -59,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dbkeeper.access.csp.ContentSecurityPolicyMiddleware",
+    "dbkeeper.audit.context.AuditContextMiddleware",  # after AuthenticationMiddleware
 ]
 
 ROOT_URLCONF = "dbkeeper.site.urls"
@@ -110,6 +117,17 @@ for _name, _cast in (("HEARTBEAT_TIMEOUT", float), ("HEARTBEAT_SECONDS", float),
                      ("PG_RESTORE_JOBS", int), ("MAX_UPLOAD_SIZE", int), ("ODOO_FILESTORE_DIR", str)):
     if env(f"DBKEEPER_{_name}"):
         DBKEEPER[_name] = _cast(env(f"DBKEEPER_{_name}"))
+
+if env("DBKEEPER_REQUIRE_2FA", "") == "1":
+    DBKEEPER["REQUIRE_2FA"] = True
+
+BEHIND_TLS_PROXY = env("DBKEEPER_BEHIND_TLS_PROXY", "") == "1"
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(env("DBKEEPER_HSTS_SECONDS", str(365 * 24 * 3600)))
+    DBKEEPER["CLIENT_ADDRESS_HEADER"] = "HTTP_X_FORWARDED_FOR"
 
 SESSION_COOKIE_AGE = int(env("DBKEEPER_SESSION_AGE", str(2 * 3600)))
 SESSION_SAVE_EVERY_REQUEST = False

@@ -31,13 +31,30 @@ def _target_for(url: DbUrl, spec: str):
 
 
 def configured_targets() -> dict:
-    """Name -> spec, from settings and from targets added in the server."""
+    """Name -> spec, from settings and from targets added in the server (their
+    URL without the saved password, which only ``resolve`` decrypts)."""
     from .models import Target as TargetRow
 
     targets = dict(conf.get("TARGETS") or {})
     for row in TargetRow.objects.all():
         targets.setdefault(row.name, row.url)
     return targets
+
+
+def _with_saved_password(name: str, url: str) -> str:
+    """``url`` with the password saved for the target ``name`` put back in."""
+    from .models import Target as TargetRow
+
+    if name in (conf.get("TARGETS") or {}):
+        return url
+    row = TargetRow.objects.filter(name=name).exclude(password_encrypted="").first()
+    if row is None:
+        return url
+    from .. import secretbox
+
+    parsed = DbUrl.parse(url)
+    password = secretbox.decrypt(row.password_encrypted)
+    return DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
 
 
 def resolve(spec: str):
@@ -50,7 +67,7 @@ def resolve(spec: str):
         named = configured_targets().get(spec)
         if named is None:
             raise TargetError(N_("There is no target named %(name)s."), params={"name": repr(spec)})
-        target = resolve(named)
+        target = resolve(_with_saved_password(spec, named))
         target.spec = spec
         return target
     if spec.startswith("alias:"):

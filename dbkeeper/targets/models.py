@@ -10,7 +10,10 @@ class Target(models.Model):
     """A restore target added in the standalone server (UI or `dbkeeper target add`)."""
 
     name = models.CharField(max_length=100, unique=True)
+    # The URL without its password; the password is in password_encrypted
+    # (Fernet, key file apart from this database: dbkeeper/secretbox.py).
     url = models.TextField()
+    password_encrypted = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

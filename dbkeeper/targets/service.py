@@ -4,6 +4,9 @@ target add`` share."""
 import logging
 import re
 
+from .. import secretbox
+from ..audit.service import record
+from ..dburl import DbUrl
 from ..errors import DbkeeperError, TargetError
 from ..messages import N_
 from . import configured_targets, resolve
@@ -29,5 +32,18 @@ def add_target(name, url, user=None) -> dict:
         raise TargetError(N_("Give the target as a database URL: postgresql://user@host:port/name or "
                              "sqlite:////absolute/path.db"), code="bad_target_url")
     target = resolve(url)  # raises TargetError with a sentence for a bad URL
-    Target.objects.create(name=name, url=url)
-    return {"name": name, "display": target.display(), "kind": target.kind, "database": target.name}
+    row = Target(name=name, url=target.url.to_url())
+    if target.url.password:
+        # Kept encrypted, apart from the URL; a first key is made only if no password was saved before.
+        first = not Target.objects.exclude(password_encrypted="").exists()
+        row.password_encrypted = secretbox.encrypt(target.url.password, create=first)
+        row.url = _without_password(target.url).to_url()
+    row.save()
+    result = {"name": name, "display": target.display(), "kind": target.kind, "database": target.name}
+    record("target.add", user=user, target=name, database=target.name, outcome="ok",
+           details={"display": target.display(), "kind": target.kind})
+    return result
+
+
+def _without_password(url: DbUrl) -> DbUrl:
+    return DbUrl(url.kind, url.name, url.user, "", url.host, url.port, url.options)

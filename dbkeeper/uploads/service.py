@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import conf
+from ..audit import service as audit
 from ..backups import store
 from ..errors import DbkeeperError
 from . import partial
@@ -191,6 +192,8 @@ def complete(upload, user, digest):
     else:
         upload.status, upload.backup_id = Upload.Status.STORED, backup.id
         log.info("upload %s stored as backup %s", upload.id, backup.id)
+        audit.record("upload.store", user=user, backup=backup.id, outcome="ok",
+                     details={"upload": upload.id, "name": backup.name, "size": backup.size, "format": backup.format})
     finally:
         path.unlink(missing_ok=True)
     now = timezone.now()
