@@ -105,7 +105,7 @@ def target_list():
     rows = []
     for name, spec in sorted(configured_targets().items()):
         try:
-            target = targets.resolve(spec)
+            target = targets.resolve(name)  # by name: a saved password is decrypted (or its key is missing)
             rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name})
         except DbkeeperError as exc:
             rows.append({"name": name, "display": "", "kind": "", "database": "", "error": localize(exc.message)})
