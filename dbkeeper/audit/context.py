@@ -6,15 +6,32 @@ where without every call passing the request down.
 AuthenticationMiddleware. Without it rows still name the user, but not the
 address, user agent or credential of the request."""
 
+import contextlib
 import contextvars
 
 from .. import conf
 
 _request = contextvars.ContextVar("dbkeeper_audit_request", default=None)
+# How actions outside a request came: "cli" while a dbkeeper command runs.
+_via = contextvars.ContextVar("dbkeeper_audit_via", default="")
 
 
 def current_request():
     return _request.get()
+
+
+def current_via() -> str:
+    return _via.get()
+
+
+@contextlib.contextmanager
+def via(name: str):
+    """Rows written inside this block without a request name ``name`` as their method."""
+    token = _via.set(name)
+    try:
+        yield
+    finally:
+        _via.reset(token)
 
 
 class AuditContextMiddleware:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ..messages import Message
 from . import chain
-from .context import current_request, request_fields
+from .context import current_request, current_via, request_fields
 from .models import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def record(action, *, user=None, method="", address="", user_agent="", target=""
     """Append one row. ``user``: a user object (or None); ``username`` and
     ``user_id``: when there is no user object (a failed sign-in, a worker). Method, address and
     user agent default to those of the request being served (context.py),
-    and to ``cli`` outside a request. ``sentence``: a Message (or its JSON).
+    and to ``cli`` while a dbkeeper command runs. ``sentence``: a Message (or its JSON).
     ``parent``: the start row (or its number) of a long action's end row.
     A failure to write is logged and never stops the action itself."""
     fields = request_fields(current_request())
@@ -46,7 +46,7 @@ def record(action, *, user=None, method="", address="", user_agent="", target=""
         "action": action,
         "user_id": str(getattr(user, "pk", "") or "") if user is not None else user_id,
         "username": (user.get_username() if user is not None and hasattr(user, "get_username") else username) or "",
-        "method": method or fields.get("method") or ("cli" if current_request() is None else ""),
+        "method": method or fields.get("method") or ("" if current_request() is not None else current_via()),
         "token_prefix": token_prefix or (fields.get("token_prefix", "") if not method else ""),
         "address": address or fields.get("address", ""),
         "user_agent": user_agent or fields.get("user_agent", ""),
