@@ -316,3 +316,53 @@ def test_the_key_can_come_from_the_settings_and_without_it_rows_do_not_verify(se
     second = record("test.action", outcome="ok")
     assert chain.verify(rows()).problems[0].english().startswith("Row 1 does not match")
     assert chain.compute(first.hmac, second) == second.hmac
+
+
+def test_a_restore_run_by_the_command_line_has_linked_rows_and_removing_a_target_is_recorded(tmp_path):
+    data = tmp_path / "data"
+    backup = make_sqlite(tmp_path / "b.sqlite3", rows=5)
+    added = dbkeeper(data, "target", "add", "notes", f"sqlite:///{tmp_path / 'live.sqlite3'}")
+    assert added.returncode == 0, added.stderr
+    restored = dbkeeper(data, "restore", str(backup), "--target", "notes", "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert dbkeeper(data, "target", "remove", "notes").returncode == 0
+    db = sqlite3.connect(data / "control.sqlite3")
+    found = db.execute("SELECT number, action, method, target, outcome, parent, operation FROM dbkeeper_auditentry "
+                       "ORDER BY number").fetchall()
+    db.close()
+    actions = [row[1] for row in found]
+    assert actions == ["target.add", "restore.start", "restore.end", "target.remove"], found
+    start, end = found[1], found[2]
+    assert start[2] == "cli" and start[3] == "notes" and start[4] == "started"
+    assert end[5] == start[0] and end[6] == start[6] and end[4] == "succeeded"
+    assert dbkeeper(data, "audit", "verify").returncode == 0
+
+
+@pytest.mark.parametrize("control", ["sqlite", "postgresql"])
+def test_concurrent_writers_keep_one_linear_chain(control, pg, tmp_path):
+    """Several processes appending at once (the append lock: SQLite's IMMEDIATE
+    transaction, PostgreSQL's table lock) leave consecutive rows that verify."""
+    data = tmp_path / "data"
+    env = {}
+    if control == "postgresql":
+        pg.drop_db("dbkeeper_control_audit")
+        pg.create_db("dbkeeper_control_audit")
+        env["DBKEEPER_CONTROL_DATABASE_URL"] = pg.url("dbkeeper_control_audit")
+    base = {**os.environ, "DBKEEPER_DATA_DIR": str(data), **env}
+    base.pop("DJANGO_SETTINGS_MODULE", None)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "dbkeeper", *args], env=base, capture_output=True, text=True,
+                              timeout=120)
+
+    assert run("createadmin", "admin").returncode == 0
+    code = ("import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'dbkeeper.site.settings'); django.setup()\n"
+            "from dbkeeper.audit.service import record\n"
+            "for n in range(15): record('test.concurrent', username=str(os.getpid()), outcome='ok')\n")
+    writers = [subprocess.Popen([sys.executable, "-c", code], env=base) for _ in range(4)]
+    assert all(w.wait(timeout=120) == 0 for w in writers)
+    result = run("audit", "verify")
+    assert result.returncode == 0, result.stderr
+    assert "60 rows, the last is 60" in result.stdout
+    if control == "postgresql":
+        pg.drop_db("dbkeeper_control_audit")

@@ -100,8 +100,11 @@ def check_confirmation(plan: RestorePlan, typed) -> None:
 
 
 def record(plan: RestorePlan, user=None) -> Operation:
-    """The operation for a checked and confirmed plan, holding the target's lock; not queued."""
-    return create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup)
+    """The operation for a checked and confirmed plan, holding the target's lock; not queued.
+    (Its audit start row is written here, so that a restore the CLI runs itself has one too.)"""
+    op = create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup)
+    audit.operation_started(op, user=user, database=plan.target.name)
+    return op
 
 
 def start_restore(source_path="", target="", *, confirm, backup_id="", user=None, language="", token=False,
@@ -122,7 +125,6 @@ def launch(plan: RestorePlan, user=None, language="", token=False) -> StartedRes
     from ..access import operation_tokens
 
     op = record(plan, user=user)
-    audit.operation_started(op, user=user, database=plan.target.name)
     raw = operation_tokens.issue(op) if token else ""
     if language:
         from ..notifications import delivery

@@ -65,6 +65,7 @@ def cmd_list(args):
 
 
 def cmd_remove(args):
+    from ..audit.service import record
     from ..errors import TargetError
     from ..operations.models import Operation
     from ..targets.models import Target
@@ -77,5 +78,6 @@ def cmd_remove(args):
     if busy is not None:
         raise TargetError(f"Target {args.name} has a restore in progress ({busy.id}); wait for it to end or cancel it first.")
     row.delete()
+    record("target.remove", target=args.name, outcome="ok")
     sys.stdout.write(f"removed target {args.name}\n")
     return 0
