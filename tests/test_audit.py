@@ -261,7 +261,9 @@ def test_a_deleted_row_is_named(logged):
     data, db = logged
     db.execute("DELETE FROM dbkeeper_auditentry WHERE number = 4")
     result = verify(data)
-    assert result.returncode == 1 and "Rows 4 to 4 are missing" in result.stderr
+    assert result.returncode == 1 and "Row 4 is missing: it was deleted" in result.stderr
+    db.execute("DELETE FROM dbkeeper_auditentry WHERE number = 5")
+    assert "Rows 4 to 5 are missing" in verify(data).stderr
 
 
 def test_an_inserted_row_is_named(logged):

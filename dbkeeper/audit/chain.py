@@ -120,7 +120,10 @@ def verify(entries, anchors=(), secret: bytes | None = None) -> Report:
         if report.problems:
             continue
         if entry.number != expected:
-            if entry.number > expected:
+            if entry.number == expected + 1:
+                report.problems.append(Message(N_("Row %(missing)s is missing: it was deleted (the next row is "
+                                                  "%(number)s)."), {"missing": expected, "number": entry.number}))
+            elif entry.number > expected:
                 report.problems.append(Message(N_("Rows %(first)s to %(last)s are missing: they were deleted "
                                                   "(the next row is %(number)s)."),
                                                {"first": expected, "last": entry.number - 1, "number": entry.number}))
