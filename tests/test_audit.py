@@ -368,3 +368,21 @@ def test_concurrent_writers_keep_one_linear_chain(control, pg, tmp_path):
     assert "60 rows, the last is 60" in result.stdout
     if control == "postgresql":
         pg.drop_db("dbkeeper_control_audit")
+
+
+def test_anchors_are_logged_every_100_rows_and_after_an_hour(caplog, monkeypatch):
+    import time
+
+    from dbkeeper.audit import service
+
+    caplog.set_level("INFO", logger="dbkeeper.audit.anchor")
+    monkeypatch.setitem(service._last_anchor, "at", time.monotonic())  # as if this process had just anchored
+    for _ in range(101):
+        record("test.action", outcome="ok")
+    anchors = [r.getMessage() for r in caplog.records if r.name == "dbkeeper.audit.anchor"]
+    hundredth = AuditEntry.objects.get(number=100)
+    assert anchors == [f"audit anchor 100 {hundredth.hmac}"]
+    monkeypatch.setitem(service._last_anchor, "at", time.monotonic() - 3601)
+    latest = record("test.action", outcome="ok")
+    anchors = [r.getMessage() for r in caplog.records if r.name == "dbkeeper.audit.anchor"]
+    assert anchors[-1] == f"audit anchor {latest.number} {latest.hmac}" and len(anchors) == 2
