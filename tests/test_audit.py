@@ -15,14 +15,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from dbkeeper.access import operation_tokens
 from dbkeeper.access.api_tokens import create_token, revoke_token
 from dbkeeper.audit import chain
 from dbkeeper.audit.models import AuditEntry, AuditLogIsAppendOnly
 from dbkeeper.audit.service import record
 from dbkeeper.backups import store
 from dbkeeper.operations import runner
-from dbkeeper.operations.models import Operation
 from dbkeeper.operations.queue import huey
 from dbkeeper.targets.models import Target
 

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from dbkeeper import secretbox, targets
+from dbkeeper import targets
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.targets.models import Target
 from dbkeeper.targets.service import add_target

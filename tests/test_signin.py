@@ -20,7 +20,6 @@ from dbkeeper.access.csp import HEADER
 from dbkeeper.access.signin import SigninLock
 from dbkeeper.audit.models import AuditEntry
 
-from .conftest import UPLOADER, UPLOADER_PASSWORD
 
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
           "form-action 'self'; base-uri 'self'")
