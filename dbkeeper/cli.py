@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "dbkeeper.backups.commands",
     "dbkeeper.backups.keygen",
     "dbkeeper.access.commands",
+    "dbkeeper.audit.commands",
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",
 ]
@@ -52,10 +53,12 @@ def main(argv=None, configure=True):
     # A client command (e.g. upload) sets needs_django=False: no settings, no data folder.
     if configure and getattr(args, "needs_django", True):
         setup_django()
+    from .audit.context import via
     from .errors import DbkeeperError
 
     try:
-        return args.func(args) or 0
+        with via("cli"):  # audit rows written by the command say so
+            return args.func(args) or 0
     except DbkeeperError as exc:
         # A client command runs without Django settings: no catalog, so English.
         from django.conf import settings

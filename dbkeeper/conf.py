@@ -65,6 +65,24 @@ DEFAULTS = {
     # dbkeeper never stores the private key; `dbkeeper keygen` makes one.
     "AGE_RECIPIENTS": [],
     "AGE_IDENTITY_FILE": None,
+    # Audit log: the HMAC key (default: the key file audit.key in the data folder).
+    "AUDIT_KEY": None,
+    # Behind a proxy: the META key holding the client's address (e.g.
+    # "HTTP_X_FORWARDED_FOR"; its last entry is used). Default REMOTE_ADDR.
+    "CLIENT_ADDRESS_HEADER": None,
+    # Sign-in throttling: failures within the window that lock an account, or
+    # an address, for SIGNIN_LOCKOUT_SECONDS.
+    "SIGNIN_MAX_FAILURES": 5,
+    "SIGNIN_MAX_FAILURES_PER_ADDRESS": 20,
+    "SIGNIN_WINDOW_SECONDS": 900,
+    "SIGNIN_LOCKOUT_SECONDS": 900,
+    # Superusers must sign in with a TOTP code ('dbkeeper 2fa enrol USER').
+    "REQUIRE_2FA": False,
+    # Key that encrypts saved target passwords (default: secrets.key in the data folder).
+    "SECRETS_KEY_FILE": None,
+    # The Content-Security-Policy header of every response (access/csp.py).
+    "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"),
 }
 
 

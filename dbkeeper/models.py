@@ -7,3 +7,6 @@ from .access.api_tokens import ApiToken  # noqa: F401
 from .uploads.models import Upload  # noqa: F401
 from .access.operation_tokens import OperationToken  # noqa: F401
 from .notifications.models import Notification  # noqa: F401
+from .audit.models import AuditEntry  # noqa: F401
+from .access.signin import SigninFailure, SigninLock  # noqa: F401
+from .access.twofactor import TotpDevice  # noqa: F401

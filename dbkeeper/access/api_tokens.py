@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 
+from ..audit import service as audit
 from ..errors import DbkeeperError
 from ..messages import N_, Np_
 from .tokens import hash_token
@@ -66,6 +67,7 @@ def create_token(user, name="") -> tuple[ApiToken, str]:
         token_hash=hash_token(secret),
     )
     log.info("API token %s… created for %s", record.prefix, record.username)
+    audit.record("token.create", user=user, outcome="ok", details={"kind": "api_token", "token": record.token_hash[:8], "id": record.pk, "name": record.name})
     return record, secret
 
 
@@ -91,6 +93,8 @@ def revoke_token(record: ApiToken) -> ApiToken:
     record.revoked_at = timezone.now()
     record.save(update_fields=["revoked_at"])
     log.info("API token %s… of %s revoked", record.prefix, record.username)
+    audit.record("token.revoke", username=record.username, user_id=record.user_id, outcome="ok",
+                 details={"kind": "api_token", "token": record.token_hash[:8], "id": record.pk})
     return record
 
 

@@ -21,6 +21,15 @@ def register(sub):
     ls.add_argument("--all", action="store_true", help="include revoked tokens")
     ls.set_defaults(func=cmd_list)
 
+    f = sub.add_parser("2fa", help="TOTP two-factor sign-in for staff")
+    fsub = f.add_subparsers(dest="action", required=True, metavar="ACTION")
+    e = fsub.add_parser("enrol", help="give a user a new TOTP seed and print its otpauth:// URI once")
+    e.add_argument("username")
+    e.set_defaults(func=cmd_2fa_enrol)
+    rm = fsub.add_parser("remove", help="turn two-factor sign-in off for a user")
+    rm.add_argument("username")
+    rm.set_defaults(func=cmd_2fa_remove)
+
 
 def cmd_create(args):
     from django.contrib.auth import get_user_model
@@ -76,4 +85,40 @@ def cmd_list(args):
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         sys.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+    return 0
+
+
+def _user(username):
+    from django.contrib.auth import get_user_model
+
+    from ..errors import DbkeeperError
+
+    User = get_user_model()
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+    if user is None:
+        raise DbkeeperError(f"There is no user named {username}.")
+    return user
+
+
+def cmd_2fa_enrol(args):
+    from ..server import migrate
+    from .twofactor import enrol
+
+    migrate()
+    user = _user(args.username)
+    _device, uri = enrol(user)
+    sys.stdout.write(uri + "\n")
+    sys.stderr.write(f"Two-factor sign-in is on for {user.get_username()}: add the URI above to an authenticator "
+                     "app (it is shown only this once); the sign-in page will ask for its code.\n")
+    return 0
+
+
+def cmd_2fa_remove(args):
+    from ..server import migrate
+    from .twofactor import TotpDevice
+
+    migrate()
+    user = _user(args.username)
+    count, _ = TotpDevice.objects.filter(user_id=str(user.pk)).delete()
+    sys.stdout.write(f"two-factor sign-in {'removed' if count else 'was not on'} for {user.get_username()}\n")
     return 0

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .. import conf
+from ..audit import service as audit
 from ..operations.models import Operation
 from .tokens import hash_token
 
@@ -84,6 +85,8 @@ def issue(operation: Operation) -> str:
         username=operation.username,
     )
     log.info("operation token issued op=%s user=%s token=%s", operation.id, operation.username or "-", token.prefix)
+    audit.record("token.create", username=operation.username, user_id=operation.user_id, operation=operation.id,
+                 outcome="ok", details={"kind": "operation_token", "token": token.prefix})
     _purge_old()
     return raw
 
@@ -193,6 +196,8 @@ def revoke_for_user(user_id, reason="logout") -> int:
     )
     if count:
         log.info("revoked %d operation token(s) of user %s (%s)", count, user_id, reason)
+        audit.record("token.revoke", user_id=str(user_id), outcome="ok",
+                     details={"kind": "operation_token", "count": count, "reason": reason})
     return count
 
 

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import engines, targets
+from ..audit import service as audit
 from ..errors import BackupRejected, DbkeeperError, TargetBusy, TargetError
 from ..messages import Message, N_
 from .models import Operation
@@ -112,8 +113,11 @@ def check_confirmation(plan: RestorePlan, typed) -> None:
 
 
 def record(plan: RestorePlan, user=None) -> Operation:
-    """The operation for a checked and confirmed plan, holding the target's lock; not queued."""
-    return create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup)
+    """The operation for a checked and confirmed plan, holding the target's lock; not queued.
+    (Its audit start row is written here, so that a restore the CLI runs itself has one too.)"""
+    op = create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup)
+    audit.operation_started(op, user=user, database=plan.target.name)
+    return op
 
 
 def start_restore(source_path="", target="", *, confirm, backup_id="", user=None, language="", token=False,
@@ -219,7 +223,10 @@ def visible_operation(operation_id, user) -> Operation:
 
 def cancel_operation(operation_id, user=None, by="") -> Operation:
     """Cancel an operation ``user`` may see."""
-    return cancel(visible_operation(operation_id, user), by=by)
+    op = cancel(visible_operation(operation_id, user), by=by)
+    audit.record(f"{op.kind}.cancel", user=user, target=audit.target_label(op.target_spec, op.target_display),
+                 database=op.target_display, backup=op.backup_id or op.source_name, operation=op.id, outcome=op.status)
+    return op
 
 
 def progress_token(operation_id, user) -> tuple[Operation, str]:

@@ -12,6 +12,11 @@ from the environment, with embedded defaults that need no other service:
   DBKEEPER_S3_SECRET_KEY, DBKEEPER_S3_REGION, DBKEEPER_S3_PREFIX): keep backups on S3
 - DBKEEPER_AGE_RECIPIENTS (age public keys, comma or space separated): encrypt new
   backups; DBKEEPER_AGE_IDENTITY_FILE: the identity restores decrypt with
+- DBKEEPER_BEHIND_TLS_PROXY=1: the server is reached through a TLS-terminating
+  proxy that sets X-Forwarded-Proto and X-Forwarded-For: the forwarded scheme
+  is trusted, cookies are Secure, HSTS is on, and the client's address is the
+  last one the proxy put in X-Forwarded-For (sign-in throttling, audit log)
+- DBKEEPER_REQUIRE_2FA=1: superusers must sign in with a TOTP code
 """
 
 import os
@@ -63,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dbkeeper.access.csp.ContentSecurityPolicyMiddleware",
+    "dbkeeper.audit.context.AuditContextMiddleware",  # after AuthenticationMiddleware
 ]
 
 ROOT_URLCONF = "dbkeeper.site.urls"
@@ -138,6 +145,16 @@ if env("DBKEEPER_AGE_IDENTITY_FILE"):
     DBKEEPER["AGE_IDENTITY_FILE"] = env("DBKEEPER_AGE_IDENTITY_FILE")
 if env("DBKEEPER_BACKUP_STORAGE"):
     DBKEEPER["BACKUP_STORAGE"] = env("DBKEEPER_BACKUP_STORAGE")
+if env("DBKEEPER_REQUIRE_2FA", "") == "1":
+    DBKEEPER["REQUIRE_2FA"] = True
+
+BEHIND_TLS_PROXY = env("DBKEEPER_BEHIND_TLS_PROXY", "") == "1"
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(env("DBKEEPER_HSTS_SECONDS", str(365 * 24 * 3600)))
+    DBKEEPER["CLIENT_ADDRESS_HEADER"] = "HTTP_X_FORWARDED_FOR"
 
 SESSION_COOKIE_AGE = int(env("DBKEEPER_SESSION_AGE", str(2 * 3600)))
 SESSION_SAVE_EVERY_REQUEST = False

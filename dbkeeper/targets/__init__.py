@@ -31,15 +31,35 @@ def _target_for(url: DbUrl, spec: str):
 
 
 def configured_targets() -> dict:
-    """Name -> spec, from settings and from targets added in the server. A
-    spec is a URL or alias, or a dict: {"url": ..., "trust": "superuser",
-    "owner": ROLE, "extensions": [...]}."""
+    """Name -> spec, from settings and from targets added in the server (their
+    URL without the saved password, which only ``resolve`` decrypts). A spec is
+    a URL or alias, or a dict: {"url": ..., "trust": "superuser", "owner":
+    ROLE, "extensions": [...]}."""
     from .models import Target as TargetRow
 
     targets = dict(conf.get("TARGETS") or {})
     for row in TargetRow.objects.all():
         targets.setdefault(row.name, row.spec())
     return targets
+
+
+def _with_saved_password(name: str, spec):
+    """``spec`` (a URL, or a dict with one as "url") with the password saved
+    for the target ``name`` put back in."""
+    from .models import Target as TargetRow
+
+    if name in (conf.get("TARGETS") or {}):
+        return spec
+    row = TargetRow.objects.filter(name=name).exclude(password_encrypted="").first()
+    if row is None:
+        return spec
+    from .. import secretbox
+
+    url = spec["url"] if isinstance(spec, dict) else spec
+    parsed = DbUrl.parse(url)
+    password = secretbox.decrypt(row.password_encrypted)
+    url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
+    return {**spec, "url": url} if isinstance(spec, dict) else url
 
 
 def resolve(spec):
@@ -54,7 +74,7 @@ def resolve(spec):
         named = configured_targets().get(spec)
         if named is None:
             raise TargetError(N_("There is no target named %(name)s."), params={"name": repr(spec)})
-        target = resolve(named)
+        target = resolve(_with_saved_password(spec, named))
         target.spec = spec
         return target
     if spec.startswith("alias:"):

@@ -10,6 +10,8 @@ class Target(models.Model):
     """A restore target added in the standalone server (UI or `dbkeeper target add`)."""
 
     name = models.CharField(max_length=100, unique=True)
+    # The URL without its password; the password is in password_encrypted
+    # (Fernet, key file apart from this database: dbkeeper/secretbox.py).
     url = models.TextField()
     # "superuser": the backups' SQL runs with the target's own rights (targets/pgscratch.py). Default: no.
     trust = models.CharField(max_length=16, blank=True, default="")
@@ -17,6 +19,7 @@ class Target(models.Model):
     owner = models.CharField(max_length=63, blank=True, default="")
     # Extensions dbkeeper may create for a backup (besides those of the live database).
     extensions = models.JSONField(blank=True, default=list)
+    password_encrypted = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -4,6 +4,9 @@ target add`` share."""
 import logging
 import re
 
+from .. import secretbox
+from ..audit.service import record
+from ..dburl import DbUrl
 from ..errors import DbkeeperError, TargetError
 from ..messages import N_
 from . import configured_targets, resolve
@@ -33,6 +36,19 @@ def add_target(name, url, user=None, trust="", owner="", extensions=()) -> dict:
     options = {"trust": trust or "", "owner": owner or "", "extensions": list(extensions or ())}
     # raises TargetError with a sentence for a bad URL or option
     target = resolve({"url": url, **options} if any(options.values()) else url)
-    Target.objects.create(name=name, url=url, **options)
-    return {"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
-            "trust": options["trust"]}
+    row = Target(name=name, url=target.url.to_url(), **options)
+    if target.url.password:
+        # Kept encrypted, apart from the URL; a first key is made only if no password was saved before.
+        first = not Target.objects.exclude(password_encrypted="").exists()
+        row.password_encrypted = secretbox.encrypt(target.url.password, create=first)
+        row.url = _without_password(target.url).to_url()
+    row.save()
+    result = {"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
+              "trust": options["trust"]}
+    record("target.add", user=user, target=name, database=target.name, outcome="ok",
+           details={"display": target.display(), "kind": target.kind, "trust": options["trust"]})
+    return result
+
+
+def _without_password(url: DbUrl) -> DbUrl:
+    return DbUrl(url.kind, url.name, url.user, "", url.host, url.port, url.options)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from .. import conf
+from ..audit import service as audit
 from ..backups import store
 from ..errors import DbkeeperError
 from ..messages import Message, N_
@@ -194,6 +195,8 @@ def complete(upload, user, digest):
     else:
         upload.status, upload.backup_id = Upload.Status.STORED, backup.id
         log.info("upload %s stored as backup %s", upload.id, backup.id)
+        audit.record("upload.store", user=user, backup=backup.id, outcome="ok",
+                     details={"upload": upload.id, "name": backup.name, "size": backup.size, "format": backup.format})
     finally:
         path.unlink(missing_ok=True)
     now = timezone.now()

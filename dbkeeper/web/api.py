@@ -105,7 +105,7 @@ def target_list():
     rows = []
     for name, spec in sorted(configured_targets().items()):
         try:
-            target = targets.resolve(spec)
+            target = targets.resolve(name)  # by name: a saved password is decrypted (or its key is missing)
             rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
                          "trust": getattr(target, "trust", "")})
         except DbkeeperError as exc:
@@ -141,3 +141,44 @@ def read_notifications(request, credential):
     data = _payload(request)
     count = notifications.mark_read(credential.user_id, notification_id=data.get("id"), operation_id=data.get("operation"))
     return JsonResponse({"read": count})
+
+
+AUDIT_API_PAGE_SIZE = 100
+AUDIT_API_MAX_PAGE_SIZE = 1000
+
+
+@json_api("GET")
+def audit_api(request, credential):
+    """The audit log for superusers: ``?page=N&page_size=M`` (newest first) and
+    the filters since, until, action, username, outcome, target, operation;
+    ``?format=jsonl`` or ``csv`` exports every matching row (oldest first)."""
+    from django.http import StreamingHttpResponse
+
+    from ..audit import query
+    from ..audit.service import record
+
+    if not credential.user.is_superuser:
+        raise DbkeeperError(_("Only superusers may read the audit log."), code="forbidden")
+    filters = {name: request.GET.get(name, "") for name in query.FILTERS}
+    rows = query.filtered(since=query.parse_since(request.GET.get("since")),
+                          until=query.parse_since(request.GET.get("until"), "until"), **filters)
+    fmt = request.GET.get("format", "")
+    if fmt in ("jsonl", "csv"):
+        record("audit.export", user=credential.user, outcome="ok",
+               details={"format": fmt, **{k: v for k, v in request.GET.items() if k != "format"}})
+        lines = query.jsonl(rows) if fmt == "jsonl" else query.csv_lines(rows)
+        response = StreamingHttpResponse(lines, content_type="application/jsonl" if fmt == "jsonl" else "text/csv")
+        response["Content-Disposition"] = f'attachment; filename="dbkeeper-audit.{fmt}"'
+        return response
+    try:
+        page = max(1, int(request.GET.get("page") or 1))
+        size = min(AUDIT_API_MAX_PAGE_SIZE, max(1, int(request.GET.get("page_size") or AUDIT_API_PAGE_SIZE)))
+    except ValueError:
+        raise DbkeeperError(_("page and page_size are whole numbers."), code="bad_request") from None
+    total = rows.count()
+    chunk = rows.order_by("-number")[(page - 1) * size: page * size]
+    return JsonResponse({
+        "count": total, "page": page, "page_size": size, "pages": (total + size - 1) // size,
+        "next": page + 1 if page * size < total else None,
+        "entries": [query.as_dict(entry) for entry in chunk],
+    })

@@ -79,6 +79,7 @@ def cmd_list(args):
 
 
 def cmd_remove(args):
+    from ..audit.service import record
     from ..errors import TargetError
     from ..messages import N_
     from ..operations.models import Operation
@@ -94,5 +95,6 @@ def cmd_remove(args):
         raise TargetError(N_("Target %(name)s has a restore in progress (%(id)s); wait for it to end or cancel it first."),
                           params={"name": args.name, "id": busy.id})
     row.delete()
+    record("target.remove", target=args.name, outcome="ok")
     sys.stdout.write(f"removed target {args.name}\n")
     return 0

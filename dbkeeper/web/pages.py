@@ -1,13 +1,29 @@
 """The pages: sign-in, the restore page, a restore's progress view, and the
 operations list. The pages are thin: the JavaScript talks to the JSON API."""
 
+import time
+
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.shortcuts import get_object_or_404, render
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 
+from ..access import signin, twofactor
 from ..access.auth import can_restore, can_see
+from ..audit import query as audit_query
+from ..audit.context import client_address
+from ..errors import DbkeeperError
+from ..messages import Message, N_, render_stored
 from ..backups.models import Backup
 from ..notifications.models import Notification
 from ..operations.models import Operation
@@ -105,14 +121,132 @@ def operations_page(request):
     return render(request, "dbkeeper/operations.html", context)
 
 
+class SigninForm(AuthenticationForm):
+    """Django's sign-in form, refusing a locked account or address before the
+    password is checked, and a superuser without two-factor sign-in when it
+    is required. ``refusal`` is the sentence the page shows instead of the
+    usual "do not match"."""
+
+    refusal = ""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        lock = signin.active_lock(username, client_address(self.request))
+        if lock is not None:
+            signin.refused_while_locked(username, self.request, lock)
+            self.refusal = lock.sentence().render()
+            raise ValidationError(self.refusal, code="locked")
+        try:
+            return super().clean()
+        except ValidationError:
+            lock = signin.active_lock(username, client_address(self.request))
+            if lock is not None:  # this failure was the one too many
+                self.refusal = lock.sentence().render()
+            raise
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if twofactor.required(user) and twofactor.device_for(user) is None:
+            self.refusal = Message(N_("Superusers must sign in with a one-time code here, and %(name)s has no "
+                                      "authenticator yet: ask an administrator to run 'dbkeeper 2fa enrol %(name)s'."),
+                                   {"name": user.get_username()}).render()
+            raise ValidationError(self.refusal, code="2fa_required")
+
+
+PENDING = "dbkeeper_2fa_pending"
+PENDING_SECONDS = 300  # the code must follow the password within this time
+
+
 class LoginView(auth_views.LoginView):
     template_name = "dbkeeper/login.html"
     redirect_authenticated_user = True
+    form_class = SigninForm
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["strings"] = js_strings()
         return context
+
+    def form_valid(self, form):
+        user = form.get_user()
+        signin.register_success(user.get_username())
+        if twofactor.device_for(user) is None:
+            return super().form_valid(form)
+        # The password was right; the session is opened only after the code.
+        self.request.session[PENDING] = {"user_id": str(user.pk), "backend": user.backend, "at": time.time(),
+                                         "next": self.get_success_url()}
+        return redirect("dbkeeper:login_code")
+
+
+def _pending_user(request):
+    pending = request.session.get(PENDING)
+    if not pending or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+        return None, None
+    User = get_user_model()
+    return User._default_manager.filter(pk=pending["user_id"], is_active=True).first(), pending
+
+
+@login_not_required
+@never_cache
+@csrf_protect
+@sensitive_post_parameters("code")
+def login_code(request):
+    """The second step of a sign-in with two-factor: the code of the user's authenticator."""
+    user, pending = _pending_user(request)
+    if user is None:
+        request.session.pop(PENDING, None)
+        return redirect("dbkeeper:login")
+    context = {"strings": js_strings(), "code_step": True, "pending_username": user.get_username()}
+    if request.method == "POST":
+        lock = signin.active_lock(user.get_username(), client_address(request))
+        device = twofactor.device_for(user)
+        if lock is not None:
+            signin.refused_while_locked(user.get_username(), request, lock)
+            context["refusal"] = lock.sentence().render()
+        elif device is not None and twofactor.check_code(device, request.POST.get("code", "")):
+            request.session.pop(PENDING, None)
+            signin.register_success(user.get_username())
+            auth_login(request, user, backend=pending["backend"])
+            target = pending.get("next") or reverse("dbkeeper:restore")
+            if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+                target = reverse("dbkeeper:restore")
+            return HttpResponseRedirect(target)
+        else:
+            signin.on_login_failed(sender=__name__, credentials={"username": user.get_username(), "step": "code"},
+                                   request=request)
+            lock = signin.active_lock(user.get_username(), client_address(request))
+            context["refusal"] = lock.sentence().render() if lock else Message(
+                N_("That code is not right, or was used already. Enter the current code of your authenticator.")).render()
+    return render(request, "dbkeeper/login.html", context)
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+@staff_page
+def audit_page(request):
+    """The audit log, newest first, with filters (superusers only)."""
+    if not request.user.is_superuser:
+        return render(request, "dbkeeper/forbidden.html", status=403)
+    context = _common(request)
+    filters = {name: request.GET.get(name, "").strip() for name in ("action", "username", "outcome", "target", "since", "until")}
+    try:
+        rows = audit_query.filtered(since=audit_query.parse_since(filters["since"]),
+                                    until=audit_query.parse_since(filters["until"], "until"),
+                                    action=filters["action"], username=filters["username"],
+                                    outcome=filters["outcome"], target=filters["target"]).order_by("-number")
+    except DbkeeperError as exc:
+        context["filter_error"] = exc.render()
+        rows = audit_query.filtered().order_by("-number")
+    page = Paginator(rows, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context.update(
+        page=page, filters=filters, query=query.urlencode(),
+        entries=[{"entry": e, "sentence": render_stored(e.sentence) if e.sentence else ""} for e in page],
+        export_query=query.urlencode(),
+    )
+    return render(request, "dbkeeper/audit.html", context)
 
 
 def forbidden(request):

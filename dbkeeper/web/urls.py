@@ -8,9 +8,11 @@ from . import api, downloads, pages, status
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
     path("login/", pages.LoginView.as_view(), name="login"),
+    path("login/code/", pages.login_code, name="login_code"),
     path("logout/", auth_views.LogoutView.as_view(next_page="dbkeeper:login"), name="logout"),
     path("language/", login_not_required(set_language), name="set_language"),
     path("operations/", pages.operations_page, name="operations"),
+    path("audit/", pages.audit_page, name="audit"),
     path("restore-progress/<str:operation_id>/", pages.progress_page, name="progress"),
     path("restore-progress/<str:operation_id>/status/", status.operation_status, name="operation_status"),
     path("api/restores/", api.start_restore, name="api_restores"),
@@ -20,5 +22,6 @@ urlpatterns = [
     path("api/backups/<str:backup_id>/download/", downloads.download_backup, name="api_backup_download"),
     path("api/targets/", api.targets_api, name="api_targets"),
     path("api/targets/<str:name>/plan/", api.target_plan, name="api_target_plan"),
+    path("api/audit/", api.audit_api, name="api_audit"),
     path("api/notifications/read/", api.read_notifications, name="api_notifications_read"),
 ]
