@@ -9,25 +9,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from django.core.files import File
-from django.core.files.storage import FileSystemStorage, storages
 from django.utils import timezone
 
 from .. import conf, engines
 from ..errors import BackupRejected
 from .models import Backup, new_backup_id
+from .storage import LocalStorage, get_storage
 
 log = logging.getLogger(__name__)
 CHUNK = 8 * 1024 * 1024
 
 
-def backup_storage():
-    """The storage named "dbkeeper_backups" if the project configures one
-    (e.g. S3 through django-storages), else a folder in the data directory."""
-    try:
-        return storages["dbkeeper_backups"]
-    except Exception:
-        return FileSystemStorage(location=str(conf.data_subdir("backups")))
+def backup_storage(name=None):
+    """The backup storage called ``name`` (None: the default one)."""
+    return get_storage(name)
 
 
 def sha256_of(path) -> str:
@@ -47,22 +42,23 @@ def add_file(path, original_name, user=None, source="upload", move=True, sha256=
     suffix = "".join(Path(original_name).suffixes)[-20:] if original_name else ""
     safe_suffix = "".join(c for c in suffix if c.isalnum() or c == ".")
     storage_name = f"{timezone.now():%Y/%m}/{backup_id}{safe_suffix}"
-    digest = sha256 or sha256_of(path)
-    storage = backup_storage()
-    if isinstance(storage, FileSystemStorage) and move:
+    storage = get_storage()
+    if isinstance(storage, LocalStorage) and move:
         # Same disk: a rename, not a copy of gigabytes.
-        dest = Path(storage.path(storage_name))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), dest)
-        stored = storage_name
+        digest = sha256 or sha256_of(path)
+        stored = storage.adopt(path, storage_name)
     else:
-        with open(path, "rb") as fh:
-            stored = storage.save(storage_name, File(fh))
+        with open(path, "rb") as fh, storage.writer(storage_name, f"store-{backup_id}") as out:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                out.write(chunk)
+            out.commit()
+        digest, stored = out.sha256, out.final_name
         if move:
             path.unlink()
     backup = Backup.objects.create(
         id=backup_id,
         name=os.path.basename(original_name or path.name)[:255],
+        storage=storage.name,
         storage_name=stored,
         size=info.size,
         sha256=digest,
@@ -73,30 +69,34 @@ def add_file(path, original_name, user=None, source="upload", move=True, sha256=
         username=user.get_username() if user is not None and hasattr(user, "get_username") else "",
         source=source,
     )
-    log.info("stored backup %s (%s, %s bytes)", backup.id, backup.format, backup.size)
+    log.info("stored backup %s (%s, %s bytes) in %s storage", backup.id, backup.format, backup.size, storage.name)
     return backup
 
 
 @contextlib.contextmanager
 def local_path(backup: Backup):
-    """A filesystem path for the backup: the file itself on local storage, a
-    temporary download otherwise (removed afterwards)."""
-    storage = backup_storage()
-    if isinstance(storage, FileSystemStorage):
-        yield Path(storage.path(backup.storage_name))
+    """A filesystem path with the backup's plaintext: the file itself on local
+    storage, a temporary download otherwise; an encrypted backup is decrypted
+    into scratch space first. Temporary files are removed afterwards."""
+    storage = get_storage(backup.storage or None)
+    if not backup.encrypted:
+        with storage.local_copy(backup.storage_name) as path:
+            yield path
         return
-    tmpdir = tempfile.mkdtemp(dir=conf.data_subdir("tmp"))
+    from .encryption import decrypt_to, identity_file
+
+    identity = identity_file()
+    tmpdir = tempfile.mkdtemp(prefix="decrypted-", dir=conf.data_subdir("tmp"))
     try:
         target = Path(tmpdir) / "backup"
-        with storage.open(backup.storage_name, "rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, CHUNK)
+        decrypt_to(storage.open_stream(backup.storage_name), target, identity)
         yield target
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def delete(backup: Backup):
-    backup_storage().delete(backup.storage_name)
+    get_storage(backup.storage or None).delete(backup.storage_name)
     backup.delete()
 
 

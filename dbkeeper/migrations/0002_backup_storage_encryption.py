@@ -1,0 +1,21 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("dbkeeper", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="backup",
+            name="storage",
+            field=models.CharField(blank=True, default="local", max_length=64),
+        ),
+        migrations.AddField(
+            model_name="backup",
+            name="recipients",
+            field=models.JSONField(blank=True, default=list),
+        ),
+    ]
