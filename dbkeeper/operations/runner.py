@@ -47,6 +47,10 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
     op = claim(operation_id)
     if op is None:
         return None
+    if op.kind == Operation.Kind.BACKUP:
+        from .backup_runner import run_claimed
+
+        return run_claimed(op, listener)
     progress = Progress(op, listener)
     with Heartbeat(op.id):
         try:
@@ -197,6 +201,10 @@ def fail_stale(op: Operation, error: DbkeeperError, check_heartbeat=True) -> boo
         return False
     op.refresh_from_db()
     op.add_event(error.message, level="error", code=error.code)
+    if op.kind == Operation.Kind.BACKUP:
+        from .backup_runner import after_worker_lost
+
+        after_worker_lost(op)
     if op.scratch_name:
         try:
             target = targets.resolve(op.target_spec)

@@ -1,0 +1,105 @@
+"""Runs one backup operation (kind "backup") in the worker or the CLI: the
+same claim, heartbeat, cancel and ending as a restore (runner.py hands
+backups over here), with what a backup says and cleans up: a backup that
+did not finish leaves nothing in the storage and no catalog row."""
+
+import logging
+
+from django.utils import timezone
+
+from ..errors import Cancelled, DbkeeperError
+from ..messages import N_
+from ..streams import human_size
+from .models import Operation
+from .progress import Heartbeat, Progress
+from .signals import operation_finished
+
+log = logging.getLogger(__name__)
+
+Status = Operation.Status
+Stage = Operation.Stage
+
+
+def run_claimed(op: Operation, listener=None) -> Operation:
+    """Run a backup that ``runner.claim`` moved to running."""
+    from ..backups import making
+
+    progress = Progress(op, listener)
+    with Heartbeat(op.id):
+        try:
+            request = making.BackupRequest.from_json((op.result or {}).get("request") or {})
+            progress.stage(Stage.BACKING_UP, f"Backing up {op.target_display}.")
+            backup = making.make(op, request, progress)
+        except Cancelled:
+            finish(op, Status.CANCELLED, error=Cancelled(N_("The backup was cancelled. Nothing was stored.")),
+                   progress=progress)
+        except DbkeeperError as exc:
+            finish(op, Status.FAILED, error=exc, progress=progress)
+        except Exception as exc:  # a bug: say so plainly, keep the trace in the log
+            log.exception("backup %s failed unexpectedly", op.id)
+            error = DbkeeperError(N_("The backup stopped on an unexpected error: %(error)s. Nothing was stored."),
+                                  code="internal_error", params={"error": str(exc)})
+            finish(op, Status.FAILED, error=error, progress=progress)
+        else:
+            finish(op, Status.SUCCEEDED, result=_result(backup), progress=progress)
+        finally:
+            _sweep(op)
+    return op
+
+
+def _result(backup) -> dict:
+    return {
+        "backup_id": backup.id, "format": backup.format, "format_label": backup.format_label, "size": backup.size,
+        "sha256": backup.sha256, "storage": backup.storage, "storage_name": backup.storage_name,
+        "tables": len(backup.tables), "rows": sum(backup.tables.values()),
+        "message": f"The backup is stored: {human_size(backup.size)}.",
+    }
+
+
+def _sweep(op: Operation):
+    """Whatever an unfinished writer of this operation left (a crash in the writer itself)."""
+    storage_name = ((op.result or {}).get("request") or {}).get("storage")
+    try:
+        from ..backups.storage import get_storage
+
+        get_storage(storage_name).sweep_unfinished(op.id)
+    except Exception:
+        log.exception("could not sweep the unfinished files of %s", op.id)
+
+
+def finish(op: Operation, status, result=None, error=None, progress=None):
+    """Record the end, as runner.finish does for a restore; only an operation
+    still active is finished here."""
+    now = timezone.now()
+    if progress is not None:
+        progress.flush(force=True)
+    request = (op.result or {}).get("request")
+    values = {"status": status, "finished_at": now, "updated_at": now, "lock_key": None,
+              "eta_seconds": 0 if status == Status.SUCCEEDED else None}
+    if status == Status.SUCCEEDED:
+        values.update(stage=Stage.DONE, percent=100.0, result={**(result or {}), "request": request},
+                      message=(result or {}).get("message") or "The backup finished.")
+    else:
+        message = getattr(error, "message", str(error))
+        values.update(error_code=getattr(error, "code", "error"), error_message=message, message=message)
+    if not Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(**values):
+        log.info("operation %s was already ended elsewhere; keeping that ending", op.id)
+        op.refresh_from_db()
+        return op
+    op.refresh_from_db()
+    if status == Status.SUCCEEDED:
+        op.add_event(f"The backup succeeded in {op.elapsed_seconds():.0f} s.")
+    else:
+        op.add_event(op.error_message, level="warning" if status == Status.CANCELLED else "error", code=op.error_code)
+        if "Nothing was stored." not in op.error_message:
+            op.add_event("Nothing was stored.")
+    log.info("operation %s %s", op.id, status)
+    operation_finished.send(sender=Operation, operation=op)
+    return op
+
+
+def after_worker_lost(op: Operation):
+    """Called by the watchdog once it failed a backup whose worker died:
+    remove what the worker's unfinished writers left in the storage."""
+    _sweep(op)
+    op.add_event("The unfinished backup file was removed; nothing was stored.")
