@@ -25,3 +25,13 @@ def assert_nothing_stored(op):
     assert Backup.objects.count() == 0
     assert stored_files() == [], stored_files()
     assert "Nothing was stored." in op.error_message or "Nothing was stored." in [e.message for e in op.events.all()]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def own_storage(tmp_path, settings):
+    """A data folder (and so a local backup storage) of the test's own."""
+    settings.DBKEEPER = {**settings.DBKEEPER, "DATA_DIR": str(tmp_path / "data")}
+    return tmp_path / "data" / "backups"

@@ -13,12 +13,12 @@ from dbkeeper.backups.models import Backup
 from dbkeeper.backups.storage import get_storage
 from dbkeeper.operations import runner, service
 
-from .backup_helpers import make_backup, stored_files
+from .backup_helpers import make_backup, own_storage, stored_files  # noqa: F401 (fixture)
 from .builders import make_pg_source, make_sqlite
 from .dbsnapshot import pg_snapshot, sqlite_snapshot
 from .pgserver import conninfo
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_storage")]
 
 
 @pytest.fixture
@@ -55,3 +55,105 @@ def test_postgresql_backup_restores_to_the_same_data(pg, pg_dbname, source, fmt)
         assert gzip.decompress(stored.read_bytes()).startswith(b"--\n-- PostgreSQL database dump")
     restore_backup(pg, backup.id, pg_dbname)
     assert pg_snapshot(conninfo(pg, pg_dbname)) == pg_snapshot(conninfo(pg, source))
+
+
+def test_compression_level_is_pg_dumps_and_a_bad_one_is_refused(pg, source):
+    from dbkeeper.errors import DbkeeperError
+    from dbkeeper.operations.models import Operation
+
+    loose = make_backup(pg.url(source), format="pg_custom", compress=0)
+    tight = make_backup(pg.url(source), format="pg_custom", compress=9)
+    assert loose.status == tight.status == "succeeded"
+    sizes = {b.operation_id: b.size for b in Backup.objects.all()}
+    assert sizes[loose.id] > 2 * sizes[tight.id]
+    assert Backup.objects.get(operation_id=tight.id).info["compression"] == 9
+    for bad in (10, -1, "six"):
+        with pytest.raises(DbkeeperError) as err:
+            make_backup(pg.url(source), compress=bad)
+        assert err.value.code == "bad_compression" and "0 to 9" in err.value.message
+    with pytest.raises(DbkeeperError) as err:
+        make_backup(pg.url(source), format="tarball")
+    assert err.value.code == "bad_format" and "pg_custom" in err.value.message
+    with pytest.raises(DbkeeperError) as err:
+        make_backup(pg.url(source), format="sqlite")
+    assert err.value.code == "wrong_target_kind"
+    assert Operation.objects.count() == 2  # refusals record nothing
+
+
+def test_sqlite_backup_uses_the_online_api_and_restores(tmp_path):
+    live = make_sqlite(tmp_path / "app.db", rows=3000, value="live")
+    op = make_backup(f"sqlite:///{live}")
+    assert op.status == "succeeded", op.error_message
+    backup = Backup.objects.get()
+    assert backup.format == "sqlite" and backup.tables == {"notes": 3000, "tags": 10}
+    assert backup.storage_name.endswith(".sqlite3.gz") and backup.server_version.startswith("SQLite 3")
+    assert not list((tmp_path).glob("*.dbk-*")) and not any(get_storage().root.joinpath(".partial").iterdir())
+    copy = tmp_path / "copy.db"
+    op = service.create_restore("", f"sqlite:///{copy}", backup_id=backup.id)
+    runner.run(op.id)
+    op.refresh_from_db()
+    assert op.status == "succeeded", op.error_message
+    assert sqlite_snapshot(copy) == sqlite_snapshot(live)
+
+
+def test_odoo_backup_has_odoos_layout_and_restores_with_its_filestore(pg, pg_dbname, source, tmp_path, settings):
+    store = tmp_path / "filestore"
+    files = {"3f/3f2a9c": b"%PDF-1.4 invoice\n" * 40, "a0/a0c7d1": "نص ✓".encode()}
+    for rel, data in files.items():
+        (store / source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (store / source / rel).write_bytes(data)
+    settings.DBKEEPER = {**settings.DBKEEPER, "ODOO_FILESTORE_DIR": str(store)}
+    with pg.connect(source) as conn:
+        conn.execute("CREATE TABLE ir_module_module (id serial PRIMARY KEY, name text, latest_version text, state text)")
+        conn.execute("INSERT INTO ir_module_module (name, latest_version, state) VALUES "
+                     "('base', '17.0.1.3', 'installed'), ('sale', '17.0.1.2', 'installed'), "
+                     "('crm', '17.0.1.0', 'uninstalled')")
+    op = make_backup(pg.url(source), format="odoo", compress=6)
+    assert op.status == "succeeded", op.error_message
+    backup = Backup.objects.get()
+    assert backup.format == "odoo_zip" and backup.storage_name.endswith(".zip")
+    assert backup.tables["public.ir_module_module"] == 3 and backup.tables["public.items"] == 1200
+    path = get_storage().path(backup.storage_name)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert names[0] == "dump.sql"
+        assert sorted(names[1:]) == sorted(["manifest.json"] + [f"filestore/{rel}" for rel in files])
+        manifest = json.loads(archive.read("manifest.json"))
+        dump = archive.read("dump.sql")
+    with pg.connect() as conn:
+        num = conn.info.server_version
+    assert manifest == {
+        "odoo_dump": "1", "db_name": source, "version": "17.0", "version_info": [17, 0, 0, "final", 0, ""],
+        "major_version": "17.0", "pg_version": "%d.%d" % divmod(num / 100, 100),
+        "modules": {"base": "17.0.1.3", "sale": "17.0.1.2"},
+    }
+    assert b"OWNER TO" not in dump and dump.startswith(b"--\n-- PostgreSQL database dump")
+    # dbkeeper's own Odoo engine restores it, filestore included, under the new database's name.
+    restore_backup(pg, backup.id, pg_dbname)
+    assert pg_snapshot(conninfo(pg, pg_dbname)) == pg_snapshot(conninfo(pg, source))
+    for rel, data in files.items():
+        assert (store / pg_dbname / rel).read_bytes() == data
+
+
+def test_manifest_beside_each_backup_and_rescan_rebuilds_the_catalog(pg, source, tmp_path):
+    from dbkeeper.backups.catalog import manifest_name, rescan
+
+    make_backup(pg.url(source), format="pg_custom")
+    make_backup(pg.url(source), format="pg_plain")
+    make_backup(f"sqlite:///{make_sqlite(tmp_path / 'app.db', rows=20)}")
+    before = {b.id: b.as_dict() for b in Backup.objects.all()}
+    assert len(before) == 3
+    storage = get_storage()
+    for backup in Backup.objects.all():
+        manifest = json.loads(storage.path(manifest_name(backup.storage_name)).read_bytes())
+        assert manifest["id"] == backup.id and manifest["sha256"] == backup.sha256
+        assert manifest["tables"] == backup.tables and "s3cret" not in json.dumps(manifest)
+    assert len(stored_files()) == 6
+    Backup.objects.all().delete()
+    found = rescan()
+    assert found["manifests"] == 3 and sorted(found["added"]) == sorted(before) and found["skipped"] == []
+    after = {b.id: b.as_dict() for b in Backup.objects.all()}
+    for backup_id, row in before.items():
+        # The URL of the source is kept without its password; everything else is as it was.
+        assert after[backup_id] == row
+    assert rescan()["added"] == []  # nothing twice
