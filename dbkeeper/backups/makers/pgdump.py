@@ -45,14 +45,14 @@ def major_of_server(version_num: int) -> tuple:
 def parse_tool_version(text: str) -> tuple[tuple, str]:
     """The major version and the full one from ``pg_dump --version``
     ("pg_dump (PostgreSQL) 15.4 (Debian 15.4-1)")."""
-    match = re.search(r"\)\s*(\d+)(?:\.(\d+))?", text) or re.search(r"(\d+)(?:\.(\d+))?", text)
+    match = re.search(r"\)\s*(\d[\w.]*)", text) or re.search(r"(\d[\w.]*)", text)
     if not match:
         raise DbkeeperError(N_("The version of %(tool)s cannot be read from %(output)s."), code="tool_version",
                             params={"tool": "pg_dump", "output": repr(text.strip()[:80])})
-    first = int(match.group(1))
-    second = int(match.group(2) or 0)
-    major = (first,) if first >= 10 else (first, second)
-    return major, match.group(0).lstrip(") ").strip()
+    full = match.group(1)
+    numbers = [int(n) for n in re.findall(r"\d+", full)[:2]] + [0]
+    major = (numbers[0],) if numbers[0] >= 10 else (numbers[0], numbers[1])
+    return major, full
 
 
 def version_text(major: tuple) -> str:
@@ -136,7 +136,11 @@ class Snapshot:
         for table in tables:
             schema, _, name = table.name.partition(".")
             query = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-            table.rows = self.conn.execute(query).fetchone()[0]
+            try:
+                table.rows = self.conn.execute(query).fetchone()[0]
+            except psycopg.Error as exc:
+                raise DbkeeperError(N_("The table %(table)s cannot be read: %(error)s."), code="backup_failed",
+                                    params={"table": table.name, "error": _first_line(exc)}) from exc
             if progress is not None:
                 progress.check_cancel()
 
@@ -283,6 +287,11 @@ def run_dump(argv, target, sink, progress, tracker: DumpTracker, operation_id=""
                             params={"tool": what, "code": code, "error": tool.errors() or "no error output"})
     progress.advance(tracker.data_total)
     return written
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 def write_failed(exc) -> DbkeeperError:
