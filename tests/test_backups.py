@@ -157,3 +157,58 @@ def test_manifest_beside_each_backup_and_rescan_rebuilds_the_catalog(pg, source,
         # The URL of the source is kept without its password; everything else is as it was.
         assert after[backup_id] == row
     assert rescan()["added"] == []  # nothing twice
+
+
+def test_fixtures_backup_of_a_django_alias_is_catalogued_and_restores(pg, pg_dbname, tmp_path):
+    from .hostproject import HostProject
+
+    name = pg_dbname + "_fx"
+    pg.drop_db(name)
+    pg.create_db(name)
+    project = HostProject(tmp_path / "host", pg.url(name))
+    try:
+        project.manage("migrate", "-v0")
+        project.manage("seed_shop", "--objects", "60")
+        made = project.manage("dbkeeper", "backup", "alias:default", "--format", "fixtures", "--json")
+        entry = json.loads(made.stdout)
+        counts = project.python_json(
+            "import json\nfrom django.apps import apps\n"
+            "print(json.dumps({m._meta.label_lower: m._base_manager.count() for m in apps.get_models() "
+            "if m._meta.app_label != 'dbkeeper' and not m._meta.proxy}))")
+        assert entry["format"] == "django_fixtures" and entry["storage_name"].endswith(".json.gz")
+        assert {k: v for k, v in entry["tables"].items() if v} == {k: v for k, v in counts.items() if v}
+        assert entry["tables"]["shop.product"] > 10
+        fresh = project.using(pg.url(pg_dbname))
+        restored = fresh.manage("dbkeeper", "restore", "--backup", entry["id"], "--target", "alias:default", "--yes")
+        assert "Restored" in restored.stderr
+        assert fresh.dumpdata() == project.dumpdata()
+        # A URL is not an alias: fixtures need Django's models.
+        refused = project.manage("dbkeeper", "backup", pg.url(name), "--format", "fixtures", check=False)
+        assert refused.returncode == 1 and "give its alias" in refused.stderr
+    finally:
+        pg.drop_db(name)
+
+
+def test_roles_are_stored_beside_the_backup_without_passwords_unless_asked(pg, source):
+    with pg.connect() as conn:
+        conn.execute("DROP ROLE IF EXISTS bk_app_role")
+        conn.execute("CREATE ROLE bk_app_role LOGIN PASSWORD 'pw-role'")
+    try:
+        op = make_backup(pg.url(source), roles=True)
+        assert op.status == "succeeded", op.error_message
+        plain = Backup.objects.get(operation_id=op.id)
+        storage = get_storage()
+        assert plain.roles_name == plain.storage_name + ".roles.sql"
+        roles_sql = storage.path(plain.roles_name).read_text()
+        assert "CREATE ROLE bk_app_role;" in roles_sql and "PASSWORD" not in roles_sql
+        op = make_backup(pg.url(source), roles=True, role_passwords=True)
+        with_passwords = storage.path(Backup.objects.get(operation_id=op.id).roles_name).read_text()
+        assert "bk_app_role" in with_passwords and "PASSWORD 'SCRAM-SHA-256$" in with_passwords
+    finally:
+        with pg.connect() as conn:
+            conn.execute("DROP ROLE bk_app_role")
+    from dbkeeper.errors import DbkeeperError
+
+    with pytest.raises(DbkeeperError) as err:
+        make_backup(f"sqlite:///{make_sqlite(get_storage().root.parent / 'x.db')}", roles=True)
+    assert err.value.code == "no_roles"

@@ -77,6 +77,7 @@ class Backup(models.Model):
             "created_at": self.created_at.isoformat(),
             "username": self.username,
             "storage": self.storage,
+            "storage_name": self.storage_name,
             "encrypted": self.encrypted,
             "recipients": list(self.recipients or []),
             "target": self.target_display,
