@@ -46,6 +46,18 @@ def source(pg, pg_dbname):
     return pg_dbname
 
 
+def pg_dumps_of(operation_id) -> list:
+    """The pg_dump processes of one operation (others may run on this machine)."""
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if proc.info["name"] == "pg_dump" and proc.environ().get("PGAPPNAME") == f"dbkeeper-backup-{operation_id}":
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
 def when_copying(action):
     """A progress listener that runs ``action(op)`` once, as soon as pg_dump is copying rows."""
     fired = []
@@ -122,7 +134,7 @@ def test_cancel_during_the_dump_leaves_nothing(pg, big_source):
     assert fired and op.status == "cancelled" and op.error_code == "cancelled"
     assert op.error_message == "The backup was cancelled. Nothing was stored."
     assert_nothing_stored(op)
-    assert not [p for p in psutil.process_iter(["name"]) if p.info["name"] == "pg_dump"]
+    assert pg_dumps_of(op.id) == []
 
 
 def test_cancel_before_it_starts(pg, source):
@@ -222,6 +234,7 @@ def test_worker_killed_mid_backup_leaves_nothing(pg, big_source, tmp_path):
 
         wait_for(lambda: state()["percent"] > 1, 60, "the backup to be under way")
         assert _files(server.data_dir / "backups"), "an unfinished file is being written"
+        assert pg_dumps_of(op_id), "pg_dump is running"
         server.kill("worker", signal.SIGKILL)
         ended = wait_for(lambda: (s := state())["status"] == "failed" and s, 40, "the watchdog")
         assert ended["error_code"] == "worker_lost"
@@ -230,7 +243,7 @@ def test_worker_killed_mid_backup_leaves_nothing(pg, big_source, tmp_path):
         wait_for(lambda: _files(server.data_dir / "backups") == [], 10, "the unfinished file to be removed")
         assert _backup_rows(server.data_dir) == 0
         # pg_dump died with its worker.
-        wait_for(lambda: not [p for p in psutil.process_iter(["name"]) if p.info["name"] == "pg_dump"], 10, "pg_dump")
+        wait_for(lambda: pg_dumps_of(op_id) == [], 10, "pg_dump to stop")
     finally:
         server.stop_all()
 

@@ -94,7 +94,6 @@ class OdooMaker(PgPlainMaker):
         with Snapshot(target) as snapshot:
             manifest = manifest_of(snapshot, target.name)
             tables = snapshot.tables()
-            snapshot.count_rows(tables, progress)
             tracker = DumpTracker(tables, extra=filestore_bytes)
             level = options.compress
             compression = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
@@ -103,7 +102,7 @@ class OdooMaker(PgPlainMaker):
                 with archive.open("dump.sql", "w", force_zip64=True) as dump:
                     argv = [path, "-Fp", "--verbose", f"--snapshot={snapshot.id}", "--no-password",
                             *self.pg_dump_options]
-                    run_dump(argv, target, dump.write, progress, tracker, options.operation_id)
+                    run_dump(argv, target, dump.write, progress, tracker, options.operation_id, snapshot=snapshot)
                 archive.writestr("manifest.json", json.dumps(manifest, indent=4))
                 done = tracker.data_total
                 for file in files:

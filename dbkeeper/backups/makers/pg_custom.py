@@ -21,9 +21,8 @@ class PgCustomMaker(Maker):
         path, _, version = tool_version("pg_dump")
         with Snapshot(target) as snapshot:
             tables = snapshot.tables()
-            snapshot.count_rows(tables, progress)
             argv = [path, "-Fc", f"-Z{options.compress}", "--verbose", f"--snapshot={snapshot.id}", "--no-password"]
-            run_dump(argv, target, out.write, progress, DumpTracker(tables), options.operation_id)
+            run_dump(argv, target, out.write, progress, DumpTracker(tables), options.operation_id, snapshot=snapshot)
             return MadeBackup(
                 tables={t.name: t.rows for t in tables}, server_version=snapshot.server_version,
                 tool_version=f"pg_dump {version}", details={"compression": options.compress},

@@ -43,10 +43,9 @@ class PgPlainMaker(Maker):
         """pg_dump's plain SQL of the snapshot into ``out``, gzipped if ``compress``."""
         path, _, version = tool_version("pg_dump")
         tables = snapshot.tables()
-        snapshot.count_rows(tables, progress)
         argv = [path, "-Fp", "--verbose", f"--snapshot={snapshot.id}", "--no-password", *self.pg_dump_options]
         sink = GzipSink(out, options.compress) if compress else out
-        run_dump(argv, target, sink.write, progress, DumpTracker(tables), options.operation_id)
+        run_dump(argv, target, sink.write, progress, DumpTracker(tables), options.operation_id, snapshot=snapshot)
         if compress:
             sink.close()
         return MadeBackup(

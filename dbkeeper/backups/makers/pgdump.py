@@ -3,9 +3,10 @@
 - The pg_dump used must be at least the server's major version (an older one
   refuses, or worse, misses what it does not know): checked before anything
   is recorded, with a sentence naming the version needed.
-- Exact row counts: a REPEATABLE READ transaction exports its snapshot,
-  counts every table in it, and stays open while pg_dump runs with
-  ``--snapshot``, so the counts are of exactly the rows pg_dump writes.
+- Exact row counts: a REPEATABLE READ transaction exports its snapshot and
+  stays open while pg_dump runs with ``--snapshot``; it counts every table
+  in that snapshot while pg_dump copies (the two overlap instead of adding
+  up), so the counts are of exactly the rows pg_dump writes.
 - Progress: tables weighted by their size on disk; pg_dump --verbose says
   which table it starts, pg_stat_progress_copy how many of its rows the
   server has sent (pg_dump's backend is found by its application_name).
@@ -95,14 +96,15 @@ class Table:
     oid: int
     name: str  # schema.table, as pg_dump --verbose names it
     weight: int
-    rows: int = 0
+    estimate: int = 0  # pg_class.reltuples, until the exact count is there
+    rows: int | None = None  # exact, in the snapshot
 
 
 class Snapshot:
     """An open REPEATABLE READ transaction whose snapshot pg_dump shares."""
 
     TABLES = (
-        "SELECT c.oid, n.nspname, c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+        "SELECT c.oid, n.nspname, c.relname, pg_total_relation_size(c.oid), c.reltuples FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
         "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
         "AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%' ORDER BY 2, 3"
@@ -129,10 +131,12 @@ class Snapshot:
 
     def tables(self) -> list[Table]:
         rows = self.conn.execute(self.TABLES).fetchall()
-        return [Table(oid, f"{schema}.{name}", max(MIN_WEIGHT, int(size or 0))) for oid, schema, name, size in rows]
+        return [Table(oid, f"{schema}.{name}", max(MIN_WEIGHT, int(size or 0)), max(0, int(estimate or 0)))
+                for oid, schema, name, size, estimate in rows]
 
     def count_rows(self, tables, progress=None) -> None:
-        """Exact row counts, in the snapshot pg_dump uses."""
+        """Exact row counts, in the snapshot pg_dump uses. Run beside pg_dump
+        (run_dump's ``alongside``); ``stop()`` interrupts it."""
         for table in tables:
             schema, _, name = table.name.partition(".")
             query = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
@@ -143,6 +147,13 @@ class Snapshot:
                                     params={"table": table.name, "error": _first_line(exc)}) from exc
             if progress is not None:
                 progress.check_cancel()
+
+    def stop(self):
+        """Interrupt a count running in another thread (the dump failed or was cancelled)."""
+        try:
+            self.conn.cancel()
+        except psycopg.Error:
+            pass
 
     def fetch(self, query, params=()):
         return self.conn.execute(query, params).fetchall()
@@ -195,8 +206,9 @@ class DumpTracker:
                 if self.current is not None:
                     self.finished.add(self.current)
                 self.current, self.fraction = table.name, 0.0
-            if table.rows:
-                self.fraction = max(self.fraction, min(MAX_LIVE_FRACTION, tuples / table.rows))
+            rows = table.rows if table.rows is not None else table.estimate
+            if rows:
+                self.fraction = max(self.fraction, min(MAX_LIVE_FRACTION, tuples / rows))
 
     def done(self) -> int:
         with self._lock:
@@ -241,10 +253,13 @@ def application_name(operation_id: str) -> str:
     return f"dbkeeper-backup-{operation_id or 'cli'}"[:63]
 
 
-def run_dump(argv, target, sink, progress, tracker: DumpTracker, operation_id="", what="pg_dump") -> int:
+def run_dump(argv, target, sink, progress, tracker: DumpTracker, operation_id="", what="pg_dump",
+             snapshot: Snapshot | None = None) -> int:
     """Run ``argv`` (pg_dump writing to stdout), passing its output to
     ``sink(chunk)`` and following its progress; returns the bytes written.
-    A cancel, a failed write or a non-zero exit raises (the tool is killed)."""
+    With ``snapshot``, the tables' rows are counted in it meanwhile. A
+    cancel, a failed write, a failed count or a non-zero exit raises (the
+    tool is killed, the count interrupted)."""
     app = application_name(operation_id)
     env = {**target.libpq_env(), "PGAPPNAME": app}
     progress.set_total(tracker.total or 1, "bytes")
@@ -264,8 +279,18 @@ def run_dump(argv, target, sink, progress, tracker: DumpTracker, operation_id=""
         finally:
             tool.proc.stdout.close()
 
+    def count():
+        try:
+            snapshot.count_rows(list(tracker.by_name.values()))
+        except BaseException as exc:
+            count_failure.append(exc)
+
+    count_failure = []
     pumping = threading.Thread(target=pump, name=f"dump-pump-{operation_id}", daemon=True)
     pumping.start()
+    counting = threading.Thread(target=count, name=f"dump-count-{operation_id}", daemon=True)
+    if snapshot is not None:
+        counting.start()
     watch = CopyWatch(target, app)
     try:
         while pumping.is_alive():
@@ -273,20 +298,39 @@ def run_dump(argv, target, sink, progress, tracker: DumpTracker, operation_id=""
             for relid, tuples in watch.read():
                 tracker.on_copy(relid, tuples)
             progress.advance(tracker.done(), message=f"{human_size(written)} written")
+            if count_failure:
+                raise count_failure[0]
         code = tool.wait()
+        if code != 0 or failure:
+            _stop_count(snapshot, counting)
+        while counting.is_alive():  # the count ends after the dump only on a slow server
+            counting.join(POLL_SECONDS)
+            progress.check_cancel()
     except BaseException:
         tool.kill()
         pumping.join(10)
+        _stop_count(snapshot, counting)
         raise
     finally:
         watch.close()
     if failure:
         raise write_failed(failure[0])
+    # A table pg_dump could not read either is named by the count (the clearer sentence);
+    # a count stopped here because pg_dump failed says nothing of its own.
+    if count_failure and not getattr(counting, "stopped", False):
+        raise count_failure[0]
     if code != 0:
         raise DbkeeperError(N_("%(tool)s failed (exit code %(code)s): %(error)s"), code="backup_failed",
                             params={"tool": what, "code": code, "error": tool.errors() or "no error output"})
     progress.advance(tracker.data_total)
     return written
+
+
+def _stop_count(snapshot, counting):
+    if snapshot is not None and counting.is_alive():
+        counting.stopped = True
+        snapshot.stop()
+        counting.join(10)
 
 
 def _first_line(exc) -> str:
