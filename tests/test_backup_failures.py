@@ -145,6 +145,7 @@ def test_cancel_before_it_starts(pg, source):
     assert runner.run(op.id) is None
     op.refresh_from_db()
     assert op.status == "cancelled" and op.lock_key is None
+    assert op.error_message == "The backup was cancelled before it started."
     assert Backup.objects.count() == 0 and stored_files() == []
 
 

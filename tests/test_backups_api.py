@@ -70,6 +70,16 @@ def test_post_answers_202_and_the_token_follows_it_to_the_end(alice, notes, drai
     assert backup.id == data["backup_id"] and backup.info["compression"] == 9
     assert (backup.username, backup.origin) == ("alice", "manual")
 
+    # The user hears how it ended, in words about a backup.
+    from dbkeeper.notifications.delivery import message_for
+    from dbkeeper.notifications.models import Notification
+
+    op.refresh_from_db()
+    assert Notification.objects.get(operation_id=op.id).outcome == "succeeded"
+    subject, body = message_for(op)
+    assert subject == f"Backup finished: {op.target_display}"
+    assert body.startswith(f"The backup of {op.target_display} succeeded.")
+
     listed = client.get("/api/backups/").json()["backups"]
     assert [b["id"] for b in listed] == [backup.id]
     assert listed[0]["tables"] == {"notes": 40, "tags": 10} and listed[0]["sha256"] == backup.sha256

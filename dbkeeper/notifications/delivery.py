@@ -87,6 +87,8 @@ def _email(note: Notification, operation: Operation):
 def message_for(operation: Operation) -> tuple[str, str]:
     """Subject and body in the active language."""
     names = {"source": operation.source_name, "target": operation.target_display}
+    if operation.kind == Operation.Kind.BACKUP:
+        return _backup_message_for(operation, names)
     if operation.status == Operation.Status.SUCCEEDED:
         subject = _("Restore finished: %(source)s into %(target)s") % names
         lines = [_("The restore of %(source)s into %(target)s succeeded.") % names]
@@ -99,5 +101,19 @@ def message_for(operation: Operation) -> tuple[str, str]:
         else:
             subject = _("Restore failed: %(source)s into %(target)s") % names
         lines = [localize(operation.error_message or operation.message), _("The live database was not changed.")]
+    lines.append(_("Operation: %(id)s") % {"id": operation.id})
+    return subject, "\n\n".join(lines) + "\n"
+
+
+def _backup_message_for(operation: Operation, names) -> tuple[str, str]:
+    if operation.status == Operation.Status.SUCCEEDED:
+        subject = _("Backup finished: %(target)s") % names
+        lines = [_("The backup of %(target)s succeeded.") % names]
+    else:
+        if operation.status == Operation.Status.CANCELLED:
+            subject = _("Backup cancelled: %(target)s") % names
+        else:
+            subject = _("Backup failed: %(target)s") % names
+        lines = [localize(operation.error_message or operation.message)]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})
     return subject, "\n\n".join(lines) + "\n"

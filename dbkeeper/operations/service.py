@@ -226,10 +226,11 @@ def cancel(op: Operation, by="") -> Operation:
     if op.finished:
         raise DbkeeperError(N_("This operation has already finished."), code="already_finished")
     now = timezone.now()
+    before = ("The backup was cancelled before it started." if op.kind == Operation.Kind.BACKUP
+              else "The restore was cancelled before it started.")
     if Operation.objects.filter(pk=op.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED, cancel_requested=True, lock_key=None, finished_at=now, updated_at=now,
-        error_code="cancelled", error_message="The restore was cancelled before it started.",
-        message="The restore was cancelled before it started.",
+        error_code="cancelled", error_message=before, message=before,
     ):
         op.refresh_from_db()
         op.add_event("Cancelled before it started; nothing was changed.", level="warning", code="cancelled")
