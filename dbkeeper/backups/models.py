@@ -17,8 +17,9 @@ class Backup(models.Model):
     name = models.CharField(max_length=255)
     # Name inside the backup storage (server-generated).
     storage_name = models.CharField(max_length=512, unique=True)
-    # Which backup storage holds it (backups.storage.get_storage(name)).
-    storage = models.CharField(max_length=64, blank=True, default="local")
+    # Which backup storage holds it (backups.storage.get_storage(name)); empty:
+    # the default one, where every backup went before storages had names.
+    storage = models.CharField(max_length=64, blank=True, default="")
     # age public keys the stored bytes are encrypted to; empty: not encrypted.
     # size and sha256 are those of the stored (encrypted) bytes.
     recipients = models.JSONField(default=list, blank=True)
@@ -80,6 +81,7 @@ class Backup(models.Model):
             "storage_name": self.storage_name,
             "encrypted": self.encrypted,
             "recipients": list(self.recipients or []),
+<<<<<<< HEAD
             "target": self.target_display,
             "database": self.database,
             "origin": self.origin,
@@ -94,4 +96,8 @@ class Backup(models.Model):
             "verified_at": self.verified_at.isoformat() if self.verified_at else None,
             "verification_outcome": self.verification_outcome,
             "source": self.source,
+=======
+            # sha256 is that of the stored bytes; an uploader compares its file with this.
+            "plaintext_sha256": (self.info or {}).get("plaintext", {}).get("sha256") if self.encrypted else self.sha256,
+>>>>>>> backup-store
         }

@@ -228,19 +228,40 @@ class S3BackupStorage(BackupStorage):
                 raise
         self.client.delete_object(Bucket=self.bucket, Key=marker)
 
+    def _markers(self, prefix):
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                yield from page.get("Contents", [])
+        except _boto_errors() as exc:
+            raise s3_error(exc, self) from exc
+
+    def _abort_marked(self, marker) -> None:
+        upload_id = marker.rsplit("/", 1)[1]
+        try:
+            key = self.client.get_object(Bucket=self.bucket, Key=marker)["Body"].read().decode()
+            self._abort_upload(key, upload_id, marker)
+        except _boto_errors() as exc:
+            raise s3_error(exc, self) from exc
+
     def sweep_unfinished(self, operation_id) -> int:
-        removed = 0
-        for marker in list(self._keys(self.key(f"{PARTIAL_DIR}/{_safe_operation_id(operation_id)}/"))):
-            upload_id = marker.rsplit("/", 1)[1]
-            try:
-                key = self.client.get_object(Bucket=self.bucket, Key=marker)["Body"].read().decode()
-                self._abort_upload(key, upload_id, marker)
-            except _boto_errors() as exc:
-                raise s3_error(exc, self) from exc
-            removed += 1
-        if removed:
-            log.info("aborted %s unfinished upload(s) of operation %s in %s storage", removed, operation_id, self.name)
-        return removed
+        markers = [m["Key"] for m in self._markers(self.key(f"{PARTIAL_DIR}/{_safe_operation_id(operation_id)}/"))]
+        for marker in markers:
+            self._abort_marked(marker)
+        if markers:
+            log.info("aborted %s unfinished upload(s) of operation %s in %s storage", len(markers), operation_id,
+                     self.name)
+        return len(markers)
+
+    def sweep_stale(self, max_age_seconds) -> int:
+        from datetime import datetime, timedelta, timezone
+
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=max_age_seconds)
+        markers = [m["Key"] for m in self._markers(self.key(PARTIAL_DIR) + "/") if m["LastModified"] <= cutoff]
+        for marker in markers:
+            self._abort_marked(marker)
+        if markers:
+            log.info("aborted %s stale unfinished upload(s) in %s storage", len(markers), self.name)
+        return len(markers)
 
     def pending_uploads(self, prefix=""):
         """The multipart uploads not yet completed or aborted (for checks and tests)."""

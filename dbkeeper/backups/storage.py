@@ -241,6 +241,12 @@ class BackupStorage:
     def sweep_unfinished(self, operation_id) -> int:
         return 0
 
+    def sweep_stale(self, max_age_seconds) -> int:
+        """Remove the unfinished writes of any operation older than
+        ``max_age_seconds`` (a safety net for writers whose operation id was
+        never recorded, e.g. a web process that died while storing an upload)."""
+        return 0
+
     def __repr__(self):
         return f"<{type(self).__name__} {self.name}>"
 
@@ -381,6 +387,25 @@ class LocalStorage(BackupStorage):
             log.info("removed %s unfinished file(s) of operation %s from %s storage", removed, operation_id, self.name)
         return removed
 
+    def sweep_stale(self, max_age_seconds) -> int:
+        return _remove_old_parts(self.root / PARTIAL_DIR, max_age_seconds)
+
+
+def _remove_old_parts(folder, max_age_seconds) -> int:
+    import time
+
+    cutoff, removed = time.time() - max_age_seconds, 0
+    for path in Path(folder).glob("*.part") if Path(folder).is_dir() else ():
+        try:
+            if path.stat().st_mtime <= cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    if removed:
+        log.info("removed %s stale unfinished file(s) from %s", removed, folder)
+    return removed
+
 
 def _read_file(fh, start, length):
     with fh:
@@ -468,3 +493,6 @@ class DjangoBackupStorage(BackupStorage):
             path.unlink(missing_ok=True)
             removed += 1
         return removed
+
+    def sweep_stale(self, max_age_seconds) -> int:
+        return _remove_old_parts(conf.data_subdir("tmp"), max_age_seconds)

@@ -33,26 +33,39 @@ def sha256_of(path) -> str:
     return digest.hexdigest()
 
 
-def add_file(path, original_name, user=None, source="upload", move=True, sha256=None) -> Backup:
-    """Recognise ``path``, record it and put it in storage. A file no engine
-    recognises raises BackupRejected (the caller deletes what it received)."""
+def add_file(path, original_name, user=None, source="upload", move=True, sha256=None, recipients=None) -> Backup:
+    """Recognise ``path``, record it and put it in storage, encrypted to
+    ``recipients`` (default: DBKEEPER["AGE_RECIPIENTS"]; none: as it is). A
+    file no engine recognises raises BackupRejected (the caller deletes what
+    it received)."""
+    from .encryption import default_recipients, encrypting
+
     path = Path(path)
     engine, info = engines.inspect(path)
+    recipients = default_recipients() if recipients is None else [str(r) for r in recipients]
     backup_id = new_backup_id()
     suffix = "".join(Path(original_name).suffixes)[-20:] if original_name else ""
-    safe_suffix = "".join(c for c in suffix if c.isalnum() or c == ".")
+    safe_suffix = "".join(c for c in suffix if c.isalnum() or c == ".") + (".age" if recipients else "")
     storage_name = f"{timezone.now():%Y/%m}/{backup_id}{safe_suffix}"
     storage = get_storage()
-    if isinstance(storage, LocalStorage) and move:
+    info_extra = {}
+    if isinstance(storage, LocalStorage) and move and not recipients:
         # Same disk: a rename, not a copy of gigabytes.
-        digest = sha256 or sha256_of(path)
+        digest, size = sha256 or sha256_of(path), info.size
         stored = storage.adopt(path, storage_name)
     else:
+        plain = hashlib.sha256()
         with open(path, "rb") as fh, storage.writer(storage_name, f"store-{backup_id}") as out:
-            for chunk in iter(lambda: fh.read(CHUNK), b""):
-                out.write(chunk)
+            with (encrypting(out, recipients) if recipients else contextlib.nullcontext(out)) as sink:
+                for chunk in iter(lambda: fh.read(CHUNK), b""):
+                    plain.update(chunk)
+                    sink.write(chunk)
             out.commit()
-        digest, stored = out.sha256, out.final_name
+        # Those of the stored bytes: the ciphertext when encrypted.
+        digest, size, stored = out.sha256, out.size, out.final_name
+        if recipients:
+            # What the uploader has, so that it can check what arrived.
+            info_extra = {"plaintext": {"size": info.size, "sha256": plain.hexdigest()}}
         if move:
             path.unlink()
     backup = Backup.objects.create(
@@ -60,11 +73,12 @@ def add_file(path, original_name, user=None, source="upload", move=True, sha256=
         name=os.path.basename(original_name or path.name)[:255],
         storage=storage.name,
         storage_name=stored,
-        size=info.size,
+        size=size,
         sha256=digest,
+        recipients=recipients,
         format=info.format,
         format_label=info.label,
-        info=info.as_dict(),
+        info={**info.as_dict(), **info_extra},
         user_id=str(getattr(user, "pk", "") or ""),
         username=user.get_username() if user is not None and hasattr(user, "get_username") else "",
         source=source,

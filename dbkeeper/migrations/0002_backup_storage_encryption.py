@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="backup",
             name="storage",
-            field=models.CharField(blank=True, default="local", max_length=64),
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.AddField(
             model_name="backup",
