@@ -81,7 +81,6 @@ class Backup(models.Model):
             "storage_name": self.storage_name,
             "encrypted": self.encrypted,
             "recipients": list(self.recipients or []),
-<<<<<<< HEAD
             "target": self.target_display,
             "database": self.database,
             "origin": self.origin,
@@ -96,8 +95,6 @@ class Backup(models.Model):
             "verified_at": self.verified_at.isoformat() if self.verified_at else None,
             "verification_outcome": self.verification_outcome,
             "source": self.source,
-=======
             # sha256 is that of the stored bytes; an uploader compares its file with this.
             "plaintext_sha256": (self.info or {}).get("plaintext", {}).get("sha256") if self.encrypted else self.sha256,
->>>>>>> backup-store
         }
