@@ -212,3 +212,36 @@ def test_roles_are_stored_beside_the_backup_without_passwords_unless_asked(pg, s
     with pytest.raises(DbkeeperError) as err:
         make_backup(f"sqlite:///{make_sqlite(get_storage().root.parent / 'x.db')}", roles=True)
     assert err.value.code == "no_roles"
+
+
+def test_an_encrypted_backup_restores_with_the_identity_and_age_reads_it(pg, pg_dbname, source, tmp_path, settings):
+    import subprocess
+
+    from dbkeeper.backups.encryption import generate_identity
+
+    key = tmp_path / "keys" / "key.txt"
+    key.parent.mkdir()
+    public = generate_identity(key)
+    settings.DBKEEPER = {**settings.DBKEEPER, "AGE_RECIPIENTS": [public], "AGE_IDENTITY_FILE": str(key)}
+    op = make_backup(pg.url(source), format="pg_custom", roles=True)
+    assert op.status == "succeeded", op.error_message
+    backup = Backup.objects.get()
+    stored = get_storage().path(backup.storage_name)
+    assert backup.storage_name.endswith(".dump.age") and backup.recipients == [public]
+    assert stored.read_bytes().startswith(b"age-encryption.org/v1\n")
+    assert backup.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
+    # The stock age tool decrypts it into the pg_dump archive the catalog describes.
+    plain = subprocess.run(["age", "-d", "-i", str(key), str(stored)], capture_output=True, check=True).stdout
+    assert plain.startswith(b"PGDMP") and len(plain) == backup.info["plaintext"]["size"]
+    assert hashlib.sha256(plain).hexdigest() == backup.info["plaintext"]["sha256"]
+    roles = get_storage().path(backup.roles_name)
+    assert backup.roles_name.endswith(".roles.sql.age") and b"CREATE ROLE" not in roles.read_bytes()
+    restore_backup(pg, backup.id, pg_dbname)
+    assert pg_snapshot(conninfo(pg, pg_dbname)) == pg_snapshot(conninfo(pg, source))
+    # A key that is not an age public key is refused before anything is recorded.
+    from dbkeeper.errors import DbkeeperError
+
+    settings.DBKEEPER = {**settings.DBKEEPER, "AGE_RECIPIENTS": ["ssh-rsa AAAA"]}
+    with pytest.raises(DbkeeperError) as err:
+        make_backup(pg.url(source))
+    assert err.value.code == "bad_recipient"

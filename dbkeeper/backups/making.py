@@ -6,7 +6,8 @@ no half-made backup is ever stored or listed."""
 
 import contextlib
 import logging
-from dataclasses import asdict, dataclass
+import hashlib
+from dataclasses import asdict, dataclass, field
 
 from django.utils import timezone
 
@@ -15,6 +16,7 @@ from ..errors import DbkeeperError
 from ..messages import N_
 from . import makers
 from .catalog import write_manifest
+from .encryption import EncryptionError, encrypting
 from .makers.base import BackupOptions
 from .makers.pgdump import write_failed
 from .models import Backup
@@ -34,6 +36,7 @@ class BackupRequest:
     origin: str = "manual"
     roles: bool = False
     role_passwords: bool = False
+    recipients: list = field(default_factory=list)  # age public keys; empty: not encrypted
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -56,18 +59,29 @@ def make(op, request: BackupRequest, progress) -> Backup:
     options = BackupOptions(compress=request.compress, operation_id=op.id, roles=request.roles,
                             role_passwords=request.role_passwords)
     started = timezone.now()
-    name = stored_name(request.backup_id, target.name, maker.extension, started)
+    recipients = list(request.recipients or [])
+    # An encrypted backup says so by its name, as age files do.
+    name = stored_name(request.backup_id, target.name, maker.extension, started) + (".age" if recipients else "")
     committed = []
     try:
-        roles_name = name + ".roles.sql" if request.roles else ""
+        roles_name = (name.removesuffix(".age") + ".roles.sql" + (".age" if recipients else "")) if request.roles else ""
         with storage.writer(name, op.id) as out, contextlib.ExitStack() as more:
             try:
-                made = maker.make(target, out, progress, options)
+                sink = more.enter_context(encrypting(out, recipients)) if recipients else out
+                plain = _Hashing(sink)
+                made = maker.make(target, plain, progress, options)
+                if recipients:
+                    sink.close()  # the age stream's last chunk, before the commit
                 roles = more.enter_context(storage.writer(roles_name, op.id)) if roles_name else None
                 if roles is not None:
-                    _dump_roles(roles, target, request.role_passwords)
+                    with (encrypting(roles, recipients) if recipients else contextlib.nullcontext(roles)) as roles_sink:
+                        _dump_roles(roles_sink, target, request.role_passwords)
             except OSError as exc:  # the storage's disk (a read error of the source says so itself)
                 raise write_failed(exc) from exc
+            except EncryptionError as exc:  # the writer behind the encryption failed: say what it was
+                if isinstance(exc.__cause__, OSError):
+                    raise write_failed(exc.__cause__) from exc
+                raise
             # The last moment a cancel is honoured: what follows is quick and must run to its end.
             progress.check_cancel()
             out.commit()
@@ -76,14 +90,18 @@ def make(op, request: BackupRequest, progress) -> Backup:
                 roles.commit()
                 committed.append(roles_name)
         finished = timezone.now()
+        details = dict(made.details)
+        if recipients:
+            # What the decrypted file will be: what a verification compares after decrypting.
+            details["plaintext"] = {"size": plain.size, "sha256": plain.sha256.hexdigest()}
         backup = Backup(
             id=request.backup_id, name=name.rsplit("/", 1)[-1], storage_name=name, storage=storage.name,
             size=out.size, sha256=out.sha256, format=maker.engine_format, format_label=maker.label,
-            info={"maker": maker.format, **made.details}, user_id=op.user_id, username=op.username, source="backup",
+            info={"maker": maker.format, **details}, user_id=op.user_id, username=op.username, source="backup",
             created_at=finished, target_spec=op.target_spec, target_display=op.target_display, database=target.name,
             started_at=started, finished_at=finished, duration_seconds=(finished - started).total_seconds(),
             tool_version=made.tool_version, server_version=made.server_version, tables=made.tables,
-            origin=request.origin, operation_id=op.id, roles_name=roles_name, recipients=[],
+            origin=request.origin, operation_id=op.id, roles_name=roles_name, recipients=recipients,
         )
         committed.append(write_manifest(storage, backup, op.id))
         backup.save(force_insert=True)
@@ -96,6 +114,24 @@ def make(op, request: BackupRequest, progress) -> Backup:
         raise
     log.info("backup %s of %s stored as %s (%s bytes)", backup.id, op.target_display, name, backup.size)
     return backup
+
+
+class _Hashing:
+    """Passes writes on, counting and hashing the plaintext (before encryption)."""
+
+    def __init__(self, out):
+        self.out = out
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data):
+        self.sha256.update(data)
+        self.size += len(data)
+        self.out.write(data)
+        return len(data)
+
+    def flush(self):
+        pass
 
 
 def check_roles(target) -> None:

@@ -14,6 +14,7 @@ from ..errors import DbkeeperError, TargetBusy, TargetError
 from ..messages import N_
 from ..operations.models import Operation
 from . import makers
+from .encryption import default_recipients, parse_recipients
 from .makers.base import BackupOptions, check_compress
 from .making import BackupRequest, check_roles
 from .models import new_backup_id
@@ -60,8 +61,11 @@ def plan_backup(target, format=None, storage=None, compress=None, roles=False, r
     if roles:
         check_roles(resolved)
     origin = str(origin or "manual")[:64]
+    recipients = default_recipients()
+    parse_recipients(recipients)  # a bad key is refused now, not in the worker
     request = BackupRequest(format=maker.format, storage=chosen.name, compress=level, backup_id=new_backup_id(),
-                            origin=origin, roles=bool(roles), role_passwords=bool(role_passwords))
+                            origin=origin, roles=bool(roles), role_passwords=bool(role_passwords),
+                            recipients=recipients)
     return BackupPlan(resolved, maker, chosen, request)
 
 
