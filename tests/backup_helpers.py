@@ -35,3 +35,23 @@ def own_storage(tmp_path, settings):
     """A data folder (and so a local backup storage) of the test's own."""
     settings.DBKEEPER = {**settings.DBKEEPER, "DATA_DIR": str(tmp_path / "data")}
     return tmp_path / "data" / "backups"
+
+
+from dbkeeper.backups.makers import MadeBackup, Maker  # noqa: E402
+
+
+class RawSqliteMaker(Maker):
+    """A made-up maker for the registry test: the SQLite file as it is."""
+
+    format = "sqlite_raw"
+    engine_format = "sqlite"
+    label = "SQLite file, as it is"
+    target_kinds = ("sqlite",)
+    extension = ".sqlite3"
+
+    def make(self, target, out, progress, options):
+        data = target.path.read_bytes()
+        progress.set_total(len(data), "bytes")
+        out.write(data)
+        progress.advance(len(data))
+        return MadeBackup(tables={"raw": 1}, server_version="SQLite", tool_version="cat")
