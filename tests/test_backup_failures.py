@@ -5,7 +5,6 @@ backup shares with restores, pg_dump's version against the server's, and a
 progress that moves through a long table."""
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess

@@ -4,7 +4,6 @@ with the token to the end; the catalog listed with filters; ``dbkeeper
 backup`` with its progress bar, ``dbkeeper backups`` and ``dbkeeper rescan``."""
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,7 @@ from dbkeeper.targets.models import Target
 
 from .backup_helpers import make_backup, own_storage  # noqa: F401 (fixture)
 from .builders import make_pg_source, make_sqlite
-from .live import LiveServer, start_live_server, wait_for
+from .live import start_live_server, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_storage")]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from ...errors import Cancelled, DbkeeperError
+from ...errors import DbkeeperError
 from ...messages import N_
 from ...procs import Tool, pg_tool
 from ...streams import human_size
@@ -351,4 +351,4 @@ def write_failed(exc) -> DbkeeperError:
                          code="storage_failed", params={"error": str(exc)})
 
 
-__all__ = ["Snapshot", "DumpTracker", "run_dump", "check_pg_dump_for", "check_tool_version", "Cancelled"]
+__all__ = ["Snapshot", "DumpTracker", "run_dump", "check_pg_dump_for", "check_tool_version", "write_failed"]
