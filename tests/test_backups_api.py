@@ -60,6 +60,8 @@ def test_post_answers_202_and_the_token_follows_it_to_the_end(alice, notes, drai
     assert data["status_url"] == f"/restore-progress/{data['id']}/status/"
     op = Operation.objects.get(pk=data["id"])
     assert (op.user_id, op.username, op.backup_id) == (str(alice.pk), "alice", data["backup_id"])
+    # The progress page follows it by its id, as it follows a restore.
+    assert client.get(data["progress_url"]).status_code == 200
     # The worker's part, here; the token alone (no session) reads the status.
     runner.run(op.id)
     status = Client().get(data["status_url"], HTTP_X_TEMP_TOKEN=data["token"]).json()
