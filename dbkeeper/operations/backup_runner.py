@@ -56,15 +56,37 @@ def _result(backup) -> dict:
     }
 
 
-def _sweep(op: Operation):
-    """Whatever an unfinished writer of this operation left (a crash in the writer itself)."""
+def _sweep(op: Operation) -> bool:
+    """Remove what this operation's unfinished writers left (a crash in the
+    writer itself, an S3 multipart upload whose abort could not reach S3).
+    If the storage cannot be reached now, the operation is marked and the
+    watchdog tries again later (sweep_leftovers)."""
     storage_name = ((op.result or {}).get("request") or {}).get("storage")
     try:
         from ..backups.storage import get_storage
 
         get_storage(storage_name).sweep_unfinished(op.id)
+        return True
     except Exception:
-        log.exception("could not sweep the unfinished files of %s", op.id)
+        log.warning("could not sweep the unfinished files of %s now; the watchdog will try again", op.id,
+                    exc_info=True)
+        op.refresh_from_db(fields=["result"])
+        Operation.objects.filter(pk=op.pk).update(result={**(op.result or {}), "unswept": True})
+        return False
+
+
+def sweep_leftovers() -> list[str]:
+    """Called by the watchdog: sweep again the ended backups whose sweep
+    failed (their storage was unreachable); returns the ids now clean."""
+    cleaned = []
+    for op in Operation.objects.filter(kind=Operation.Kind.BACKUP, status__in=Operation.FINISHED,
+                                       result__unswept=True):
+        op.result = {k: v for k, v in op.result.items() if k != "unswept"}
+        if _sweep(op):
+            Operation.objects.filter(pk=op.pk).update(result=op.result)
+            op.add_event("The unfinished backup file left in the storage was removed.")
+            cleaned.append(op.id)
+    return cleaned
 
 
 def finish(op: Operation, status, result=None, error=None, progress=None):
@@ -101,5 +123,5 @@ def finish(op: Operation, status, result=None, error=None, progress=None):
 def after_worker_lost(op: Operation):
     """Called by the watchdog once it failed a backup whose worker died:
     remove what the worker's unfinished writers left in the storage."""
-    _sweep(op)
-    op.add_event("The unfinished backup file was removed; nothing was stored.")
+    if _sweep(op):
+        op.add_event("The unfinished backup file was removed; nothing was stored.")

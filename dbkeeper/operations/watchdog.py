@@ -33,6 +33,10 @@ def sweep() -> list[str]:
         if fail_stale(op, error):
             log.warning("operation %s: worker %s stopped beating; marked failed", op.id, op.worker)
             failed.append(op.id)
+    # Backups whose unfinished upload could not be removed when they ended (storage unreachable).
+    from .backup_runner import sweep_leftovers
+
+    sweep_leftovers()
     return failed
 
 
