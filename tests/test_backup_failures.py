@@ -266,3 +266,15 @@ def test_full_disk_leaves_nothing_and_says_so(pg, source, tmp_path):
     assert _backup_rows(server.data_dir) == 0
     ops = json.loads(server.cli("operations", "--json").stdout)
     assert [(o["kind"], o["status"]) for o in ops] == [("backup", "failed")]
+
+
+def test_a_source_that_is_not_there_is_refused_before_anything_is_recorded(pg, pg_dbname, tmp_path):
+    from dbkeeper.errors import TargetError
+
+    with pytest.raises(TargetError) as err:
+        make_backup(pg.url(pg_dbname + "_missing"))
+    assert f'database "{pg_dbname}_missing" does not exist' in err.value.message
+    with pytest.raises(DbkeeperError) as err:
+        make_backup(f"sqlite:///{tmp_path / 'nowhere.db'}")
+    assert err.value.code == "source_missing" and "nowhere.db does not exist" in err.value.message
+    assert Operation.objects.count() == 0 and stored_files() == []
