@@ -42,6 +42,8 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_rescan)
 
+    register_roles(sub)
+
 
 def cmd_backup(args):
     from ..errors import DbkeeperError
@@ -172,4 +174,35 @@ def cmd_rescan(args):
                      f"{len(found['added'])} catalog row(s) rebuilt.\n")
     for skipped in found["skipped"]:
         sys.stdout.write(f"skipped {skipped['name']}: {skipped['reason']}\n")
+    return 0
+
+
+def register_roles(sub):
+    p = sub.add_parser("roles", help="the server roles stored beside a backup (dbkeeper backup --roles)")
+    rsub = p.add_subparsers(dest="action", required=True)
+    a = rsub.add_parser("apply", help="create the roles a server lacks; existing roles are never changed")
+    a.add_argument("backup", help="id of a stored backup made with --roles")
+    a.add_argument("--target", required=True, help="target name, alias:NAME or database URL on that server")
+    a.add_argument("--allow-superuser", action="store_true",
+                   help="also create roles with SUPERUSER, REPLICATION or BYPASSRLS")
+    a.set_defaults(func=cmd_roles_apply)
+
+
+def cmd_roles_apply(args):
+    from .. import targets
+    from ..errors import DbkeeperError
+    from ..messages import N_
+    from ..server import migrate as ensure_migrated
+    from . import roles
+    from .models import Backup
+
+    ensure_migrated()
+    backup = Backup.objects.filter(pk=args.backup).first()
+    if backup is None:
+        raise DbkeeperError(N_("There is no stored backup with that id."), code="backup_missing")
+    target = targets.resolve(args.target)
+    if target.kind != "postgresql":
+        raise DbkeeperError(N_("Only a PostgreSQL server has roles to back up."), code="no_roles")
+    done = roles.apply(roles.parse(roles.read_roles(backup)), target, allow_powerful=args.allow_superuser)
+    sys.stdout.write(json.dumps(done, indent=2) + "\n")
     return 0
