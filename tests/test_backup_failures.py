@@ -278,3 +278,23 @@ def test_a_source_that_is_not_there_is_refused_before_anything_is_recorded(pg, p
         make_backup(f"sqlite:///{tmp_path / 'nowhere.db'}")
     assert err.value.code == "source_missing" and "nowhere.db does not exist" in err.value.message
     assert Operation.objects.count() == 0 and stored_files() == []
+
+
+def test_a_stopping_worker_ends_its_backup_and_removes_the_unfinished_file(pg, source):
+    from django.utils import timezone
+
+    from dbkeeper.backups.storage import get_storage
+    from dbkeeper.operations.runner import abandon_own_operations, worker_name
+
+    op = backup_service.record(backup_service.plan_backup(pg.url(source)))
+    Operation.objects.filter(pk=op.pk).update(status="running", worker=worker_name(), heartbeat_at=timezone.now())
+    writer = get_storage().writer("2026/11/unfinished.dump", op.id)
+    writer.write(b"PGDMP half")  # a writer whose process is going away: never committed, never aborted
+    assert stored_files() != []
+    abandon_own_operations()
+    op.refresh_from_db()
+    assert (op.status, op.error_code, op.lock_key) == ("failed", "worker_lost", None)
+    assert op.error_message == ("The worker was stopped while it ran this backup. Nothing was stored; "
+                                "you can start the backup again.")
+    assert stored_files() == [] and Backup.objects.count() == 0
+    writer._fh.close()

@@ -228,6 +228,8 @@ def abandon_own_operations():
         fail_stale(op, WorkerLost(
             "The worker was stopped while it ran this restore. "
             "The live database was not changed; you can start the restore again."
+        ) if op.kind != Operation.Kind.BACKUP else WorkerLost(
+            "The worker was stopped while it ran this backup. Nothing was stored; you can start the backup again."
         ), check_heartbeat=False)
 
 
