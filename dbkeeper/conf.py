@@ -27,6 +27,17 @@ DEFAULTS = {
         # Plain SQL claims any text that starts like SQL: sniffed last (Engine.sniff_last).
         "pg_plain": "dbkeeper.engines.pg_plain.PgPlainEngine",
     },
+    # Backup makers: format name -> dotted path of its Maker class, merged
+    # with DBKEEPER["MAKERS"] as ENGINES is (see dbkeeper/backups/makers).
+    "MAKERS": {
+        "pg_custom": "dbkeeper.backups.makers.pg_custom.PgCustomMaker",
+        "pg_plain": "dbkeeper.backups.makers.pg_plain.PgPlainMaker",
+        "sqlite": "dbkeeper.backups.makers.sqlite.SqliteMaker",
+        "fixtures": "dbkeeper.backups.makers.fixtures.FixturesMaker",
+        "odoo": "dbkeeper.backups.makers.odoo.OdooMaker",
+    },
+    # gzip level of new backups (pg_dump -Z, gzip), 0-9.
+    "BACKUP_COMPRESSION": 6,
     # Named restore targets: {"name": "postgresql://..." or "alias:default"}, or a dict
     # {"url": ..., "trust": "superuser", "owner": ROLE, "extensions": [...]} (targets/__init__.py).
     "TARGETS": {},

@@ -263,9 +263,9 @@ def test_restoring_the_applications_own_database_says_sign_in_again(pg, pg_dbnam
 def test_dbkeeper_backup_writes_a_fixture_that_restores(pg, pg_dbname, source, fresh, tmp_path):
     plain = tmp_path / "backup.json"
     packed = tmp_path / "backup.json.gz"
-    result = source.manage("dbkeeper", "backup", "--format", "fixtures", "--source", "alias:default", plain)
+    result = source.manage("dbkeeper", "backup", "--format", "fixtures", "--source", "alias:default", "--output", plain)
     assert "Wrote" in result.stderr
-    source.manage("dbkeeper", "backup", packed)
+    source.manage("dbkeeper", "backup", "--output", packed)
     # The same objects dumpdata writes (dbkeeper's own records never among them).
     written = sorted(json.dumps(canonical(o), sort_keys=True) for o in json.loads(plain.read_text()))
     assert written == source.dumpdata()

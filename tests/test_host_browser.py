@@ -50,7 +50,7 @@ def backup(pg, pg_dbname, project, tmp_path):
         f"get_user_model().objects.create_user({USER!r}, password={NEW_PASSWORD!r}, is_staff=True)\n"
     )
     path = tmp_path / "shop-backup.json.gz"
-    source.manage("dbkeeper", "backup", path)
+    source.manage("dbkeeper", "backup", "--output", path)
     products = int(source.python("from shop.models import Product\nprint(Product.objects.count())").strip())
     pg.drop_db(f"{pg_dbname}__src")
     objects = len(json.loads(gzip.decompress(path.read_bytes())))

@@ -157,7 +157,7 @@ def test_the_worker_restores_the_applications_own_database_and_the_application_s
     source.manage("migrate", "-v0")
     source.manage("seed_shop", "--objects", "150", "--seed", "5")
     backup = tmp_path / "shop.json.gz"
-    source.manage("dbkeeper", "backup", backup)
+    source.manage("dbkeeper", "backup", "--output", backup)
     restored_products = source.python("from shop.models import Product\nprint(Product.objects.count())").strip()
     pg.drop_db(f"{pg_dbname}__src")
 

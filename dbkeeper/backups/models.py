@@ -33,6 +33,28 @@ class Backup(models.Model):
     source = models.CharField(max_length=32, default="upload")  # upload | backup | import
     created_at = models.DateTimeField(default=timezone.now)
 
+    # The catalog of backups dbkeeper made (empty for uploads). Each is also
+    # in the manifest stored beside the backup (backups.catalog), from which
+    # ``dbkeeper rescan`` rebuilds a lost row.
+    target_spec = models.TextField(blank=True, default="")  # what resolves the source target again
+    target_display = models.CharField(max_length=255, blank=True, default="")  # never holds a password
+    database = models.CharField(max_length=255, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    tool_version = models.CharField(max_length=64, blank=True, default="")  # e.g. "pg_dump 15.4"
+    server_version = models.CharField(max_length=64, blank=True, default="")
+    tables = models.JSONField(default=dict, blank=True)  # "schema.table" -> exact row count
+    # Who or what made it: "manual" (a person: user_id/username) or "schedule:<id>".
+    origin = models.CharField(max_length=64, blank=True, default="")
+    operation_id = models.CharField(max_length=40, blank=True, default="")
+    # The server's roles (pg_dumpall --roles-only), stored beside the backup; "" if not asked for.
+    roles_name = models.CharField(max_length=512, blank=True, default="")
+    pinned = models.BooleanField(default=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification_outcome = models.CharField(max_length=16, blank=True, default="")  # "", passed, failed
+    verification_message = models.TextField(blank=True, default="")
+
     class Meta:
         app_label = "dbkeeper"
         ordering = ["-created_at"]
@@ -56,8 +78,23 @@ class Backup(models.Model):
             "created_at": self.created_at.isoformat(),
             "username": self.username,
             "storage": self.storage,
+            "storage_name": self.storage_name,
             "encrypted": self.encrypted,
             "recipients": list(self.recipients or []),
+            "target": self.target_display,
+            "database": self.database,
+            "origin": self.origin,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_seconds": self.duration_seconds,
+            "tool_version": self.tool_version,
+            "server_version": self.server_version,
+            "tables": self.tables,
+            "roles_name": self.roles_name,
+            "pinned": self.pinned,
+            "verified_at": self.verified_at.isoformat() if self.verified_at else None,
+            "verification_outcome": self.verification_outcome,
+            "source": self.source,
             # sha256 is that of the stored bytes; an uploader compares its file with this.
             "plaintext_sha256": (self.info or {}).get("plaintext", {}).get("sha256") if self.encrypted else self.sha256,
         }

@@ -50,9 +50,27 @@ def write_fixture(alias, out_path, on_progress=None, exclude=(), natural_foreign
     """Write every object of ``alias`` to ``out_path`` (gzipped if it ends in
     .gz). ``on_progress(done, total)`` is called as objects are written.
     Returns the number of objects. The file appears only once it is complete."""
+    out_path = Path(out_path)
+    partial = out_path.with_name(f".{out_path.name}.partial")
+    try:
+        with open(partial, "wb", buffering=WRITE_BUFFER) as raw:
+            written = stream_fixture(alias, raw, gzipped=out_path.suffix == ".gz", on_progress=on_progress,
+                                     exclude=exclude, natural_foreign=natural_foreign, natural_primary=natural_primary)
+        os.replace(partial, out_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("wrote %s objects to %s", written, out_path)
+    return written
+
+
+def stream_fixture(alias, out, gzipped=True, on_progress=None, exclude=(), natural_foreign=False,
+                   natural_primary=False, counts=None, level=6):
+    """Write every object of ``alias`` into ``out`` (a binary file-like object
+    of which only write() is used), gzipped if ``gzipped``. ``counts``, if
+    given, is filled with model label -> objects written. Returns the number
+    of objects."""
     if alias not in connections:
         raise DbkeeperError(N_("There is no database alias %(alias)s in this project's DATABASES."), params={"alias": repr(alias)})
-    out_path = Path(out_path)
     models = models_to_dump(alias, exclude)
     total = sum(model._base_manager.using(alias).count() for model in models)
     if on_progress:
@@ -62,30 +80,43 @@ def write_fixture(alias, out_path, on_progress=None, exclude=(), natural_foreign
     def objects():
         nonlocal written
         for model in models:
+            label = model._meta.label_lower
+            if counts is not None:
+                counts.setdefault(label, 0)
             for obj in _queryset(model, alias).iterator(chunk_size=CHUNK):
                 yield obj
                 written += 1
+                if counts is not None:
+                    counts[label] += 1
                 if on_progress and written % CHUNK == 0:
                     on_progress(written, total)
 
-    partial = out_path.with_name(f".{out_path.name}.partial")
-    try:
-        with open(partial, "wb", buffering=WRITE_BUFFER) as raw:
-            binary = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) if out_path.suffix == ".gz" else raw
-            text = io.TextIOWrapper(binary, encoding="utf-8")
-            serializers.serialize(
-                "json", objects(), stream=text,
-                use_natural_foreign_keys=natural_foreign, use_natural_primary_keys=natural_primary,
-            )
-            text.write("\n")
-            text.flush()
-            text.detach()
-            if binary is not raw:
-                binary.close()
-        os.replace(partial, out_path)
-    finally:
-        partial.unlink(missing_ok=True)
+    binary = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level) if gzipped else out
+    text = io.TextIOWrapper(_WriteOnly(binary), encoding="utf-8", write_through=False)
+    serializers.serialize(
+        "json", objects(), stream=text,
+        use_natural_foreign_keys=natural_foreign, use_natural_primary_keys=natural_primary,
+    )
+    text.write("\n")
+    text.flush()
+    text.detach()
+    if binary is not out:
+        binary.close()
     if on_progress:
         on_progress(written, total)
-    log.info("wrote %s objects of %s models to %s", written, len(models), out_path)
+    log.info("wrote %s objects of %s models", written, len(models))
     return written
+
+
+class _WriteOnly(io.RawIOBase):
+    """Lets TextIOWrapper write into any object that has write()."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.out.write(bytes(data))
+        return len(data)

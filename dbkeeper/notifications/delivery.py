@@ -87,6 +87,8 @@ def _email(note: Notification, operation: Operation):
 def message_for(operation: Operation) -> tuple[str, str]:
     """Subject and body in the active language."""
     names = {"source": operation.source_name, "target": operation.target_display}
+    if operation.kind == Operation.Kind.BACKUP:
+        return _backup_message_for(operation, names)
     if operation.status == Operation.Status.SUCCEEDED:
         subject = _("Restore finished: %(source)s into %(target)s") % names
         lines = [_("The restore of %(source)s into %(target)s succeeded.") % names]
@@ -101,5 +103,20 @@ def message_for(operation: Operation) -> tuple[str, str]:
         ending = (render_stored(operation.error_data, operation.error_message) if operation.error_message
                   else render_stored(operation.message_data, operation.message))
         lines = [ending, _("The live database was not changed.")]
+    lines.append(_("Operation: %(id)s") % {"id": operation.id})
+    return subject, "\n\n".join(lines) + "\n"
+
+
+def _backup_message_for(operation: Operation, names) -> tuple[str, str]:
+    if operation.status == Operation.Status.SUCCEEDED:
+        subject = _("Backup finished: %(target)s") % names
+        lines = [_("The backup of %(target)s succeeded.") % names]
+    else:
+        if operation.status == Operation.Status.CANCELLED:
+            subject = _("Backup cancelled: %(target)s") % names
+        else:
+            subject = _("Backup failed: %(target)s") % names
+        lines = [render_stored(operation.error_data, operation.error_message) if operation.error_message
+                 else render_stored(operation.message_data, operation.message)]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})
     return subject, "\n\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import socket
+from dataclasses import dataclass
 
 from django.db.models import Q
 from django.utils import timezone
@@ -48,6 +49,10 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
     op = claim(operation_id)
     if op is None:
         return None
+    if op.kind == Operation.Kind.BACKUP:
+        from .backup_runner import run_claimed
+
+        return run_claimed(op, listener)
     progress = Progress(op, listener)
     with Heartbeat(op.id):
         try:
@@ -162,7 +167,23 @@ def _sign_in_again(target, progress) -> dict:
     return {"sign_in_again": True, "message": SIGN_IN_AGAIN.to_json()}
 
 
-def finish(op: Operation, status, result=None, error=None, progress=None):
+@dataclass(frozen=True)
+class Wording:
+    """What the ending of one kind of operation says."""
+
+    finished: str  # the status message of a success without a message of its own
+    succeeded_in: str  # the event of a success, with %(seconds)s
+    nothing_changed: str  # the event after a failure or cancel
+
+
+RESTORE_WORDING = Wording(
+    finished=N_("The restore finished."),
+    succeeded_in=N_("The restore succeeded in %(seconds)s s."),
+    nothing_changed=N_("The live database was not changed."),
+)
+
+
+def finish(op: Operation, status, result=None, error=None, progress=None, wording=RESTORE_WORDING):
     """Record the end. Only an operation still active is finished here: one
     that the watchdog or a stopping worker already failed stays as it was."""
     now = timezone.now()
@@ -172,7 +193,7 @@ def finish(op: Operation, status, result=None, error=None, progress=None):
               "eta_seconds": 0 if status == Status.SUCCEEDED else None}
     if status == Status.SUCCEEDED:
         ending = (result or {}).get("message")
-        sentence = Message.from_json(ending) if isinstance(ending, dict) else Message(ending or N_("The restore finished."))
+        sentence = Message.from_json(ending) if isinstance(ending, dict) else Message(ending or wording.finished)
         values.update(stage=Stage.DONE, percent=100.0, result=result or {},
                       message=sentence.english(), message_data=sentence.to_json())
     else:
@@ -185,10 +206,11 @@ def finish(op: Operation, status, result=None, error=None, progress=None):
         return op
     op.refresh_from_db()
     if status == Status.SUCCEEDED:
-        op.add_event(N_("The restore succeeded in %(seconds)s s."), params={"seconds": f"{op.elapsed_seconds():.0f}"})
+        op.add_event(wording.succeeded_in, params={"seconds": f"{op.elapsed_seconds():.0f}"})
     else:
         op.add_event(sentence, level="warning" if status == Status.CANCELLED else "error", code=op.error_code)
-        op.add_event(N_("The live database was not changed."))
+        if wording.nothing_changed not in sentence.english():
+            op.add_event(wording.nothing_changed)
     log.info("operation %s %s", op.id, status)
     operation_finished.send(sender=Operation, operation=op)
     return op
@@ -211,6 +233,10 @@ def fail_stale(op: Operation, error: DbkeeperError, check_heartbeat=True) -> boo
         return False
     op.refresh_from_db()
     op.add_event(error.sentence, level="error", code=error.code)
+    if op.kind == Operation.Kind.BACKUP:
+        from .backup_runner import after_worker_lost
+
+        after_worker_lost(op)
     if op.scratch_name:
         try:
             target = targets.resolve(op.target_spec)
@@ -235,6 +261,8 @@ def abandon_own_operations():
         fail_stale(op, WorkerLost(N_(
             "The worker was stopped while it ran this restore. "
             "The live database was not changed; you can start the restore again."
+        )) if op.kind != Operation.Kind.BACKUP else WorkerLost(N_(
+            "The worker was stopped while it ran this backup. Nothing was stored; you can start the backup again."
         )), check_heartbeat=False)
 
 

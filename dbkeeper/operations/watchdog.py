@@ -27,10 +27,17 @@ def sweep() -> list[str]:
         error = WorkerLost(N_(
             "The worker running this restore stopped (it was killed or its machine went down). "
             "The live database was not changed; you can start the restore again."
+        )) if op.kind != Operation.Kind.BACKUP else WorkerLost(N_(
+            "The worker running this backup stopped (it was killed or its machine went down). "
+            "Nothing was stored; you can start the backup again."
         ))
         if fail_stale(op, error):
             log.warning("operation %s: worker %s stopped beating; marked failed", op.id, op.worker)
             failed.append(op.id)
+    # Backups whose unfinished upload could not be removed when they ended (storage unreachable).
+    from .backup_runner import sweep_leftovers
+
+    sweep_leftovers()
     return failed
 
 

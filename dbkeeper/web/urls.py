@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import api, downloads, pages, status
+from . import api, backups_api, downloads, pages, status
 
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("restore-progress/<str:operation_id>/", pages.progress_page, name="progress"),
     path("restore-progress/<str:operation_id>/status/", status.operation_status, name="operation_status"),
     path("api/restores/", api.start_restore, name="api_restores"),
+    path("api/backups/", backups_api.backups, name="api_backups"),
     path("api/operations/", api.list_operations, name="api_operations"),
     path("api/operations/<str:operation_id>/cancel/", api.cancel_operation, name="api_cancel"),
     path("api/operations/<str:operation_id>/token/", api.new_token, name="api_operation_token"),
