@@ -19,6 +19,7 @@ from psycopg import sql
 from .. import conf
 from ..errors import DbkeeperError
 from ..messages import N_
+from ..targets.pgroles import RoleFacts
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def parse(text: str) -> RolesFile:
 def apply(roles: RolesFile, target, allow_powerful=False) -> dict:
     """Create the roles ``target``'s server lacks (each in its own
     transaction) and their memberships; existing roles are not touched."""
-    existing = target.existing_roles()
+    existing = RoleFacts.of(target).existing
     created, kept, refused = [], [], []
     with target.connect() as conn:
         for role in roles.roles.values():
