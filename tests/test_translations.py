@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 from django.utils import translation
+from django.utils.translation import trim_whitespace
 
 import dbkeeper
 from dbkeeper import conf
@@ -251,7 +252,7 @@ def test_token_lookup_errors_are_translatable(alice):
 MARKS = {"N_": 1, "gettext_noop": 1, "_": 1, "gettext": 1, "gettext_lazy": 1,
          "Np_": 2, "ngettext": 2, "ngettext_lazy": 2}
 TEMPLATE_TAG = re.compile(r"""{%\s*(?:translate|trans)\s+(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
-BLOCK_TAG = re.compile(r"{%\s*blocktrans(?:late)?\b[^%]*%}(.*?){%\s*endblocktrans(?:late)?\s*%}", re.DOTALL)
+BLOCK_TAG = re.compile(r"{%\s*blocktrans(?:late)?\b([^%]*)%}(.*?){%\s*endblocktrans(?:late)?\s*%}", re.DOTALL)
 TEMPLATE_VARIABLE = re.compile(r"{{\s*(\w+)\s*}}")
 
 
@@ -280,7 +281,9 @@ def marked_in_templates() -> list[tuple[str, tuple[str, ...]]]:
             found.append((str(path.relative_to(PACKAGE)), (match.group(1) or match.group(2),)))
         for match in BLOCK_TAG.finditer(text):
             # What makemessages makes of a block: %% for %, %(name)s for {{ name }}.
-            body = TEMPLATE_VARIABLE.sub(r"%(\1)s", match.group(1).replace("%", "%%"))
+            body = TEMPLATE_VARIABLE.sub(r"%(\1)s", match.group(2).replace("%", "%%"))
+            if "trimmed" in match.group(1).split():
+                body = trim_whitespace(body)  # as makemessages does for {% blocktrans trimmed %}
             found.append((str(path.relative_to(PACKAGE)), (body,)))
     return found
 

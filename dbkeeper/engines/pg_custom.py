@@ -42,7 +42,7 @@ READABLE_BY_PG_RESTORE = {11: (1, 13), 12: (1, 14), 13: (1, 14), 14: (1, 14), 15
 
 class PgCustomEngine(Engine):
     format = "pg_custom"
-    label = "PostgreSQL custom-format dump"
+    label = N_("PostgreSQL custom-format dump")
     target_kinds = ("postgresql",)
 
     def sniff(self, head: bytes) -> bool:

@@ -71,7 +71,7 @@ __all__ = ["PgPlainEngine", "PsqlFeed", "RoleFacts", "statement_roles", "created
 
 class PgPlainEngine(Engine):
     format = "pg_plain"
-    label = "PostgreSQL plain SQL dump"
+    label = N_("PostgreSQL plain SQL dump")
     sniff_last = True  # any text that starts like SQL
     target_kinds = ("postgresql",)
     sniff_bytes = 4096
