@@ -176,10 +176,12 @@ class TusUpload:
         self._check_auth(response)
         if response.status_code in RETRYABLE or (response.status_code == 400 and "incomplete" in response.text):
             raise Retry(error_message(response, "The server did not take the chunk"), response.status_code)
-        if response.status_code != 204:
+        finished = self._finished(response.headers.get("Dbkeeper-Upload-Status"))
+        # 422 on the last chunk: the file arrived but was not kept; the result says why.
+        if response.status_code != 204 and not (response.status_code == 422 and finished):
             raise UploadFailed(error_message(response, "The server refused the chunk"))
         self.offset = int(response.headers["Upload-Offset"])
-        self.status = self._finished(response.headers.get("Dbkeeper-Upload-Status"))
+        self.status = finished
         self.progress.on_offset(self.offset, self.size)
 
     def hash_until(self, reader, end):
