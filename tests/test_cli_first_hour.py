@@ -2,13 +2,24 @@
 wrong address fails at once, no log lines on the terminal, listings that never
 cut what must be copied, one data folder wherever a command runs."""
 
+import json
+import os
+import re
+import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
+import pytest
+
+from .live import wait_for
 from .pgserver import free_port
 from .tcpproxy import TcpProxy
 from .test_upload_cli import run_upload, upload_cmd
 from .tus_helpers import make_big_sqlite_backup, make_sqlite_backup
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- upload: never reached vs. reached and then broken ------------------------------------
@@ -44,3 +55,154 @@ def test_a_connection_that_worked_and_broke_is_retried_and_the_upload_finishes(w
     assert "The connection to the server was lost." in err and "Trying again" in err
     assert "Nothing answers" not in err
     assert out.strip().startswith("bk_")
+
+
+# -- a data folder of one's own, and the commands that use it ------------------------------
+
+def run(args, env, cwd, check=True):
+    result = subprocess.run([sys.executable, "-m", "dbkeeper", *args], env=env, cwd=cwd, capture_output=True,
+                            text=True, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def user_env(home, **extra):
+    """A user with no dbkeeper settings at all: only their own config and data folders."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DBKEEPER_DATA_DIR")}
+    return {**env, "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
+            "HOME": str(home), "PYTHONPATH": str(ROOT), **extra}
+
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (INFO|WARNING|DEBUG) dbkeeper", re.M)
+
+
+def test_commands_print_sentences_and_keep_log_lines_for_the_log_file_unless_verbose(tmp_path):
+    env = user_env(tmp_path, DBKEEPER_DATA_DIR=str(tmp_path / "data-folder"))
+    run(["createadmin", "ada"], env, tmp_path)
+    quiet = run(["token", "create", "ada", "--name", "nightly"], env, tmp_path)
+    assert quiet.stdout.startswith("dbk_") and "shown only this once" in quiet.stderr
+    assert not LOG_LINE.search(quiet.stdout + quiet.stderr), quiet.stderr
+    for args in (["prerestore", "list"], ["operations"], ["token", "list"], ["target", "list"]):
+        listed = run(args, env, tmp_path)
+        assert not LOG_LINE.search(listed.stdout + listed.stderr), (args, listed.stderr)
+    refused = run(["prerestore", "drop", "nope"], env, tmp_path, check=False)
+    assert refused.returncode == 1 and "no pre-restore copy named nope" in refused.stderr
+    assert not LOG_LINE.search(refused.stderr)
+    # The log file has what the terminal did not show.
+    log_file = (tmp_path / "data-folder" / "logs" / "dbkeeper.log").read_text()
+    assert "API token" in log_file and "created for ada" in log_file
+
+    # -v (before or after the command) shows them on the terminal too.
+    for args in (["-v", "token", "create", "ada"], ["token", "create", "ada", "--verbose"]):
+        verbose = run(args, env, tmp_path)
+        assert re.search(r"INFO dbkeeper\.access\.api_tokens .*created for ada", verbose.stderr), verbose.stderr
+        assert "shown only this once" in verbose.stderr
+
+
+def test_serve_records_its_data_folder_and_every_command_finds_it_from_anywhere(tmp_path):
+    home = tmp_path / "home"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = user_env(home)
+    data = home / "data" / "dbkeeper"
+    # Before anything ran: a read-only command creates nothing and says so.
+    for args in (["operations"], ["prerestore", "list"], ["token", "list"], ["target", "list"]):
+        nothing = run(args, env, elsewhere)
+        assert f"No data folder at {data} yet" in nothing.stdout, nothing.stdout
+    assert json.loads(run(["operations", "--json"], env, elsewhere).stdout) == []
+    assert not data.exists() and not (elsewhere / "dbkeeper-data").exists() and not (home / "config").exists()
+
+    # The first write creates the user's data folder, whatever the folder the command runs in.
+    run(["createadmin", "ada"], env, elsewhere)
+    assert (data / "control.sqlite3").exists() and not (elsewhere / "dbkeeper-data").exists()
+    empty = run(["operations"], env, tmp_path)
+    assert f"No operations yet (data folder: {data})" in empty.stdout
+
+    # serve on another folder records it; later commands, anywhere, use it.
+    served = home / "served-data"
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dbkeeper", "serve", "--port", str(port), "--processes", "1",
+                             "--workers", "1"], env={**env, "DBKEEPER_DATA_DIR": str(served)}, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        pointer = home / "config" / "dbkeeper" / "data-dir"
+        wait_for(lambda: pointer.exists(), 60, "serve to record its data folder")
+        assert pointer.read_text().strip() == str(served)
+        run(["createadmin", "bea"], env, elsewhere)
+        assert "bea" in run(["token", "create", "bea"], env, home).stderr
+        listing = run(["token", "list"], env, elsewhere).stdout
+        assert "bea" in listing
+        assert "bea" not in run(["token", "list"], {**env, "DBKEEPER_DATA_DIR": str(data)}, elsewhere).stdout
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_a_host_projects_data_dir_wins(tmp_path):
+    """DBKEEPER["DATA_DIR"] of a project's settings is used, whatever the environment says."""
+    project = tmp_path / "project"
+    project.mkdir()
+    own = tmp_path / "project-data"
+    (project / "hostsettings.py").write_text(
+        "from dbkeeper.site.settings import *  # noqa\n"
+        f"DBKEEPER = {{**DBKEEPER, 'DATA_DIR': {str(own)!r}}}\n")
+    env = user_env(tmp_path, DBKEEPER_DATA_DIR=str(tmp_path / "env-data"),
+                   PYTHONPATH=f"{ROOT}{os.pathsep}{project}", DJANGO_SETTINGS_MODULE="hostsettings")
+    out = subprocess.run([sys.executable, "-c", "import django; django.setup()\n"
+                          "from dbkeeper import conf; print(conf.data_dir_path()); conf.data_subdir('uploads')"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(own) and (own / "uploads").is_dir()
+
+
+# -- listings that never cut what a person copies -----------------------------------------
+
+LONG_NAME = "inventory_production_eu_west_prerestore_20261130_064512_7f3a9c"
+LONG_TARGET = "postgresql://restore_operator:***@db-primary.eu-west.internal.example.com:5432/inventory_production"
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory):
+    """A data folder with an operation and a pre-restore copy whose names are long."""
+    folder = tmp_path_factory.mktemp("listed")
+    env = user_env(folder, DBKEEPER_DATA_DIR=str(folder / "data"))
+    run(["migrate"], env, folder)
+    code = ("import django; django.setup()\n"
+            "from dbkeeper.operations.models import Operation, PreRestoreCopy\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from dbkeeper.access.api_tokens import create_token\n"
+            f"op = Operation.objects.create(target_spec='inventory', target_display={LONG_TARGET!r}, "
+            "username='operator_with_a_long_name', status='succeeded', stage='done', percent=100)\n"
+            f"PreRestoreCopy.objects.create(target_spec='inventory', target_display={LONG_TARGET!r}, "
+            f"name={LONG_NAME!r}, operation=op)\n"
+            "u = get_user_model().objects.create_user('operator_with_a_long_name', is_staff=True)\n"
+            "create_token(u, name='the nightly upload from the reporting server in the basement')\n"
+            "print(op.id)\n")
+    op_id = subprocess.run([sys.executable, "-c", code], env={**env, "DJANGO_SETTINGS_MODULE": "dbkeeper.site.settings"},
+                           capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    return env, folder, op_id
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_listings_show_whole_ids_and_names_at_any_width(listed, columns):
+    env, folder, op_id = listed
+    env = {**env, "COLUMNS": str(columns)}
+    operations = run(["operations"], env, folder).stdout
+    copies = run(["prerestore", "list"], env, folder).stdout
+    tokens = run(["token", "list"], env, folder).stdout
+    for text in (operations, copies, tokens):
+        assert max(len(line) for line in text.splitlines()) <= columns, text
+    assert op_id in operations and "succeeded" in operations
+    assert LONG_NAME in copies and op_id in copies
+    assert "operator_with_a_long_name" in tokens and re.search(r"dbk_\w{8}…", tokens)
+
+
+def test_every_listing_has_json(listed):
+    env, folder, op_id = listed
+    assert [o["id"] for o in json.loads(run(["operations", "--json"], env, folder).stdout)] == [op_id]
+    copies = json.loads(run(["prerestore", "list", "--json"], env, folder).stdout)
+    assert copies[0]["name"] == LONG_NAME and copies[0]["operation"] == op_id
+    tokens = json.loads(run(["token", "list", "--json"], env, folder).stdout)
+    assert tokens[0]["user"] == "operator_with_a_long_name" and "token_hash" not in tokens[0]
+    assert json.loads(run(["target", "list", "--json"], env, folder).stdout) == []

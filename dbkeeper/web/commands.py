@@ -13,7 +13,9 @@ def register(sub):
     a.add_argument("--password-stdin", action="store_true",
                    help="read the database password from standard input (keeps it off the command line)")
     a.set_defaults(func=cmd_add)
-    tsub.add_parser("list", help="list restore targets (passwords hidden)").set_defaults(func=cmd_list)
+    ls = tsub.add_parser("list", help="list restore targets (passwords hidden)")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=cmd_list)
     r = tsub.add_parser("remove", help="remove a target added here")
     r.add_argument("name")
     r.set_defaults(func=cmd_remove)
@@ -50,20 +52,21 @@ def cmd_add(args):
 
 
 def cmd_list(args):
-    from rich.console import Console
-    from rich.table import Table
-
+    from ..listing import open_records, print_json, print_table, say_empty
     from .api import target_list
 
-    _migrated()
-    rows = target_list()
-    if not rows:
-        sys.stdout.write("no targets yet: add one with 'dbkeeper target add NAME URL'\n")
+    if not open_records(args.json):
         return 0
-    table = Table("name", "kind", "database", "url")
-    for row in rows:
-        table.add_row(row["name"], row["kind"], row["database"], row["display"] or row.get("error", ""))
-    Console().print(table)
+    rows = target_list()
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        say_empty("targets", hint=": add one with 'dbkeeper target add NAME URL'")
+        return 0
+    print_table(["name", "kind", "database", "url"],
+                [[row["name"], row["kind"], row["database"] or "", row["display"] or row.get("error", "")] for row in rows],
+                keep={"name"})
     return 0
 
 
