@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .live import wait_for
-from .pgserver import free_port
+from .live import LiveServer, wait_for
+from .pgserver import PASSWORD, free_port
 from .tcpproxy import TcpProxy
 from .test_upload_cli import run_upload, upload_cmd
 from .tus_helpers import make_big_sqlite_backup, make_sqlite_backup
@@ -206,3 +206,76 @@ def test_every_listing_has_json(listed):
     tokens = json.loads(run(["token", "list", "--json"], env, folder).stdout)
     assert tokens[0]["user"] == "operator_with_a_long_name" and "token_hash" not in tokens[0]
     assert json.loads(run(["target", "list", "--json"], env, folder).stdout) == []
+
+
+# -- targets are checked when added ---------------------------------------------------------
+
+@pytest.fixture
+def target_server(tmp_path):
+    return LiveServer(tmp_path / "data")
+
+
+def test_a_target_is_checked_when_added_and_refused_with_the_reason(target_server, pg, tmp_path):
+    server = target_server
+    good = f"postgresql://postgres@127.0.0.1:{pg.port}/shop_checked"
+    added = server.cli("target", "add", "shop", good, "--password-stdin", input=PASSWORD + "\n")
+    assert re.search(r"PostgreSQL \d+\.\d+", added.stdout) and "role postgres (superuser)" in added.stdout
+    assert "no database there yet: a restore creates it" in added.stdout and PASSWORD not in added.stdout
+
+    wrong_password = server.cli("target", "add", "pw", good, "--password-stdin", input="not-the-password\n", check=False)
+    assert wrong_password.returncode == 1
+    assert "Cannot connect to postgresql://postgres:***@127.0.0.1" in wrong_password.stderr
+    assert "password authentication failed" in wrong_password.stderr and "not-the-password" not in wrong_password.stderr
+    closed = free_port()
+    wrong_port = server.cli("target", "add", "port", f"postgresql://postgres@127.0.0.1:{closed}/shop",
+                            "--password-stdin", input=PASSWORD + "\n", check=False)
+    assert wrong_port.returncode == 1 and f"Cannot connect to postgresql://postgres:***@127.0.0.1:{closed}/shop" in wrong_port.stderr
+    assert [t["name"] for t in json.loads(server.cli("target", "list", "--json").stdout)] == ["shop"]
+
+    # --no-check adds one that is down for now.
+    later = server.cli("target", "add", "later", f"postgresql://postgres@127.0.0.1:{closed}/shop", "--no-check",
+                       "--password-stdin", input="whatever\n")
+    assert "added target later" in later.stdout and "(not checked)" in later.stdout
+
+    # A role that may not create databases could never restore there.
+    with pg.connect() as conn:
+        conn.execute("DROP ROLE IF EXISTS plain_login")
+        conn.execute("CREATE ROLE plain_login LOGIN PASSWORD 'pw-plain'")
+    try:
+        weak = server.cli("target", "add", "weak", f"postgresql://plain_login:pw-plain@127.0.0.1:{pg.port}/postgres",
+                          check=False)
+        assert weak.returncode == 1 and "The role plain_login may not create databases" in weak.stderr
+    finally:
+        with pg.connect() as conn:
+            conn.execute("DROP ROLE plain_login")
+
+    # SQLite: the folder must exist and be writable.
+    missing = server.cli("target", "add", "notes", f"sqlite:///{tmp_path}/nowhere/notes.db", check=False)
+    assert missing.returncode == 1 and f"The folder {tmp_path}/nowhere does not exist" in missing.stderr
+    notes = server.cli("target", "add", "notes", f"sqlite:///{tmp_path}/notes.db")
+    assert "no database there yet" in notes.stdout
+    listed = {t["name"] for t in json.loads(server.cli("target", "list", "--json").stdout)}
+    assert listed == {"shop", "later", "notes"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_checks_a_target_unless_told_not_to(pg, tmp_path, django_user_model):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw-root"))
+
+    def add(**body):
+        response = client.post("/api/targets/", body, content_type="application/json")
+        return response.status_code, response.json()
+
+    down = f"postgresql://postgres:x@127.0.0.1:{free_port()}/shop"
+    status, refused = add(name="down", url=down)
+    assert status == 400 and refused["error"]["code"] == "target_unreachable"
+    assert refused["error"]["message"].startswith("Cannot connect to postgresql://postgres:***@127.0.0.1")
+    assert add(name="odd", url=f"sqlite:///{tmp_path}/x.db", check="maybe")[0] == 400
+    status, unchecked = add(name="down", url=down, check=False)
+    assert status == 201 and unchecked["found"] is None
+    status, checked = add(name="up", url=pg.url("shop_api"))
+    assert status == 201 and checked["found"]["superuser"] is True and checked["found"]["server_version"]
+    assert [t["name"] for t in client.get("/api/targets/").json()["targets"]] == ["down", "up"]

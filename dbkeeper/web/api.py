@@ -116,7 +116,13 @@ def targets_api(request, credential):
     if request.method == "GET":
         return JsonResponse({"targets": target_list()})
     data = _payload(request)
-    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user)
+    # "check": false adds a target without connecting first (a server that is down for now).
+    check = data.get("check", True)
+    if isinstance(check, str):  # a form sends text
+        check = {"true": True, "false": False}.get(check.lower(), check)
+    if not isinstance(check, bool):
+        raise DbkeeperError(_("The field check must be true or false."), code="bad_request")
+    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user, check=check)
     log.info("target %s added by %s", target["name"], credential.username)
     return JsonResponse(target, status=201)
 

@@ -12,6 +12,8 @@ def register(sub):
     a.add_argument("url", help="postgresql://user@host:port/name or sqlite:////absolute/path.db")
     a.add_argument("--password-stdin", action="store_true",
                    help="read the database password from standard input (keeps it off the command line)")
+    a.add_argument("--no-check", action="store_true",
+                   help="add it without connecting first (e.g. a server that is down for now)")
     a.set_defaults(func=cmd_add)
     ls = tsub.add_parser("list", help="list restore targets (passwords hidden)")
     ls.add_argument("--json", action="store_true", help="print JSON")
@@ -31,6 +33,7 @@ def cmd_add(args):
     from ..dburl import DbUrl
     from ..errors import TargetError
     from ..messages import Message, N_
+    from ..targets.probe import describe
     from ..targets.service import add_target
 
     _migrated()
@@ -46,8 +49,9 @@ def cmd_add(args):
         if parsed.kind != "postgresql":
             raise TargetError(N_("--password-stdin is for PostgreSQL targets; a SQLite file has no password."))
         url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
-    target = add_target(args.name, url)
-    sys.stdout.write(f"added target {target['name']}: {target['display']}\n")
+    target = add_target(args.name, url, check=not args.no_check)
+    found = f" ({describe(target['found'])})" if target["found"] is not None else " (not checked)"
+    sys.stdout.write(f"added target {target['name']}: {target['display']}{found}\n")
     return 0
 
 
