@@ -279,3 +279,92 @@ def test_the_api_checks_a_target_unless_told_not_to(pg, tmp_path, django_user_mo
     status, checked = add(name="up", url=pg.url("shop_api"))
     assert status == 201 and checked["found"]["superuser"] is True and checked["found"]["server_version"]
     assert [t["name"] for t in client.get("/api/targets/").json()["targets"]] == ["down", "up"]
+
+
+# -- a status poll answers 304 when nothing changed -----------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_poll_is_304_with_no_body_until_something_changes(alice):
+    from django.test import Client
+    from django.utils import timezone
+
+    from dbkeeper.access import operation_tokens as tokens
+    from dbkeeper.messages import N_
+    from dbkeeper.operations.models import Operation
+
+    op = Operation.objects.create(user_id=str(alice.pk), username="alice", status="running", stage="restoring",
+                                  percent=10, started_at=timezone.now())
+    op.add_event(N_("Restore of %(source)s into %(target)s queued."), params={"source": "a.dump", "target": "t"})
+    token = tokens.issue(op)
+    client = Client(HTTP_X_TEMP_TOKEN=token)
+    url = f"/restore-progress/{op.id}/status/"
+
+    first = client.get(url)
+    etag = first["ETag"]
+    assert first.status_code == 200 and first.json()["percent"] == 10 and etag.startswith('"')
+    same = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert same.status_code == 304 and same.content == b"" and same["ETag"] == etag
+    assert client.get(url, HTTP_IF_NONE_MATCH=f'W/{etag}, "other"').status_code == 304
+    assert client.get(url, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+
+    # The reader's language, a progress write and a new event each change the answer.
+    arabic = client.get(url, HTTP_IF_NONE_MATCH=etag, HTTP_ACCEPT_LANGUAGE="ar")
+    assert arabic.status_code == 200 and arabic["ETag"] != etag
+    Operation.objects.filter(pk=op.pk).update(percent=20, updated_at=timezone.now())
+    moved = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert moved.status_code == 200 and moved.json()["percent"] == 20
+    op.add_event(N_("Restore of %(source)s into %(target)s queued."), params={"source": "b.dump", "target": "t"})
+    event = client.get(url, HTTP_IF_NONE_MATCH=moved["ETag"])
+    assert event.status_code == 200 and len(event.json()["events"]) == 2
+
+    # A staff session's poll (no token) answers the same way.
+    session = Client()
+    session.force_login(alice)
+    tagged = session.get(url)
+    assert tagged.status_code == 200 and tagged["ETag"] == event["ETag"]
+    assert session.get(url, HTTP_IF_NONE_MATCH=tagged["ETag"]).status_code == 304
+    # A refusal is never a 304, whatever the ETag sent.
+    assert Client().get(url, HTTP_IF_NONE_MATCH=etag).status_code == 401
+
+
+def test_the_progress_page_sends_if_none_match_and_keeps_showing_the_state_on_304(fresh_web_server, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from .builders import make_sqlite
+
+    server = fresh_web_server  # web only: no worker, so the restore stays queued
+    server.cli("target", "add", "notes", f"sqlite:///{tmp_path}/notes.db")
+    backup_id = server.python(
+        "from dbkeeper.backups import store\n"
+        f"print(store.add_file({str(make_sqlite(tmp_path / 'b.sqlite3', rows=5))!r}, 'b.sqlite3', move=False).id)"
+    ).strip().splitlines()[-1]
+    context = browser.new_context(locale="en-US")
+    try:
+        page = context.new_page()
+        seen = []
+        page.on("response", lambda r: seen.append(r.status) if "/status/" in r.url else None)
+        base = server.url("").rstrip("/")
+        page.goto(f"{base}/login/?next=/")
+        page.fill("#id_username", "uploader")
+        page.fill("#id_password", "pw-uploader")
+        page.click("#login-button")
+        page.wait_for_url(f"{base}/")
+        page.select_option("#target", "notes")
+        page.select_option("#backup", backup_id)
+        page.fill("#confirm", "notes")
+        page.click("#start")
+        page.wait_for_url(re.compile(r"/restore-progress/op_[0-9a-f_]+/$"))
+        op_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+        for _ in range(60):  # Playwright delivers the responses while the page waits
+            if seen.count(304) >= 2:
+                break
+            page.wait_for_timeout(500)
+        assert seen.count(304) >= 2, seen
+        expect(page.locator("#tracker")).to_have_attribute("data-status", "queued")
+        expect(page.locator("#tracker-notice")).to_be_hidden()
+        # A change after the 304s is shown.
+        server.cli("cancel", op_id)
+        expect(page.locator("#result-title")).to_have_text("Restore cancelled", timeout=15000)
+        assert seen[0] == 200 and seen[-1] == 200
+    finally:
+        context.close()
