@@ -90,14 +90,16 @@ def user_data_dir() -> Path:
 def default_data_dir() -> Path:
     """The data folder when the settings name none, the same whichever folder
     a command runs in: $DBKEEPER_DATA_DIR, else the folder ``dbkeeper serve``
-    last recorded, else the user's data folder (~/.local/share/dbkeeper)."""
+    last recorded (while it exists), else the user's data folder
+    (~/.local/share/dbkeeper)."""
     if os.environ.get("DBKEEPER_DATA_DIR"):
         return Path(os.environ["DBKEEPER_DATA_DIR"]).expanduser().resolve()
     try:
         recorded = data_dir_pointer().read_text().strip()
     except (OSError, UnicodeDecodeError):
         recorded = ""
-    if recorded and Path(recorded).is_absolute():
+    # A recorded folder that was deleted since is forgotten.
+    if recorded and Path(recorded).is_absolute() and Path(recorded).is_dir():
         return Path(recorded)
     return user_data_dir().resolve()
 
