@@ -368,3 +368,14 @@ def test_the_progress_page_sends_if_none_match_and_keeps_showing_the_state_on_30
         assert seen[0] == 200 and seen[-1] == 200
     finally:
         context.close()
+
+
+def test_a_recorded_data_folder_that_was_deleted_is_forgotten(tmp_path):
+    home = tmp_path / "home"
+    pointer = home / "config" / "dbkeeper" / "data-dir"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(str(tmp_path / "gone") + "\n")
+    nothing = run(["operations"], user_env(home), tmp_path)
+    assert f"No data folder at {home / 'data' / 'dbkeeper'} yet" in nothing.stdout
+    (tmp_path / "gone").mkdir()
+    assert f"No operations yet (data folder: {tmp_path / 'gone'})" in run(["operations"], user_env(home), tmp_path).stdout
