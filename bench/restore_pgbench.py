@@ -8,6 +8,12 @@ RUNS times with the raw tool and with ``dbkeeper restore`` (a separate
 process, as a user runs it) into a database that does not exist yet, and
 prints the medians, their ratios, and the peak memory of the dbkeeper process.
 
+The server's superuser is the target, so dbkeeper runs each dump's SQL as a
+throwaway unprivileged role and hands the objects over afterwards (the
+least-privilege path). Each run also restores the same dump through a target
+added with ``--trust-superuser`` (the direct path, as before): the
+operations' medians are compared, target at most 1.03.
+
 Raw times count createdb and the tool (pg_restore -d, psql -f; the tool
 alone is printed too); dbkeeper's count everything its command does: starting
 up, reading the dump, creating the scratch database, restoring, checking and
@@ -34,6 +40,7 @@ from tests.pgserver import PgServer, pg_bin  # noqa: E402
 
 TARGET_RATIO = 1.10
 TARGET_MEMORY_MB = 150
+TARGET_LEAST_PRIVILEGE_RATIO = 1.03
 
 
 def run(argv, env):
@@ -69,6 +76,12 @@ class PeakMemory:
 
     def join(self):
         self._thread.join(timeout=5)
+
+
+def trusted_target(name, url, env):
+    """A target added as a user adds one, trusting its backups fully: the direct path."""
+    run([sys.executable, "-m", "dbkeeper", "target", "add", name, url, "--trust-superuser"], env)
+    return name
 
 
 def dbkeeper_restore(dump, url, jobs, env, control_db):
@@ -117,24 +130,43 @@ def main():
         print(f"custom dump {custom.stat().st_size / 1e6:.1f} MB, plain dump {plain.stat().st_size / 1e6:.1f} MB; "
               f"{args.runs} runs each, jobs={args.jobs}", flush=True)
 
-        results = {}
+        results, directs = {}, {}
 
         def measure(label, raw_argv_for, dump):
-            raw, command, operation, memory = [], [], [], []
+            raw, command, operation, memory, direct = [], [], [], [], []
             for i in range(args.runs):
                 # The raw side creates its fresh database too, as dbkeeper does.
                 created = timed([pg_bin("createdb"), f"raw_{i}"], env)
                 tool_only = timed(raw_argv_for(f"raw_{i}"), env)
                 raw.append(created + tool_only)
                 server.drop_db(f"raw_{i}")
-                seconds, op_seconds, peak_mb = dbkeeper_restore(dump, server.url(f"ours_{i}"), args.jobs, dk_env, control_db)
+                def least_privilege():
+                    result = dbkeeper_restore(dump, server.url(f"ours_{i}"), args.jobs, dk_env, control_db)
+                    server.drop_db(f"ours_{i}")
+                    return result
+
+                def direct_path():
+                    name = trusted_target(f"direct_{label}_{i}", server.url(f"direct_{i}"), dk_env)
+                    result = dbkeeper_restore(dump, name, args.jobs, dk_env, control_db)
+                    server.drop_db(f"direct_{i}")
+                    return result[1]
+
+                # Alternate which path goes first, so that neither always meets a busier server.
+                if i % 2:
+                    direct_seconds = direct_path()
+                    seconds, op_seconds, peak_mb = least_privilege()
+                else:
+                    seconds, op_seconds, peak_mb = least_privilege()
+                    direct_seconds = direct_path()
                 command.append(seconds)
                 operation.append(op_seconds)
                 memory.append(peak_mb)
-                server.drop_db(f"ours_{i}")
+                direct.append(direct_seconds)
                 print(f"  {label} run {i + 1}: raw {raw[-1]:.2f} s (tool alone {tool_only:.2f} s); "
-                      f"dbkeeper command {seconds:.2f} s, operation {op_seconds:.2f} s, peak {peak_mb:.0f} MB", flush=True)
+                      f"dbkeeper command {seconds:.2f} s, operation {op_seconds:.2f} s, peak {peak_mb:.0f} MB; "
+                      f"direct path operation {direct_seconds:.2f} s", flush=True)
             results[label] = [statistics.median(x) for x in (raw, command, operation)] + [max(memory)]
+            directs[label] = statistics.median(direct)
 
         measure("custom", lambda db: [pg_bin("pg_restore"), f"--jobs={args.jobs}", "-d", db, str(custom)], custom)
         measure("plain", lambda db: [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(plain), "-d", db], plain)
@@ -148,6 +180,12 @@ def main():
         for label, (raw, command, operation, peak) in results.items():
             ok &= command / raw <= TARGET_RATIO and peak <= TARGET_MEMORY_MB
             print(f"{label:<8}{raw:>7.2f}s{command:>8.2f}s{command / raw:>7.3f}{operation:>10.2f}s{operation / raw:>7.3f}{peak:>9.0f}")
+        print(f"least-privilege path (throwaway role, hand-over) against the direct path (a target trusting its "
+              f"backups), operation medians; target ratio <= {TARGET_LEAST_PRIVILEGE_RATIO}")
+        for label, (_, _, operation, _) in results.items():
+            ratio = operation / directs[label]
+            ok &= ratio <= TARGET_LEAST_PRIVILEGE_RATIO
+            print(f"{label:<8}least-privilege {operation:.2f} s, direct {directs[label]:.2f} s, ratio {ratio:.3f}")
         print("raw: createdb + the tool. command: the whole `dbkeeper restore` process, start-up included.\n"
               "operation: the restore as dbkeeper records it (validate, scratch, restore, check, swap), which is\n"
               "what a worker spends per restore; the command's start-up (Python, Django) is paid once by a worker.")

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "dbkeeper.operations.commands",
     "dbkeeper.engines.commands",
     "dbkeeper.backups.commands",
+    "dbkeeper.backups.keygen",
     "dbkeeper.access.commands",
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",

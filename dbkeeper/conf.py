@@ -28,7 +28,8 @@ DEFAULTS = {
         # Plain SQL claims any text that starts like SQL: sniffed last (Engine.sniff_last).
         "pg_plain": "dbkeeper.engines.pg_plain.PgPlainEngine",
     },
-    # Named restore targets: {"name": "postgresql://..." or "alias:default"}.
+    # Named restore targets: {"name": "postgresql://..." or "alias:default"}, or a dict
+    # {"url": ..., "trust": "superuser", "owner": ROLE, "extensions": [...]} (targets/__init__.py).
     "TARGETS": {},
     # Worker heartbeat period, and the age after which the watchdog gives up.
     "HEARTBEAT_SECONDS": 5,
@@ -54,6 +55,17 @@ DEFAULTS = {
     # Limits for unpacking archives (zip bombs).
     "ZIP_MAX_UNCOMPRESSED": 100 * 1024**3,
     "ZIP_MAX_ENTRIES": 1_000_000,
+    # Storage new backups go to: "local" (DATA_DIR/backups), "s3" (STORAGES["dbkeeper_backups"]
+    # with django-storages' S3 backend), or X for STORAGES["dbkeeper_backups_X"].
+    # None: the kind of STORAGES["dbkeeper_backups"] when configured, else local.
+    "BACKUP_STORAGE": None,
+    # Size of each part of an S3 multipart upload (held in memory while sent; at least 5 MiB).
+    "S3_PART_SIZE": 8 * 1024 * 1024,
+    # age encryption at rest: the public keys ("age1...") new backups are encrypted to
+    # (none: not encrypted), and the identity file restore and verify decrypt with.
+    # dbkeeper never stores the private key; `dbkeeper keygen` makes one.
+    "AGE_RECIPIENTS": [],
+    "AGE_IDENTITY_FILE": None,
 }
 
 

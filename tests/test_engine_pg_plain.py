@@ -177,7 +177,7 @@ def test_psql_itself_refuses_a_meta_command_that_got_past_the_scanner(pg, pg_dbn
     feed.run()
     assert tool.wait(timeout=30) == 3 and feed.error is None
     assert not marker.exists()
-    assert "backslash commands are restricted" in psql_failure(tool, line_shift=1)
+    assert "backslash commands are restricted" in str(psql_failure(tool, line_shift=1))
 
 
 # -- failures while restoring ------------------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.utils import timezone, translation
 
+from dbkeeper.streams import human_size
 from dbkeeper.errors import TargetBusy
 from dbkeeper.operations import runner, service, watchdog
 from dbkeeper.operations.models import Operation
@@ -55,7 +56,7 @@ def test_a_restore_stores_its_sentences_as_data_shown_in_the_readers_language(tm
     events = list(op.events.all())
     assert op.status == "succeeded" and op.message_data and all(e.data for e in events)
     assert [e.message for e in events if "table" in e.message] == [
-        "The backup is a SQLite database of %s with 2 tables." % runner._size(sqlite_backup.stat().st_size)]
+        "The backup is a SQLite database of %s with 2 tables." % human_size(sqlite_backup.stat().st_size)]
     with translation.override("ar"):
         shown = [op.rendered_message()] + [e.rendered() for e in events]
     for english, arabic in zip([op.message] + [e.message for e in events], shown):

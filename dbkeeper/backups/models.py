@@ -17,6 +17,12 @@ class Backup(models.Model):
     name = models.CharField(max_length=255)
     # Name inside the backup storage (server-generated).
     storage_name = models.CharField(max_length=512, unique=True)
+    # Which backup storage holds it (backups.storage.get_storage(name)); empty:
+    # the default one, where every backup went before storages had names.
+    storage = models.CharField(max_length=64, blank=True, default="")
+    # age public keys the stored bytes are encrypted to; empty: not encrypted.
+    # size and sha256 are those of the stored (encrypted) bytes.
+    recipients = models.JSONField(default=list, blank=True)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
     format = models.CharField(max_length=32)
@@ -34,6 +40,10 @@ class Backup(models.Model):
     def __str__(self):
         return f"{self.name} ({self.format}, {self.size} bytes)"
 
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.recipients)
+
     def as_dict(self):
         return {
             "id": self.id,
@@ -45,4 +55,9 @@ class Backup(models.Model):
             "info": self.info,
             "created_at": self.created_at.isoformat(),
             "username": self.username,
+            "storage": self.storage,
+            "encrypted": self.encrypted,
+            "recipients": list(self.recipients or []),
+            # sha256 is that of the stored bytes; an uploader compares its file with this.
+            "plaintext_sha256": (self.info or {}).get("plaintext", {}).get("sha256") if self.encrypted else self.sha256,
         }

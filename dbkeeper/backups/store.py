@@ -9,25 +9,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from django.core.files import File
-from django.core.files.storage import FileSystemStorage, storages
 from django.utils import timezone
 
 from .. import conf, engines
 from ..errors import BackupRejected
 from .models import Backup, new_backup_id
+from .storage import LocalStorage, get_storage
 
 log = logging.getLogger(__name__)
 CHUNK = 8 * 1024 * 1024
 
 
-def backup_storage():
-    """The storage named "dbkeeper_backups" if the project configures one
-    (e.g. S3 through django-storages), else a folder in the data directory."""
-    try:
-        return storages["dbkeeper_backups"]
-    except Exception:
-        return FileSystemStorage(location=str(conf.data_subdir("backups")))
+def backup_storage(name=None):
+    """The backup storage called ``name`` (None: the default one)."""
+    return get_storage(name)
 
 
 def sha256_of(path) -> str:
@@ -38,65 +33,84 @@ def sha256_of(path) -> str:
     return digest.hexdigest()
 
 
-def add_file(path, original_name, user=None, source="upload", move=True, sha256=None) -> Backup:
-    """Recognise ``path``, record it and put it in storage. A file no engine
-    recognises raises BackupRejected (the caller deletes what it received)."""
+def add_file(path, original_name, user=None, source="upload", move=True, sha256=None, recipients=None) -> Backup:
+    """Recognise ``path``, record it and put it in storage, encrypted to
+    ``recipients`` (default: DBKEEPER["AGE_RECIPIENTS"]; none: as it is). A
+    file no engine recognises raises BackupRejected (the caller deletes what
+    it received)."""
+    from .encryption import default_recipients, encrypting
+
     path = Path(path)
     engine, info = engines.inspect(path)
+    recipients = default_recipients() if recipients is None else [str(r) for r in recipients]
     backup_id = new_backup_id()
     suffix = "".join(Path(original_name).suffixes)[-20:] if original_name else ""
-    safe_suffix = "".join(c for c in suffix if c.isalnum() or c == ".")
+    safe_suffix = "".join(c for c in suffix if c.isalnum() or c == ".") + (".age" if recipients else "")
     storage_name = f"{timezone.now():%Y/%m}/{backup_id}{safe_suffix}"
-    digest = sha256 or sha256_of(path)
-    storage = backup_storage()
-    if isinstance(storage, FileSystemStorage) and move:
+    storage = get_storage()
+    info_extra = {}
+    if isinstance(storage, LocalStorage) and move and not recipients:
         # Same disk: a rename, not a copy of gigabytes.
-        dest = Path(storage.path(storage_name))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), dest)
-        stored = storage_name
+        digest, size = sha256 or sha256_of(path), info.size
+        stored = storage.adopt(path, storage_name)
     else:
-        with open(path, "rb") as fh:
-            stored = storage.save(storage_name, File(fh))
+        plain = hashlib.sha256()
+        with open(path, "rb") as fh, storage.writer(storage_name, f"store-{backup_id}") as out:
+            with (encrypting(out, recipients) if recipients else contextlib.nullcontext(out)) as sink:
+                for chunk in iter(lambda: fh.read(CHUNK), b""):
+                    plain.update(chunk)
+                    sink.write(chunk)
+            out.commit()
+        # Those of the stored bytes: the ciphertext when encrypted.
+        digest, size, stored = out.sha256, out.size, out.final_name
+        if recipients:
+            # What the uploader has, so that it can check what arrived.
+            info_extra = {"plaintext": {"size": info.size, "sha256": plain.hexdigest()}}
         if move:
             path.unlink()
     backup = Backup.objects.create(
         id=backup_id,
         name=os.path.basename(original_name or path.name)[:255],
+        storage=storage.name,
         storage_name=stored,
-        size=info.size,
+        size=size,
         sha256=digest,
+        recipients=recipients,
         format=info.format,
         format_label=info.label,
-        info=info.as_dict(),
+        info={**info.as_dict(), **info_extra},
         user_id=str(getattr(user, "pk", "") or ""),
         username=user.get_username() if user is not None and hasattr(user, "get_username") else "",
         source=source,
     )
-    log.info("stored backup %s (%s, %s bytes)", backup.id, backup.format, backup.size)
+    log.info("stored backup %s (%s, %s bytes) in %s storage", backup.id, backup.format, backup.size, storage.name)
     return backup
 
 
 @contextlib.contextmanager
 def local_path(backup: Backup):
-    """A filesystem path for the backup: the file itself on local storage, a
-    temporary download otherwise (removed afterwards)."""
-    storage = backup_storage()
-    if isinstance(storage, FileSystemStorage):
-        yield Path(storage.path(backup.storage_name))
+    """A filesystem path with the backup's plaintext: the file itself on local
+    storage, a temporary download otherwise; an encrypted backup is decrypted
+    into scratch space first. Temporary files are removed afterwards."""
+    storage = get_storage(backup.storage or None)
+    if not backup.encrypted:
+        with storage.local_copy(backup.storage_name) as path:
+            yield path
         return
-    tmpdir = tempfile.mkdtemp(dir=conf.data_subdir("tmp"))
+    from .encryption import decrypt_to, identity_file
+
+    identity = identity_file()
+    tmpdir = tempfile.mkdtemp(prefix="decrypted-", dir=conf.data_subdir("tmp"))
     try:
         target = Path(tmpdir) / "backup"
-        with storage.open(backup.storage_name, "rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, CHUNK)
+        decrypt_to(storage.open_stream(backup.storage_name), target, identity)
         yield target
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def delete(backup: Backup):
-    backup_storage().delete(backup.storage_name)
+    get_storage(backup.storage or None).delete(backup.storage_name)
     backup.delete()
 
 

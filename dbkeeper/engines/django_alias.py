@@ -34,7 +34,9 @@ def temporary_alias(target, prefix="dbkeeper_scratch"):
     the alias and its connection are gone afterwards."""
     alias = f"{prefix}_{secrets.token_hex(4)}"
     # configure_settings fills in Django's defaults (it insists on a "default" entry).
-    db_settings = connections.configure_settings({"default": {}, alias: target.url.django_settings()})[alias]
+    # As the role a backup's content runs as (a throwaway one for a privileged PostgreSQL target).
+    url = getattr(target, "content_url", target.url)
+    db_settings = connections.configure_settings({"default": {}, alias: url.django_settings()})[alias]
     if target.kind == "sqlite":
         # One writer, and a file that stays self-contained (no -wal beside it) for the swap.
         db_settings["OPTIONS"].setdefault("timeout", 30)

@@ -11,7 +11,9 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
 import threading
+from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -21,6 +23,10 @@ from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from ..streams import GZIP_MAGIC
+from ..targets.pgneeds import needs_of_archive, skipped_entries
+from ..targets.pgroles import (
+    RoleFacts, archive_entry_object, client_version, default_privilege_statements, server_version_num,
+)
 from .base import BackupInfo, Engine
 from .pgarchive import MAGIC, ArchiveError, read_archive
 
@@ -45,10 +51,10 @@ class PgCustomEngine(Engine):
     def inspect(self, path) -> BackupInfo:
         with open(path, "rb") as fh:
             if fh.read(2) == GZIP_MAGIC:
-                raise BackupRejected(
+                raise BackupRejected(N_(
                     "This custom-format dump was gzipped afterwards, which pg_restore cannot read "
                     "(the format is already compressed inside): gunzip it and try again."
-                )
+                ))
         try:
             archive = read_archive(path)
         except ArchiveError as exc:
@@ -74,6 +80,8 @@ class PgCustomEngine(Engine):
                 "data_size": archive.data_bytes,
                 "stored_data_size": archive.stored_data_bytes,
                 "roles": ", ".join(sorted(archive.owners() | archive.acl_roles())),
+                # Extensions, event triggers and languages: what dbkeeper will do about them depends on the target.
+                "needs": needs_of_archive(archive).as_dict(),
             },
             parsed=archive,  # kept for restore (weights, roles), not part of the description
         )
@@ -90,14 +98,21 @@ class PgCustomEngine(Engine):
         tracker = DataTracker(archive, parallel=jobs > 1)
         progress.set_total(tracker.total, "bytes")
 
+        # As the role the backup's content runs as (a throwaway one for a privileged target).
+        least_privilege = getattr(target, "runas", None) is not None
         with target.connect() as conn:
-            options = _ownership_options(archive, conn, progress)
+            listing = None
+            if least_privilege:
+                options, listing = _least_privilege_options(archive, conn, progress, target)
+            else:
+                options = _ownership_options(archive, conn, progress)
             argv = [
                 tool_path, "--verbose", "--exit-on-error", "--no-password", f"--jobs={jobs}",
                 # An absolute path: a file name starting with "-" is not taken for an option.
                 *options, "--dbname", make_conninfo(dbname=target.url.name), os.path.abspath(path),
             ]
-            env = {**target.url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore", "PGOPTIONS": _session_options()}
+            env = {**target.content_url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore",
+                   "PGOPTIONS": _session_options()}
             tool = Tool(argv, env=env, on_stderr_line=tracker.on_line, tail_lines=200)
             try:
                 copy_watch = CopyWatch(conn)
@@ -113,6 +128,9 @@ class PgCustomEngine(Engine):
             except BaseException:
                 tool.kill()
                 raise
+            finally:
+                if listing is not None:
+                    listing.unlink(missing_ok=True)
         if code != 0:
             # Leave the percent where it stopped: it tells how far the restore got.
             progress.advance(tracker.done_bytes())
@@ -133,14 +151,10 @@ def _session_options() -> str:
 def _check_readable(tool_path, archive):
     """A clear sentence instead of pg_restore's "unsupported version" when
     the dump is newer than the installed client tools."""
-    try:
-        out = subprocess.run([tool_path, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+    version = client_version(tool_path)
+    if version is None:
         return
-    match = re.search(r"(\d+)(?:\.\d+)?", out)
-    if not match:
-        return
-    major = int(match.group(1))
+    major = version[0]
     readable = READABLE_BY_PG_RESTORE.get(major, (1, 12) if major < 11 else (99, 0))
     if archive.header.version[:2] > readable:
         raise RestoreFailed(
@@ -155,11 +169,9 @@ def _check_readable(tool_path, archive):
 def _ownership_options(archive, conn, progress) -> list:
     """pg_restore options so that roles the server lacks (or that the
     connecting user may not act as) do not fail the restore."""
-    user, superuser = conn.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-    existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
-    usable = existing if superuser else {
-        r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')")
-    }
+    roles = RoleFacts.of_connection(conn)
+    user, superuser, existing = roles.user, roles.superuser, roles.existing
+    usable = {r for r in existing if roles.usable(r)}
     owners = archive.owners()
     grantees = archive.acl_roles()
     missing = sorted((owners | grantees) - existing)
@@ -188,6 +200,48 @@ def _ownership_options(archive, conn, progress) -> list:
     return options
 
 
+def _least_privilege_options(archive, conn, progress, target) -> tuple:
+    """pg_restore options for a throwaway role that owns the scratch database:
+    no ownership statements (dbkeeper hands the objects over afterwards, to
+    the owners the archive names where that is safe), no default privileges
+    of other roles, and no grants naming roles the server lacks."""
+    roles = RoleFacts.of_connection(conn)
+    options = ["--no-owner"]
+    made = target.prepare_content(needs_of_archive(archive), progress)
+    target.backup_owners = {
+        key: entry.owner for entry in archive.entries
+        if entry.owner and (key := archive_entry_object(entry.desc, entry.namespace, entry.tag))
+    }
+    grantees = archive.acl_roles()
+    missing = sorted(grantees - roles.existing)
+    if missing or archive.session_roles():
+        options.append("--no-acl")
+        reason = (Message(N_("roles this server does not have (%(roles)s)"), {"roles": _names(missing)}) if missing
+                  else Message(N_("grants made as other roles, which needs a superuser (%(roles)s)"),
+                               {"roles": _names(sorted(archive.session_roles()))}))
+        progress.event(_refers_to([reason], [Message(N_("the backup's grants (GRANT/REVOKE) were left out"))]),
+                       level="warning")
+        default_acls = []
+    else:
+        # ALTER DEFAULT PRIVILEGES FOR ROLE another needs that role's rights: left out.
+        default_acls = [e for e in archive.entries if e.desc == "DEFAULT ACL"]
+    # What dbkeeper created before (an extension, its schema) is not created again.
+    skipped = {e.dump_id for e in default_acls} | skipped_entries(made, archive)
+    if not skipped:
+        return options, None
+    fd, name = tempfile.mkstemp(prefix="dbkeeper-toc-", suffix=".list")
+    os.close(fd)
+    listing = Path(name)
+    listing.write_text("".join(f"{e.dump_id};\n" for e in archive.entries if e.dump_id not in skipped))
+    options.append(f"--use-list={listing}")
+    # dbkeeper sets them itself afterwards, as the role they are for (pghandover).
+    target.default_privileges = [
+        (acting[0], statement_text) for entry in default_acls
+        for statement_text, acting in default_privilege_statements(entry.defn)
+    ]
+    return options, listing
+
+
 def _refers_to(reasons, notes) -> Message:
     return Message(N_("The backup refers to %(reasons)s: %(notes)s."),
                    {"reasons": Message(N_("%(first)s and %(second)s"), {"first": reasons[0], "second": reasons[1]})
@@ -205,17 +259,20 @@ def _names(roles, limit=10):
 
 
 # "pg_restore: from TOC entry 3197; 1259 16511 INDEX t_bucket postgres"
-_TOC_ITEM = re.compile(r"^pg_restore: from TOC entry \d+; \d+ \d+ (.+) \S*$")
+_TOC_ITEM = re.compile(r"^pg_restore: from TOC entry \d+; \d+ \d+ (.+?) (?:\(no owner\)|\S*)$")
 
 
-def _failure_message(tool, code) -> str:
+def _failure_message(tool, code) -> Message:
     """The first error pg_restore reported, with its DETAIL/HINT lines and
     the archive item it was restoring, as one sentence."""
     lines = list(tool.stderr_tail)
     first = next((i for i, l in enumerate(lines) if re.match(r"^pg_restore: (error|fatal):", l)), None)
     where = ""
     if first is None:
-        text = tool.errors() or f"it stopped with exit status {code} without saying why"
+        text = tool.errors()
+        if not text:
+            return Message(N_("pg_restore failed: %(reason)s"), {"reason": Message(
+                N_("it stopped with exit status %(code)s without saying why"), {"code": code})})
     else:
         parts = [re.sub(r"^pg_restore: (error|fatal): ", "", lines[first])]
         for line in lines[first + 1:]:
@@ -225,11 +282,13 @@ def _failure_message(tool, code) -> str:
         text = " ".join(parts)
         item = next((m for l in reversed(lines[:first]) if (m := _TOC_ITEM.match(l))), None)
         if item:
-            where = f" on {item.group(1)}"
+            where = item.group(1)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > 1000:
         text = text[:1000] + " …"
-    return f"pg_restore failed{where}: {text}"
+    if where:
+        return Message(N_("pg_restore failed on %(item)s: %(reason)s"), {"item": where, "reason": text})
+    return Message(N_("pg_restore failed: %(reason)s"), {"reason": text})
 
 
 class DataTracker:
@@ -326,9 +385,10 @@ class CopyWatch:
 
     def __init__(self, conn):
         self.conn = conn
-        self.enabled = conn.info.server_version >= 140000
+        version = server_version_num(conn)
+        self.enabled = version >= 140000
         if not self.enabled:
-            log.info("server %s has no pg_stat_progress_copy; progress moves table by table", conn.info.server_version)
+            log.info("server %s has no pg_stat_progress_copy; progress moves table by table", version)
 
     def read(self):
         if not self.enabled:

@@ -17,7 +17,6 @@ ON_ERROR_STOP matters for safety too: if a ``COPY ... FROM stdin`` failed and
 psql went on, it would read the COPY data lines as commands.
 """
 
-import functools
 import gzip
 import logging
 import re
@@ -31,6 +30,10 @@ from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
 from ..streams import UTF8_BOM, is_gzip
+from ..targets.pgneeds import Needs, note_statement, skipped_by
+from ..targets.pgroles import (
+    ROLE_SPECS, RoleFacts, client_version, is_default_privileges, owner_statement_object, statement_roles,
+)
 from .base import BackupInfo, Engine
 from .sqlscan import SqlScanner
 
@@ -62,7 +65,8 @@ _DUMPED_FROM = re.compile(rb"^-- Dumped from database version (.+?)\r?$", re.M)
 _DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (.+?)\r?$", re.M)
 _PSQL_ERROR = re.compile(r"^psql:<stdin>:(\d+): (ERROR|FATAL|PANIC):\s+(.*)$")
 
-ROLE_SPECS = {"public", "current_user", "session_user", "current_role"}
+__all__ = ["PgPlainEngine", "PsqlFeed", "RoleFacts", "statement_roles", "created_table", "psql_failure",
+           "restrict_supported", "read_sql", "looks_like_sql", "ROLE_SPECS"]
 
 
 class PgPlainEngine(Engine):
@@ -78,11 +82,13 @@ class PgPlainEngine(Engine):
     def inspect(self, path) -> BackupInfo:
         path = Path(path)
         tables, roles, metas = set(), set(), []
+        needs = Needs()
 
         def on_statement(statement):
             table = created_table(statement)
             if table:
                 tables.add(table)
+            note_statement(needs, statement)
             if len(roles) < MAX_ROLES_LISTED:
                 acting, grantees = statement_roles(statement)
                 roles.update(acting, grantees)
@@ -101,12 +107,12 @@ class PgPlainEngine(Engine):
             raise BackupRejected(N_("The SQL file ends inside %(where)s; it was probably cut short."), params={"where": where})
         from_pg_dump = PG_DUMP_HEADER in head[:1024]
         if from_pg_dump and PG_DUMP_TRAILER not in tail:
-            raise BackupRejected(
+            raise BackupRejected(N_(
                 "The SQL dump is incomplete: it lacks pg_dump's closing line "
                 '"PostgreSQL database dump complete", so the file was cut short.'
-            )
+            ))
         if scanner.statements == 0:
-            raise BackupRejected("The SQL file holds no SQL statement.")
+            raise BackupRejected(N_("The SQL file holds no SQL statement."))
         server = _DUMPED_FROM.search(head)
         dumped_by = _DUMPED_BY.search(head)
         return BackupInfo(
@@ -129,6 +135,8 @@ class PgPlainEngine(Engine):
                 "roles": sorted(roles) if len(roles) < MAX_ROLES_LISTED else None,
                 # Where the allowed \restrict lines are, so restore need not scan again.
                 "restrict_lines": [[m.start, m.end] for m in metas] if len(metas) <= MAX_RESTRICT_LINES else None,
+                # Extensions, event triggers and languages: what dbkeeper will do about them depends on the target.
+                "needs": needs.as_dict(),
             },
         )
 
@@ -137,17 +145,20 @@ class PgPlainEngine(Engine):
         progress.set_total(info.details.get("uncompressed_size") or 0, "bytes")
         psql = pg_tool("psql")
         guard = restrict_supported(psql)
-        env = {**target.url.libpq_env(), "PGCLIENTENCODING": "UTF8", "PGAPPNAME": "dbkeeper psql"}
+        # As the role the backup's content runs as (a throwaway one for a privileged target).
+        least_privilege = getattr(target, "runas", None) is not None
+        env = {**target.content_url.libpq_env(), "PGCLIENTENCODING": "UTF8", "PGAPPNAME": "dbkeeper psql"}
         # No --single-transaction: the scratch database is dropped on failure
         # anyway, and one transaction over a large schema can run out of locks.
         tool = Tool([psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"], env=env, stdin=subprocess.PIPE)
+        made = target.prepare_content(Needs.from_dict(info.details.get("needs")), progress) if least_privilege else set()
         named, lines = info.details.get("roles"), info.details.get("restrict_lines")
-        if named is None or lines is None or not all(roles.usable(r) for r in named):
+        if made or named is None or lines is None or not all(roles.usable(r) for r in named):
             known_drops = None  # read the file again to find the statements to leave out
         else:
             known_drops = lines  # inspect read it all: only its \restrict lines go
         feed = PsqlFeed(path, tool.proc.stdin, roles, guard_key=secrets.token_hex(16) if guard else None,
-                        known_drops=known_drops)
+                        known_drops=known_drops, made=made)
         log.info("feeding %s to psql (%s)", Path(path).name,
                  "reading it again for role statements" if known_drops is None else "as inspected")
         thread = threading.Thread(target=feed.run, name="psql-feed", daemon=True)
@@ -172,10 +183,19 @@ class PgPlainEngine(Engine):
         if code != 0:
             raise RestoreFailed(psql_failure(tool, line_shift=1 if guard else 0))
         if feed.broken:
-            raise RestoreFailed("psql stopped reading the SQL file before its end.")
+            raise RestoreFailed(N_("psql stopped reading the SQL file before its end."))
         progress.advance(feed.fed)
         progress.flush(force=True)  # "all of it fed" is worth showing even after a quick restore
-        if feed.skipped:
+        if least_privilege:
+            # Owners are set by dbkeeper after the checks (pghandover), where safe.
+            target.backup_owners = feed.owners
+            target.default_privileges = feed.default_privileges
+            if feed.missing_roles:
+                progress.event(Message(
+                    N_("The backup refers to roles this server does not have (%(roles)s): the ownership or privilege "
+                       "statements naming them were left out."),
+                    {"roles": _names(feed.missing_roles)}), level="warning")
+        elif feed.skipped:
             reasons = []
             if feed.missing_roles:
                 reasons.append(Message(N_("roles this server does not have (%(roles)s)"),
@@ -200,8 +220,9 @@ class PsqlFeed:
     read for progress. Dropped statements are replaced by their newlines so
     psql's line numbers stay those of the file (plus our first line)."""
 
-    def __init__(self, path, sink, roles, guard_key=None, known_drops=None):
+    def __init__(self, path, sink, roles, guard_key=None, known_drops=None, made=()):
         self.path = Path(path)
+        self.made = set(made)  # what dbkeeper created before the content (pgneeds): not created again
         self.known_drops = known_drops
         self.sink = sink
         self.roles = roles
@@ -212,6 +233,8 @@ class PsqlFeed:
         self.missing_roles = set()
         self.foreign_roles = set()  # roles that exist but the restoring user may not act as
         self.skipped = 0
+        self.owners = {}  # (kind, schema, name) -> role, from the ALTER ... OWNER TO statements left out
+        self.default_privileges = []  # (role, text) of the ALTER DEFAULT PRIVILEGES FOR ROLE statements left out
         self._drops = []  # (start, end) byte ranges of the file to leave out
         self._out = bytearray()
         self._out_base = 0  # file offset of self._out[0]
@@ -250,6 +273,9 @@ class PsqlFeed:
         self._drops.append((meta.start, meta.end))
 
     def _on_statement(self, statement):
+        if self.made and skipped_by(self.made, statement) and statement.start >= self._out_base:
+            self._drops.append((statement.start, statement.end))
+            return
         acting, grantees = statement_roles(statement)
         if not acting and not grantees:
             return
@@ -260,6 +286,12 @@ class PsqlFeed:
             self.missing_roles |= missing
             self.foreign_roles |= foreign
             self.skipped += 1
+            owned = owner_statement_object(statement) if acting else None
+            if owned is not None:
+                self.owners[owned] = acting[-1]
+            elif len(acting) == 1 and is_default_privileges(statement):
+                text = bytes(self._out[statement.start - self._out_base:statement.end - self._out_base])
+                self.default_privileges.append((acting[0], text.decode("utf-8", "replace")))
 
     def _emit(self, upto):
         out, base = self._out, self._out_base
@@ -280,31 +312,6 @@ class PsqlFeed:
             written = upto
         del out[: written - base]
         self._out_base = written
-
-
-class RoleFacts:
-    """Which roles the target server has, and which of them the connecting
-    user may act as (all of them for a superuser; else those it is a member of)."""
-
-    def __init__(self, user, superuser, existing, usable):
-        self.user, self.superuser = user, superuser
-        self._existing, self._usable = set(existing), set(usable)
-
-    @classmethod
-    def of(cls, target):
-        with target.connect() as conn:
-            user, superuser = conn.execute(
-                "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-            existing = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles")]
-            usable = existing if superuser else [r[0] for r in conn.execute(
-                "SELECT rolname FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')")]
-        return cls(user, superuser, existing, usable)
-
-    def exists(self, role) -> bool:
-        return role in self._existing or role.lower() in ROLE_SPECS
-
-    def usable(self, role) -> bool:
-        return role in self._usable or role.lower() in ROLE_SPECS
 
 
 def _names(roles, limit=10):
@@ -358,23 +365,19 @@ def looks_like_sql(head: bytes) -> bool:
     return bool(word) and word.group(1).decode().lower() in _SQL_WORDS
 
 
-@functools.lru_cache(maxsize=None)
 def restrict_supported(psql) -> bool:
     """psql has \\restrict since 13.22, 14.19, 15.14, 16.10, 17.6 and 18."""
-    try:
-        out = subprocess.run([psql, "--version"], capture_output=True, text=True, timeout=10).stdout
-    except OSError:
+    version = client_version(psql)
+    if version is None:
         return False
-    m = re.search(r"(\d+)\.(\d+)", out)
-    if not m:
-        return False
-    major, minor = int(m.group(1)), int(m.group(2))
+    major, minor = version
     first_minor = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
     return major >= 18 or (major in first_minor and minor >= first_minor[major])
 
 
-def psql_failure(tool, line_shift=0) -> str:
-    """A sentence from psql's error output: the first error and the file line it was on."""
+def psql_failure(tool, line_shift=0) -> Message:
+    """A sentence from psql's error output: the first
+    error and the file line it was on."""
     lines = list(tool.stderr_tail)
     for i, line in enumerate(lines):
         m = _PSQL_ERROR.match(line)
@@ -382,9 +385,12 @@ def psql_failure(tool, line_shift=0) -> str:
             where = int(m.group(1)) - line_shift
             detail = next((l.strip() for l in lines[i + 1:i + 4] if l.startswith("DETAIL:")), "")
             text = f"{m.group(2)}: {m.group(3).strip()}" + (f" {detail}" if detail else "")
-            return f"psql stopped at an error: {text} (line {where} of the SQL file)."
+            return Message(N_("psql stopped at an error: %(error)s (line %(line)s of the SQL file)."),
+                           {"error": text, "line": where})
     errors = tool.errors()
-    return f"psql failed: {errors}" if errors else f"psql failed with exit status {tool.proc.returncode}."
+    if errors:
+        return Message(N_("psql failed: %(error)s"), {"error": errors})
+    return Message(N_("psql failed with exit status %(code)s."), {"code": tool.proc.returncode})
 
 
 # -- what statements say ---------------------------------------------------------
@@ -428,60 +434,3 @@ def created_table(statement) -> str | None:
     return f"{parts[-2]}.{parts[-1]}"
 
 
-def _role_list(tokens, i):
-    """Role names from tokens[i]: NAME [, NAME ...]."""
-    roles = []
-    while i < len(tokens):
-        token = tokens[i]
-        if token.kind in ("word", "quoted", "string") and token.text:
-            roles.append(token.text)
-        else:
-            break
-        if i + 1 < len(tokens) and tokens[i + 1].text == "," and tokens[i + 1].kind == "punct":
-            i += 2
-            continue
-        break
-    return roles
-
-
-def statement_roles(statement) -> tuple[list, list]:
-    """The roles an ownership or privilege statement names, as (acting,
-    grantees): roles the restoring user must act as (ALTER ... OWNER TO, SET
-    SESSION AUTHORIZATION, ALTER DEFAULT PRIVILEGES FOR ROLE, GRANTED BY) and
-    roles privileges go to or from (GRANT ... TO, REVOKE ... FROM). Both are
-    empty for any other statement."""
-    acting, grantees = [], []
-    first = statement.first_word()
-    if first not in ("alter", "grant", "revoke", "set") or not statement.terminated:
-        return acting, grantees
-    head = statement.tokens
-    last = statement.last_tokens()
-    if not last or last[-1].text != ";":
-        return acting, grantees
-    words = [t.text if t.kind == "word" else None for t in head[:4]]
-    if first == "set":
-        if words[1:3] == ["session", "authorization"] and len(head) == 5:
-            acting = [r for r in _role_list(head, 3) if r != "default"]
-        return acting, grantees
-    if first == "alter" and words[1:3] == ["default", "privileges"]:
-        for i, t in enumerate(head):
-            if t.kind == "word" and t.text == "for" and i + 2 < len(head) and head[i + 1].text in ("role", "user"):
-                acting += _role_list(head, i + 2)
-                break
-        first = next((t.text for t in head if t.kind == "word" and t.text in ("grant", "revoke")), "")
-    elif first == "alter":
-        if len(last) >= 4 and [t.text for t in last[-4:-2]] == ["owner", "to"] and last[-4].kind == "word":
-            acting = _role_list(last, len(last) - 2)
-        return acting, grantees
-    keyword = {"grant": "to", "revoke": "from"}.get(first)
-    if keyword is None:
-        return acting, grantees
-    for i in range(len(last) - 1, -1, -1):
-        t = last[i]
-        if t.kind == "word" and t.depth == 0 and t.text == keyword:
-            grantees = _role_list(last, i + 1)
-            break
-    for i, t in enumerate(last):
-        if t.kind == "word" and t.text == "granted" and i + 2 < len(last) and last[i + 1].text == "by":
-            acting += _role_list(last, i + 2)
-    return acting, grantees

@@ -14,13 +14,13 @@ it copies).
 
 import logging
 import os
-import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..errors import BackupRejected
 from ..messages import Message, N_, shortened
+from ..targets.pgroles import ROLE_SPECS, statements_roles
 
 log = logging.getLogger(__name__)
 
@@ -159,20 +159,18 @@ class Archive:
         """Roles named by the grants (ACL and DEFAULT ACL entries): grantees,
         grantors, and roles the grants are made as."""
         roles = set()
-        for entry in self.entries:
-            if entry.desc in ACL_DESCS:
-                for statement in entry.defn.splitlines():
-                    roles |= statement_roles(statement)
+        for _, acting, grantees in self._acl_statements():
+            roles |= {r for r in acting + grantees if r.lower() not in ROLE_SPECS}
         return roles
 
     def session_roles(self) -> set:
         """Roles that grants are made as (SET SESSION AUTHORIZATION), which only a superuser can do."""
-        roles = set()
+        return {r for statement, acting, _ in self._acl_statements() if statement.first_word() == "set" for r in acting}
+
+    def _acl_statements(self):
         for entry in self.entries:
-            if entry.desc in ACL_DESCS:
-                for match in _SESSION_AUTH.finditer(entry.defn):
-                    roles |= _role_list(match.group(1))
-        return roles
+            if entry.desc in ACL_DESCS and entry.defn:
+                yield from statements_roles(entry.defn)
 
     def table_data_bytes(self):
         """"schema.table" -> bytes of its COPY data, for tables that have data."""
@@ -185,42 +183,6 @@ class Archive:
 
 
 ACL_DESCS = ("ACL", "DEFAULT ACL", "ACL LANGUAGE")
-_ROLE = r'(?:"(?:[^"]|"")+"|[^\W\d][\w$]*)'
-_ROLE_LIST = rf"{_ROLE}(?:\s*,\s*{_ROLE})*"
-# The role clauses of the statements pg_dump writes for grants.
-_ROLE_CLAUSES = [
-    re.compile(rf"\bGRANT\b.*\bTO\s+({_ROLE_LIST})(?:\s+WITH\s+(?:GRANT|ADMIN)\s+OPTION)?(?:\s+GRANTED\s+BY\s+({_ROLE}))?\s*;?\s*$", re.I),
-    re.compile(rf"\bREVOKE\b.*\bFROM\s+({_ROLE_LIST})(?:\s+GRANTED\s+BY\s+({_ROLE}))?(?:\s+(?:CASCADE|RESTRICT))?\s*;?\s*$", re.I),
-    re.compile(rf"\bFOR\s+(?:ROLE|USER)\s+({_ROLE_LIST})", re.I),
-]
-_SESSION_AUTH = re.compile(rf"^\s*SET\s+SESSION\s+AUTHORIZATION\s+({_ROLE})", re.I | re.M)
-# Words that stand where a role name goes but are not roles.
-_NOT_ROLES = {"public", "current_user", "session_user", "current_role"}
-
-
-def _role_list(text) -> set:
-    roles = set()
-    for name in re.findall(_ROLE, text or ""):
-        if name.startswith('"'):
-            roles.add(name[1:-1].replace('""', '"'))
-        elif name.lower() not in _NOT_ROLES:
-            roles.add(name.lower())
-    return roles
-
-
-def statement_roles(statement) -> set:
-    """Role names in one GRANT / REVOKE / ALTER DEFAULT PRIVILEGES / SET
-    SESSION AUTHORIZATION statement as pg_dump writes them."""
-    roles = set()
-    for pattern in _ROLE_CLAUSES:
-        match = pattern.search(statement)
-        if match:
-            for group in match.groups():
-                roles |= _role_list(group)
-    match = _SESSION_AUTH.search(statement)
-    if match:
-        roles |= _role_list(match.group(1))
-    return roles
 
 
 class _Reader:

@@ -115,6 +115,9 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
         progress.check_cancel()
         progress.stage(Stage.CHECKING, N_("Checking the restored copy."))
         engine.check(info, scratch)
+        # PostgreSQL: objects to their owners, the live database's identity, the throwaway role dropped.
+        if hasattr(target, "finish_restore"):
+            target.finish_restore(scratch, progress)
         # The last moment a cancel is honoured: after this the swap must run to its end.
         progress.check_cancel()
         progress.stage(Stage.SWAPPING, N_("Putting the restored copy in place of the live database."))

@@ -92,6 +92,19 @@ def _stored_backup(backup_id):
     return backup
 
 
+def restore_needs(target, backup_id) -> list:
+    """What restoring stored backup ``backup_id`` into configured target
+    ``target`` would do about the roles, extensions and privileged objects the
+    backup needs: (subject, action) Messages. Reads the server, changes nothing."""
+    plan = plan_restore(target, backup_id=backup_id, named_only=True)
+    if plan.target.kind != "postgresql":
+        return []
+    from ..targets.pgneeds import restore_plan
+
+    details = (plan.backup.info or {}).get("details") or {}
+    return restore_plan(plan.target, details.get("sql") or details)  # an Odoo zip's dump.sql
+
+
 def check_confirmation(plan: RestorePlan, typed) -> None:
     if str(typed or "").strip() != plan.confirmation:
         raise DbkeeperError(N_("To confirm that %(name)s will be replaced, type its name exactly."),

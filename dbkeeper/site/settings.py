@@ -10,6 +10,10 @@ from the environment, with embedded defaults that need no other service:
 - DBKEEPER_SECRET_KEY, DBKEEPER_ALLOWED_HOSTS, DBKEEPER_DEBUG
 - DBKEEPER_SESSION_AGE: login session age in seconds (default 2 hours)
 - DBKEEPER_EMAIL_URL-style settings: DBKEEPER_EMAIL_HOST, DBKEEPER_EMAIL_PORT, DBKEEPER_EMAIL_FROM
+- DBKEEPER_S3_BUCKET (with DBKEEPER_S3_ENDPOINT_URL, DBKEEPER_S3_ACCESS_KEY,
+  DBKEEPER_S3_SECRET_KEY, DBKEEPER_S3_REGION, DBKEEPER_S3_PREFIX): keep backups on S3
+- DBKEEPER_AGE_RECIPIENTS (age public keys, comma or space separated): encrypt new
+  backups; DBKEEPER_AGE_IDENTITY_FILE: the identity restores decrypt with
 """
 
 import os
@@ -119,6 +123,30 @@ for _name, _cast in (("HEARTBEAT_TIMEOUT", float), ("HEARTBEAT_SECONDS", float),
                      ("PG_RESTORE_JOBS", int), ("MAX_UPLOAD_SIZE", int), ("ODOO_FILESTORE_DIR", str)):
     if env(f"DBKEEPER_{_name}"):
         DBKEEPER[_name] = _cast(env(f"DBKEEPER_{_name}"))
+
+# Backup storage on S3 (or any S3-compatible server): set DBKEEPER_S3_BUCKET.
+if env("DBKEEPER_S3_BUCKET"):
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "dbkeeper_backups": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": env("DBKEEPER_S3_BUCKET"),
+                "endpoint_url": env("DBKEEPER_S3_ENDPOINT_URL") or None,
+                "access_key": env("DBKEEPER_S3_ACCESS_KEY") or None,
+                "secret_key": env("DBKEEPER_S3_SECRET_KEY") or None,
+                "region_name": env("DBKEEPER_S3_REGION") or None,
+                "location": env("DBKEEPER_S3_PREFIX", ""),
+            },
+        },
+    }
+if env("DBKEEPER_AGE_RECIPIENTS"):
+    DBKEEPER["AGE_RECIPIENTS"] = [r for r in env("DBKEEPER_AGE_RECIPIENTS").replace(",", " ").split() if r]
+if env("DBKEEPER_AGE_IDENTITY_FILE"):
+    DBKEEPER["AGE_IDENTITY_FILE"] = env("DBKEEPER_AGE_IDENTITY_FILE")
+if env("DBKEEPER_BACKUP_STORAGE"):
+    DBKEEPER["BACKUP_STORAGE"] = env("DBKEEPER_BACKUP_STORAGE")
 
 SESSION_COOKIE_AGE = int(env("DBKEEPER_SESSION_AGE", str(2 * 3600)))
 SESSION_SAVE_EVERY_REQUEST = False

@@ -31,18 +31,22 @@ def _target_for(url: DbUrl, spec: str):
 
 
 def configured_targets() -> dict:
-    """Name -> spec, from settings and from targets added in the server."""
+    """Name -> spec, from settings and from targets added in the server. A
+    spec is a URL or alias, or a dict: {"url": ..., "trust": "superuser",
+    "owner": ROLE, "extensions": [...]}."""
     from .models import Target as TargetRow
 
     targets = dict(conf.get("TARGETS") or {})
     for row in TargetRow.objects.all():
-        targets.setdefault(row.name, row.url)
+        targets.setdefault(row.name, row.spec())
     return targets
 
 
-def resolve(spec: str):
+def resolve(spec):
     """``spec`` is a target name, ``alias:NAME`` for a Django database alias,
-    or a database URL."""
+    a database URL, or a dict with one of those as "url" and target options."""
+    if isinstance(spec, dict):
+        return _with_options(spec)
     spec = (spec or "").strip()
     if not spec:
         raise TargetError(N_("No target database was given."))
@@ -66,3 +70,25 @@ def resolve(spec: str):
         # DbUrl says what is wrong as a phrase (a Message); other ValueErrors in their own words.
         error = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
         raise TargetError(N_("The target URL is not valid: %(error)s."), params={"error": error}) from exc
+
+
+TARGET_OPTIONS = ("url", "trust", "owner", "extensions")
+
+
+def _with_options(spec: dict):
+    unknown = sorted(set(spec) - set(TARGET_OPTIONS))
+    if unknown:
+        raise TargetError(N_("A target's settings have unknown keys: %(keys)s."), params={"keys": unknown})
+    if spec.get("trust", "") not in ("", None, "superuser"):
+        raise TargetError(N_("A target's trust setting must be \"superuser\" or absent, not %(value)s."),
+                          params={"value": repr(spec.get("trust"))})
+    extensions = spec.get("extensions") or ()
+    if isinstance(extensions, str) or not all(isinstance(e, str) for e in extensions):
+        raise TargetError(N_("A target's extensions setting must be a list of extension names."))
+    target = resolve(str(spec.get("url") or ""))
+    if target.kind == "postgresql":
+        target.trust = spec.get("trust") or ""
+        target.owner = spec.get("owner") or ""
+        target.extensions = tuple(extensions)
+    return target
+

@@ -14,6 +14,7 @@ from ..errors import TargetError
 from ..messages import N_
 from .base import Target
 from .pg_swap import swap_when_quiet
+from .pgscratch import ThrowawayRole, drop_role, needs_throwaway_role, role_name_for
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +40,66 @@ def is_sibling(live: str, name: str) -> bool:
 class PostgresTarget(Target):
     kind = "postgresql"
 
-    def __init__(self, url, spec="", template_from=None):
+    def __init__(self, url, spec="", template_from=None, trust="", owner="", extensions=()):
         super().__init__(url, spec)
-        # The live target whose encoding and locale a scratch copy takes.
+        # The live target whose encoding, locale and identity a scratch copy takes.
         self._template_from = template_from
+        # "superuser": the backup's content runs with the target's own rights (see pgscratch).
+        self.trust = trust or ""
+        # The role restored objects go to when the live database's owner is a superuser.
+        self.owner = owner or ""
+        # Extensions dbkeeper may create for a backup besides those of the live database.
+        self.extensions = tuple(extensions or ())
+        # The throwaway role the backup's content runs as (a scratch copy of a privileged target).
+        self.runas: ThrowawayRole | None = None
+        # (kind, schema, name) -> owner in the backup, noted by the engine for the hand-over.
+        self.backup_owners = {}
+        # (role, statement): the backup's ALTER DEFAULT PRIVILEGES FOR ROLE, re-applied by dbkeeper (pghandover).
+        self.default_privileges = []
 
     # -- connections ---------------------------------------------------------
-    def connect(self, dbname=None, **kwargs):
-        """An autocommit connection to this database (or to ``dbname`` on the same server)."""
-        try:
-            return psycopg.connect(**self.url.connect_kwargs(dbname), autocommit=True, connect_timeout=10, **kwargs)
-        except psycopg.OperationalError as exc:
-            raise TargetError(f"Cannot connect to {self.url.with_name(dbname or self.name).display()}: {_first_line(exc)}") from exc
+    @property
+    def content_url(self):
+        """Where the backup's content runs: as the throwaway role when there is one."""
+        return self.runas.url(self.url, self.name) if self.runas else self.url
 
-    def _admin(self):
-        """A connection to the server's maintenance database, for CREATE/ALTER/DROP DATABASE."""
+    def connect(self, dbname=None, **kwargs):
+        """An autocommit connection to this database (as the role its content
+        runs as), or to ``dbname`` on the same server."""
+        url = self.content_url if dbname in (None, self.name) else self.url
+        try:
+            return psycopg.connect(**url.connect_kwargs(dbname), autocommit=True, connect_timeout=10, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise TargetError(N_("Cannot connect to %(target)s: %(error)s"),
+                              params={"target": url.with_name(dbname or self.name).display(),
+                                      "error": _first_line(exc)}) from exc
+
+    def admin_connection(self):
+        """A connection with the target's own role to the server's maintenance
+        database, for CREATE/ALTER/DROP DATABASE."""
         last = None
         for db in ("postgres", "template1"):
             try:
-                return self.connect(db)
+                return self._connect_as_target(db)
             except TargetError as exc:
                 last = exc
         raise last
+
+    _admin = admin_connection
+
+    def admin_connect_scratch(self):
+        """The target's own role on this (scratch) database, for dbkeeper's
+        own statements only: search_path is pinned so that nothing the backup
+        defined is picked up."""
+        return self._connect_as_target(self.name, options="-c search_path=pg_catalog,pg_temp")
+
+    def _connect_as_target(self, dbname, **kwargs):
+        try:
+            return psycopg.connect(**self.url.connect_kwargs(dbname), autocommit=True, connect_timeout=10, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise TargetError(N_("Cannot connect to %(target)s: %(error)s"),
+                              params={"target": self.url.with_name(dbname).display(),
+                                      "error": _first_line(exc)}) from exc
 
     def libpq_env(self):
         return self.url.libpq_env()
@@ -75,6 +114,7 @@ class PostgresTarget(Target):
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
     def tables(self) -> set[str]:
+        # As the content's role: the catalogs only, but nothing of a backup runs privileged.
         with self.connect() as conn:
             rows = conn.execute(
                 "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -83,38 +123,69 @@ class PostgresTarget(Target):
             ).fetchall()
         return {f"{schema}.{table}" for schema, table in rows}
 
-    def existing_roles(self) -> set[str]:
-        with self._admin() as conn:
-            return {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
-
-    def server_version_num(self) -> int:
-        with self._admin() as conn:
-            return conn.info.server_version
-
     # -- scratch, swap, drop -------------------------------------------------
     def scratch(self, operation_id: str) -> "PostgresTarget":
         short = operation_id.rsplit("_", 1)[-1][:12]
-        return PostgresTarget(self.url.with_name(sibling_name(self.name, f"dbk_scratch_{short}")), template_from=self)
+        return PostgresTarget(self.url.with_name(sibling_name(self.name, f"dbk_scratch_{short}")), template_from=self,
+                              trust=self.trust, owner=self.owner, extensions=self.extensions)
 
     def prerestore_name(self, operation_id: str) -> str:
         stamp = timezone.now().strftime("%Y%m%d_%H%M%S")
         return sibling_name(self.name, f"prerestore_{stamp}")
 
     def create(self) -> None:
+        """Create this database empty. A scratch copy takes the live database's
+        encoding, locale and tablespace; when the target's role is privileged,
+        it belongs to a throwaway role that the backup's content runs as."""
         options = sql.SQL("")
         with self._admin() as conn:
             model = self._template_from.name if self._template_from else None
             if model and self._exists(conn, model):
-                # Same encoding and locale as the database it will replace.
-                enc, collate, ctype = conn.execute(
-                    "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = %s",
+                enc, collate, ctype, tablespace = conn.execute(
+                    "SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, t.spcname "
+                    "FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE d.datname = %s",
                     (model,),
                 ).fetchone()
-                options = sql.SQL(" ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-                    sql.Literal(enc), sql.Literal(collate), sql.Literal(ctype)
+                options = sql.SQL(" ENCODING {} LC_COLLATE {} LC_CTYPE {} TABLESPACE {}").format(
+                    sql.Literal(enc), sql.Literal(collate), sql.Literal(ctype), sql.Identifier(tablespace)
                 )
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.name)) + options)
-        log.info("created database %s", self.name)
+            role_name = role_name_for(self.name) if self._template_from is not None else None
+            if role_name and needs_throwaway_role(conn, self):
+                self.runas = ThrowawayRole.create(conn, role_name)
+                options += sql.SQL(" OWNER {}").format(sql.Identifier(role_name))
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(self.name)) + options)
+                log.info("created database %s", self.name)
+                if self.runas:
+                    self.runas.check_reachable(self.url, self.name)
+            except BaseException:
+                if self.runas:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+                    drop_role(conn, self.runas.name)
+                    self.runas = None
+                raise
+
+    def prepare_content(self, needs, progress=None) -> set:
+        """Before the backup's content runs as the throwaway role: create the
+        extensions it needs that only dbkeeper may create (pgneeds). Returns
+        what the content must not create again."""
+        if self.runas is None or self._template_from is None or not needs:
+            return set()
+        from .pgneeds import prepare_extensions
+
+        return prepare_extensions(self._template_from, self, needs, progress)
+
+    def finish_restore(self, scratch: "PostgresTarget", progress=None) -> None:
+        """After the checks, before the swap: hand the scratch copy's objects to
+        their owners, give it the live database's identity, and drop the
+        throwaway role (pghandover)."""
+        from .pghandover import hand_over
+
+        try:
+            hand_over(self, scratch, progress)
+        except psycopg.Error as exc:
+            raise TargetError(N_("dbkeeper could not hand the restored copy over to its owners: %(error)s"),
+                              params={"error": _first_line(exc)}, code="hand_over_failed") from exc
 
     def drop(self) -> None:
         self._drop(self.name)
@@ -126,11 +197,20 @@ class PostgresTarget(Target):
         self._drop(name)
 
     def _drop(self, name):
+        """Drop a database, and the throwaway role of a scratch copy with it."""
         with self._admin() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        log.info("dropped database %s", name)
+            log.info("dropped database %s", name)
+            role = role_name_for(name)
+            if role:
+                drop_role(conn, role)
+        if name == self.name:
+            self.runas = None
 
     def swap_in(self, scratch: "PostgresTarget", prerestore_name: str) -> str | None:
+        if scratch.runas is not None:
+            # Never swap in a database that still belongs to a throwaway role.
+            self.finish_restore(scratch)
         live, new = self.name, scratch.name
         with self._admin() as conn:
             _end_connections(conn, new)
@@ -165,7 +245,8 @@ class PostgresTarget(Target):
                 return
             except pgerrors.ObjectInUse:
                 time.sleep(0.25)
-        raise TargetError(f"The live database {live} could not be taken aside: other sessions kept connecting to it.")
+        raise TargetError(N_("The live database %(name)s could not be taken aside: other sessions kept connecting to it."),
+                          params={"name": live})
 
 
 def _rename(conn, old, new):

@@ -15,11 +15,12 @@ log = logging.getLogger(__name__)
 TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-def add_target(name, url, user=None, check=True) -> dict:
+def add_target(name, url, user=None, trust="", owner="", extensions=(), check=True) -> dict:
     """Validate and record a target. ``user`` is who asks from the web (only a
     superuser may); None is the command line, run by whoever runs the server.
-    With ``check``, connect first and refuse a target a restore could not use;
-    what was found is returned under "found"."""
+    ``trust="superuser"`` runs the backups' SQL with the target's own rights:
+    only when asked for explicitly. With ``check``, connect first and refuse a
+    target a restore could not use; what was found is returned under "found"."""
     if user is not None and not user.is_superuser:
         raise DbkeeperError(N_("Only superusers may add restore targets."), code="forbidden")
     name, url = str(name or "").strip(), str(url or "").strip()
@@ -31,7 +32,10 @@ def add_target(name, url, user=None, check=True) -> dict:
     if "://" not in url:
         raise TargetError(N_("Give the target as a database URL: postgresql://user@host:port/name or "
                              "sqlite:////absolute/path.db"), code="bad_target_url")
-    target = resolve(url)  # raises TargetError with a sentence for a bad URL
+    options = {"trust": trust or "", "owner": owner or "", "extensions": list(extensions or ())}
+    # raises TargetError with a sentence for a bad URL or option
+    target = resolve({"url": url, **options} if any(options.values()) else url)
     found = probe(target) if check else None
-    Target.objects.create(name=name, url=url)
-    return {"name": name, "display": target.display(), "kind": target.kind, "database": target.name, "found": found}
+    Target.objects.create(name=name, url=url, **options)
+    return {"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
+            "trust": options["trust"], "found": found}

@@ -266,9 +266,11 @@ class TusUpload:
         result = self.with_retries(self.result)
         self.state.set(self.key, None)
         backup = result.get("backup")
-        if backup and backup["sha256"] != self.file_hash.hexdigest():
+        # An encrypted backup's sha256 is the ciphertext's; plaintext_sha256 is what was sent.
+        received = backup and (backup.get("plaintext_sha256") or backup["sha256"])
+        if backup and received != self.file_hash.hexdigest():
             raise UploadFailed(f"The stored backup {backup['id']} differs from {self.path.name} (SHA-256 "
-                               f"{backup['sha256'][:12]}… instead of {self.file_hash.hexdigest()[:12]}…); upload it again.")
+                               f"{received[:12]}… instead of {self.file_hash.hexdigest()[:12]}…); upload it again.")
         return result
 
 

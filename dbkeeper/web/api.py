@@ -45,6 +45,7 @@ def _urls(operation):
     return {
         "status_url": reverse("dbkeeper:operation_status", args=[operation.id]),
         "progress_url": reverse("dbkeeper:progress", args=[operation.id]),
+        "cancel_url": reverse("dbkeeper:api_cancel", args=[operation.id]),
     }
 
 
@@ -75,7 +76,7 @@ def operation_rows(user, active_only=False) -> list[dict]:
     if active_only:
         rows = rows.filter(status__in=Operation.ACTIVE)
     return [
-        {**summary_of(op, user), **_urls(op), "cancel_url": reverse("dbkeeper:api_cancel", args=[op.id])}
+        {**summary_of(op, user), **_urls(op)}
         for op in rows[:OPERATIONS_LISTED]
     ]
 
@@ -105,7 +106,8 @@ def target_list():
     for name, spec in sorted(configured_targets().items()):
         try:
             target = targets.resolve(spec)
-            rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name})
+            rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
+                         "trust": getattr(target, "trust", "")})
         except DbkeeperError as exc:
             rows.append({"name": name, "display": "", "kind": "", "database": "", "error": exc.render()})
     return rows
@@ -116,15 +118,28 @@ def targets_api(request, credential):
     if request.method == "GET":
         return JsonResponse({"targets": target_list()})
     data = _payload(request)
+    # Full trust runs the backups' SQL with the target's own rights: only when asked for explicitly.
+    trust = "superuser" if data.get("trust_superuser") is True else ""
     # "check": false adds a target without connecting first (a server that is down for now).
     check = data.get("check", True)
     if isinstance(check, str):  # a form sends text
         check = {"true": True, "false": False}.get(check.lower(), check)
     if not isinstance(check, bool):
         raise DbkeeperError(_("The field check must be true or false."), code="bad_request")
-    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user, check=check)
-    log.info("target %s added by %s", target["name"], credential.username)
+    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user, trust=trust,
+                                       check=check)
+    log.info("target %s added by %s%s", target["name"], credential.username,
+             " (trusting its backups fully)" if trust else "")
     return JsonResponse(target, status=201)
+
+
+@json_api("GET")
+def target_plan(request, credential, name):
+    """What restoring stored backup ``?backup=ID`` into target NAME would do
+    about the roles, extensions and privileged objects it needs (reads the
+    server, changes nothing)."""
+    rows = service.restore_needs(name, request.GET.get("backup"))
+    return JsonResponse({"plan": [{"object": subject.render(), "action": action.render()} for subject, action in rows]})
 
 
 @json_api("POST")

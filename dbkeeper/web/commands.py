@@ -12,6 +12,13 @@ def register(sub):
     a.add_argument("url", help="postgresql://user@host:port/name or sqlite:////absolute/path.db")
     a.add_argument("--password-stdin", action="store_true",
                    help="read the database password from standard input (keeps it off the command line)")
+    a.add_argument("--trust-superuser", action="store_true",
+                   help="DANGEROUS: run the backups' SQL with this target's own rights, superuser ones included "
+                        "(by default a privileged target's backups run as a throwaway unprivileged role)")
+    a.add_argument("--owner", default="", help="role that owns restored objects when the live database's owner "
+                                                "is a superuser (default: a NOLOGIN role NAME_owner)")
+    a.add_argument("--extension", action="append", default=[], dest="extensions", metavar="NAME",
+                   help="an extension dbkeeper may create for a backup although it needs a superuser (repeatable)")
     a.add_argument("--no-check", action="store_true",
                    help="add it without connecting first (e.g. a server that is down for now)")
     a.set_defaults(func=cmd_add)
@@ -49,9 +56,12 @@ def cmd_add(args):
         if parsed.kind != "postgresql":
             raise TargetError(N_("--password-stdin is for PostgreSQL targets; a SQLite file has no password."))
         url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
-    target = add_target(args.name, url, check=not args.no_check)
+    target = add_target(args.name, url, trust="superuser" if args.trust_superuser else "", owner=args.owner,
+                        extensions=args.extensions, check=not args.no_check)
     found = f" ({describe(target['found'])})" if target["found"] is not None else " (not checked)"
     sys.stdout.write(f"added target {target['name']}: {target['display']}{found}\n")
+    if args.trust_superuser:
+        sys.stderr.write("warning: this target trusts its backups fully: their SQL runs with its own rights\n")
     return 0
 
 
@@ -68,8 +78,9 @@ def cmd_list(args):
     if not rows:
         say_empty("targets", hint=": add one with 'dbkeeper target add NAME URL'")
         return 0
-    print_table(["name", "kind", "database", "url"],
-                [[row["name"], row["kind"], row["database"] or "", row["display"] or row.get("error", "")] for row in rows],
+    print_table(["name", "kind", "database", "url", "trusts its backups"],
+                [[row["name"], row["kind"], row["database"] or "", row["display"] or row.get("error", ""),
+                  "FULLY (superuser rights)" if row.get("trust") == "superuser" else "no"] for row in rows],
                 keep={"name"})
     return 0
 

@@ -13,7 +13,8 @@ from ..notifications.models import Notification
 from ..operations.models import Operation
 from .api import operation_rows, target_list
 from .decorators import staff_page
-from .strings import js_strings
+from .strings import format_name, js_strings
+from .templatetags.dbkeeper_pages import target_name
 
 
 def _common(request):
@@ -51,7 +52,8 @@ def _uploads_url():
 def _backups():
     return [
         {
-            "id": b.id, "name": b.name, "size": b.size, "format": b.format, "format_label": b.format_label,
+            "id": b.id, "name": b.name, "size": b.size, "format": b.format,
+            "format_label": format_name(b.format, b.format_label),
             "info": b.info, "created_at": b.created_at.isoformat(), "username": b.username,
         }
         for b in Backup.objects.all()[:200]
@@ -76,7 +78,7 @@ def progress_page(request, operation_id):
         "id": operation_id,
         "status_url": reverse("dbkeeper:operation_status", args=[operation_id]),
         "token_url": reverse("dbkeeper:api_operation_token", args=[operation_id]),
-        "own": False, "source_name": "", "target": "",
+        "own": False, "source_name": "", "target": "", "format": "", "cancel_url": "",
     }
     if not request.user.is_authenticated:
         context = {"strings": js_strings(), "urls": _common(request)["urls"], "operation": None}
@@ -89,7 +91,9 @@ def progress_page(request, operation_id):
         context = _common(request)
         context["operation"] = operation
         operation_json.update(own=operation.user_id == str(request.user.pk), source_name=operation.source_name,
-                              target=operation.target_display)
+                              target=target_name(operation), format=operation.backup_format,
+                              cancel_url=reverse("dbkeeper:api_cancel", args=[operation.id]))
+        context["target_name"] = target_name(operation)
     context["operation_json"] = operation_json
     return render(request, "dbkeeper/progress.html", context)
 

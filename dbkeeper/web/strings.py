@@ -1,11 +1,56 @@
 """Every sentence the page scripts show, translated on the server and handed
-to them as JSON (``{name}`` marks a detail the script fills in)."""
+to them as JSON (``{name}`` marks a detail the script fills in).
+
+A sentence that depends on a count is handed over as its forms by plural
+category (``{"one": …, "few": …, "other": …}``): the server's ngettext gives
+each form for a sample count of that category, and the script picks the form
+with Intl.PluralRules (see ``plural`` in common.js)."""
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+# A count of each Unicode plural category, as Intl.PluralRules names them; in
+# the page's languages every count of a category takes ngettext's form for it.
+PLURAL_SAMPLES = {"zero": 0, "one": 1, "two": 2, "few": 3, "many": 11, "other": 100}
+
+
+def _plural(singular: str, plural: str) -> dict:
+    return {category: ngettext(singular, plural, n) for category, n in PLURAL_SAMPLES.items()}
+
+
+def format_names() -> dict:
+    """The backup formats by their code, in the active language (the engines'
+    labels are longer, and stored in English)."""
+    return {
+        "pg_custom": _("PostgreSQL custom-format dump"),
+        "pg_plain": _("PostgreSQL plain SQL dump"),
+        "sqlite": _("SQLite database"),
+        "django_fixtures": _("Django JSON fixture"),
+        "odoo_zip": _("Odoo backup"),
+    }
+
+
+def format_name(code: str, label: str = "") -> str:
+    return format_names().get(code) or label or code
+
+
+def size_text(n) -> str:
+    """A size with the pages' own units (the scripts' ``size`` in common.js)."""
+    units = [_("{n} bytes"), _("{n} KB"), _("{n} MB"), _("{n} GB"), _("{n} TB")]
+    value, i = float(n or 0), 0
+    while value >= 1024 and i < len(units) - 1:
+        value /= 1024
+        i += 1
+    from django.utils.formats import number_format
+
+    shown = number_format(round(value), 0) if i == 0 or value == round(value) else number_format(value, 1)
+    # A no-break space keeps the number beside its unit.
+    return units[i].replace(" ", "\u00a0").replace("{n}", shown)
 
 
 def js_strings() -> dict:
     return {
+        "formats": format_names(),
         # Stages and statuses.
         "stage_queued": _("Waiting for a worker"),
         "stage_validating": _("Checking the backup"),
@@ -23,6 +68,17 @@ def js_strings() -> dict:
         "preparing": _("Preparing… creating the temporary authentication token"),
         # Progress figures.
         "done_of_total": _("{done} of {total}"),
+        # What a restore counts, by what it counts: bytes of what (by backup format), or things.
+        "count_bytes_pg_custom": _("{done} of {total} of table data"),
+        "count_bytes_pg_plain": _("{done} of {total} of SQL"),
+        "count_bytes_sqlite": _("{done} of {total} of the database file"),
+        "count_bytes_odoo_zip": _("{done} of {total} of SQL and files"),
+        "count_tables": _plural("{done} of {total} table", "{done} of {total} tables"),
+        "count_rows": _plural("{done} of {total} row", "{done} of {total} rows"),
+        "count_objects": _plural("{done} of {total} object", "{done} of {total} objects"),
+        "count_statements": _plural("{done} of {total} statement", "{done} of {total} statements"),
+        "count_files": _plural("{done} of {total} file", "{done} of {total} files"),
+        "table_count": _plural("{n} table", "{n} tables"),
         "eta": _("About {time} left"),
         "eta_unknown": _("Estimating the time left…"),
         "time_s": _("{s} s"),
@@ -54,10 +110,12 @@ def js_strings() -> dict:
         # Endings.
         "succeeded_title": _("Restore succeeded"),
         "succeeded_body": _("{source} was restored into {target} in {duration}."),
-        "succeeded_contents": _("{format}, {tables} table(s), {size}."),
+        "succeeded_contents": _("{format}, {tables}, {size}."),
         "prerestore": _("The previous database was kept as {name}; you can drop it when you no longer need it."),
         "signin_after_restore": _("The restored database has its own accounts and sessions: sign in again."),
         "failed_title": _("Restore failed"),
+        "cancel_restore": _("Cancel the restore"),
+        "cancel_restore_confirm": _("Cancel this restore? The live database stays as it is."),
         "cancelled_title": _("Restore cancelled"),
         "live_unchanged": _("The live database was not changed."),
         "event_log": _("Event log"),
@@ -76,7 +134,7 @@ def js_strings() -> dict:
         "upload_failed": _("The upload failed: {error}"),
         "upload_done": _("Uploaded and recognised."),
         "upload_unavailable": _("Uploading is not available on this server; choose a stored backup."),
-        "backup_summary": _("{format}, {size}, {tables} table(s)"),
+        "backup_summary": _("{format}, {size}, {tables}"),
         "server_version": _("Made by server version {version}"),
         "compressed": _("compressed"),
         "target_added": _("Target {name} added."),
@@ -97,6 +155,7 @@ def js_strings() -> dict:
         "cancel_confirm": _("Cancel the restore of {source} into {target}? The live database stays as it is."),
         "cancel_requested": _("Cancel requested."),
         "view_progress": _("View progress"),
+        "details": _("Details"),
         "no_operations": _("No operations yet."),
         "refresh_failed": _("The list could not be refreshed; trying again."),
     }

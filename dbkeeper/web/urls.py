@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import api, pages, status
+from . import api, downloads, pages, status
 
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/operations/", api.list_operations, name="api_operations"),
     path("api/operations/<str:operation_id>/cancel/", api.cancel_operation, name="api_cancel"),
     path("api/operations/<str:operation_id>/token/", api.new_token, name="api_operation_token"),
+    path("api/backups/<str:backup_id>/download/", downloads.download_backup, name="api_backup_download"),
     path("api/targets/", api.targets_api, name="api_targets"),
+    path("api/targets/<str:name>/plan/", api.target_plan, name="api_target_plan"),
     path("api/notifications/read/", api.read_notifications, name="api_notifications_read"),
 ]

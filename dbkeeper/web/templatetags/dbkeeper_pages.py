@@ -3,7 +3,7 @@ upload page lives with the uploads, which do not import the web layer)."""
 
 from django import template
 
-from ..strings import js_strings
+from .. import strings
 
 register = template.Library()
 
@@ -11,4 +11,20 @@ register = template.Library()
 @register.simple_tag
 def page_strings():
     """The page scripts' sentences in the active language (see strings.py)."""
-    return js_strings()
+    return strings.js_strings()
+
+
+@register.simple_tag
+def size_text(n):
+    """A size in the pages' own units, in the active language."""
+    return strings.size_text(n)
+
+
+@register.filter
+def target_name(operation) -> str:
+    """The target of ``operation`` as the user chose it: its configured name,
+    else what names it without a password (never the spec's URL, which may hold one)."""
+    spec = (operation.target_spec or "").strip()
+    if spec and "://" not in spec:
+        return spec
+    return operation.target_display

@@ -17,18 +17,51 @@
   const lang = document.documentElement.lang || "en";
   const numberFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
 
-  /* t("key", {name: value}) -> the translated sentence with {name} filled in. */
-  const t = (key, values) => (strings[key] || key).replace(/\{(\w+)\}/g, (whole, name) =>
+  const pluralRules = new Intl.PluralRules(lang);
+
+  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (whole, name) =>
     values && values[name] !== undefined ? String(values[name]) : whole);
+
+  /* A sentence handed over as plural forms: the form for count n. */
+  const form = (forms, n) => {
+    if (typeof forms === "string") return forms;
+    return forms[pluralRules.select(Number(n) || 0)] || forms.other || "";
+  };
+
+  /* t("key", {name: value}) -> the translated sentence with {name} filled in. */
+  const t = (key, values) => fill(key in strings ? form(strings[key], 0) : key, values);
+
+  /* plural("key", n, {name: value}) -> the form of the sentence for n, filled in. */
+  const plural = (key, n, values) => fill(key in strings ? form(strings[key], n) : key, values);
+
+  /* Like t(), but a value may be a DOM node (e.g. a <strong>): the sentence as
+     a list of nodes and strings, for element.replaceChildren(...). */
+  const tNodes = (key, values) => {
+    const parts = [];
+    let at = 0;
+    const text = key in strings ? form(strings[key], 0) : key;
+    for (const match of text.matchAll(/\{(\w+)\}/g)) {
+      const value = values ? values[match[1]] : undefined;
+      if (value === undefined) continue;
+      parts.push(text.slice(at, match.index), value instanceof Node ? value : String(value));
+      at = match.index + match[0].length;
+    }
+    parts.push(text.slice(at));
+    return parts.filter((part) => part !== "");
+  };
 
   const number = (n) => numberFormat.format(n);
 
+  /* A size in the page's units; a no-break space keeps the number by its unit. */
   const size = (bytes) => {
     const keys = ["size_bytes", "size_kb", "size_mb", "size_gb", "size_tb"];
     let n = Number(bytes) || 0, i = 0;
     while (n >= 1024 && i < keys.length - 1) { n /= 1024; i++; }
-    return t(keys[i], { n: i === 0 ? number(Math.round(n)) : number(n) });
+    return t(keys[i], { n: i === 0 ? number(Math.round(n)) : number(n) }).replace(/ /g, "\u00a0");
   };
+
+  /* A backup format's name in the page's language. */
+  const formatName = (code, label) => (strings.formats && strings.formats[code]) || label || code || "";
 
   const duration = (seconds) => {
     const s = Math.max(0, Math.round(Number(seconds) || 0));
@@ -41,6 +74,17 @@
     if (unit === "bytes") return size(n);
     const word = strings["unit_" + unit] || unit || "";
     return (number(n) + " " + word).trim();
+  };
+
+  /* What an operation has done of its total, saying what it counts: bytes of
+     what (by the backup's format, when known) or how many of which things. */
+  const progressCount = (done, total, unit, format) => {
+    if (unit === "bytes") {
+      const key = "count_bytes_" + format;
+      return t(key in strings ? key : "done_of_total", { done: size(done), total: size(total) });
+    }
+    if ("count_" + unit in strings) return plural("count_" + unit, total, { done: number(done), total: number(total) });
+    return t("done_of_total", { done: quantity(done, unit), total: quantity(total, unit) });
   };
 
   const csrfToken = () => {
@@ -105,6 +149,7 @@
   });
 
   window.dbkeeper = Object.assign(window.dbkeeper || {}, {
-    t, strings, urls, lang, number, size, duration, quantity, csrfToken, postJson, getJson, errorText, say, readJson,
+    t, plural, tNodes, strings, urls, lang, number, size, formatName, duration, quantity, progressCount, csrfToken,
+    postJson, getJson, errorText, say, readJson,
   });
 })();

@@ -9,9 +9,12 @@
   const body = document.querySelector("#operations tbody");
   const alertBox = document.getElementById("operations-alert");
   let timer = null;
+  // Each cell carries its column's heading, shown beside it where the rows become cards (narrow screens).
+  const headings = [...document.querySelectorAll("#operations thead th")].map((th) => th.textContent.trim());
 
   const cell = (row, content) => {
     const td = document.createElement("td");
+    td.dataset.label = headings[row.children.length] || "";
     if (content instanceof Node) td.append(content); else td.textContent = content == null ? "" : String(content);
     row.append(td);
     return td;
@@ -56,9 +59,10 @@
   const actions = (op) => {
     const box = document.createElement("div");
     box.className = "actions";
+    // A finished operation has no progress left to view: its page tells how it ended.
     const view = document.createElement("a");
     view.href = op.progress_url;
-    view.textContent = d.t("view_progress");
+    view.textContent = d.t(op.finished ? "details" : "view_progress");
     box.append(view);
     if (op.can_cancel && op.status !== "cancelling") {
       const button = document.createElement("button");
@@ -75,7 +79,9 @@
     body.textContent = "";
     if (!operations.length) {
       const row = document.createElement("tr");
-      cell(row, d.t("no_operations")).colSpan = 7;
+      const empty = cell(row, d.t("no_operations"));
+      empty.colSpan = 7;
+      empty.dataset.label = "";
       body.append(row);
       return;
     }
@@ -84,8 +90,8 @@
       row.id = "op-" + op.id;
       row.dataset.status = op.status;
       cell(row, op.created_at ? new Date(op.created_at).toLocaleString(d.lang) : "");
-      cell(row, op.source_name);
-      cell(row, op.target);
+      cell(row, op.source_name).className = "long";
+      cell(row, op.target).className = "long";
       cell(row, op.username);
       cell(row, d.strings["status_" + op.status] || op.status).className = "status " + op.status;
       cell(row, progressCell(op));

@@ -20,6 +20,8 @@
       source: op.source_name || (tracking && tracking.source) || "",
       target: op.target || (tracking && tracking.target) || "",
       progressUrl: window.location.pathname, operationId: op.id,
+      format: op.format || (tracking && tracking.format) || "",
+      cancelUrl: op.cancel_url || (tracking && tracking.cancel_url) || "",
     }).start();
   };
 

@@ -18,7 +18,7 @@
     $("choose").hidden = true;
     new d.ProgressTracker({
       statusUrl: state.status_url, token: state.token, source: state.source, target: state.target,
-      progressUrl: state.progress_url, operationId: state.id,
+      progressUrl: state.progress_url, operationId: state.id, format: state.format, cancelUrl: state.cancel_url,
     }).start();
   };
 
@@ -27,8 +27,45 @@
 
   const refreshConfirm = () => {
     const name = targetName();
-    if (name && chosenBackup) $("confirm-help").textContent = d.t("type_to_confirm", { name });
+    if (name && chosenBackup) {
+      // The name to type stands out from the sentence around it.
+      const typed = document.createElement("strong");
+      const code = document.createElement("code");
+      code.textContent = name;
+      typed.append(code);
+      $("confirm-help").replaceChildren(...d.tNodes("type_to_confirm", { name: typed }));
+    }
     $("start").disabled = !(name && chosenBackup && $("confirm").value.trim() === name);
+    refreshPlan();
+  };
+
+  // What the chosen backup needs on the chosen target (roles, extensions,
+  // privileged objects) and what dbkeeper will do about each, before confirming.
+  let planFor = "";
+  const refreshPlan = async () => {
+    const name = targetName();
+    const box = $("backup-plan");
+    const key = name && chosenBackup && chosenBackup.id ? `${name}\n${chosenBackup.id}` : "";
+    if (key === planFor) return;
+    planFor = key;
+    box.hidden = true;
+    if (!key) return;
+    let r;
+    try {
+      r = await d.getJson(`${d.urls.targets}${encodeURIComponent(name)}/plan/?backup=${encodeURIComponent(chosenBackup.id)}`);
+    } catch (e) {
+      return;  // the plan is a help, not a step: the restore can still be confirmed
+    }
+    if (planFor !== key || r.status !== 200 || !r.data || !r.data.plan.length) return;
+    const rows = r.data.plan.map((row) => {
+      const item = document.createElement("li");
+      const what = document.createElement("strong");
+      what.textContent = row.object;
+      item.append(what, `: ${row.action}`);
+      return item;
+    });
+    $("backup-plan-rows").replaceChildren(...rows);
+    box.hidden = false;
   };
   $("target").addEventListener("change", refreshConfirm);
   $("confirm").addEventListener("input", refreshConfirm);
@@ -40,7 +77,10 @@
       const status = $("add-target-status");
       let r;
       try {
-        r = await d.postJson(d.urls.targets, { name: $("new-target-name").value.trim(), url: $("new-target-url").value.trim() });
+        r = await d.postJson(d.urls.targets, {
+          name: $("new-target-name").value.trim(), url: $("new-target-url").value.trim(),
+          trust_superuser: $("new-target-trust").checked,
+        });
       } catch (e) {
         d.say(status, d.t("server_error", { status: "—" }));
         return;
@@ -48,10 +88,13 @@
       if (r.status !== 201) { d.say(status, d.errorText(r)); return; }
       const option = document.createElement("option");
       option.value = r.data.name;
-      option.textContent = r.data.name + " — " + r.data.display;
+      option.textContent = `${r.data.name} — ${r.data.display}${r.data.trust === "superuser" ? " — ⚠" : ""}`;
       $("target").append(option);
       $("target").value = r.data.name;
-      $("new-target-url").value = "";
+      // There is a target now: the form is emptied and the "none yet" hint goes.
+      addForm.reset();
+      const none = $("no-targets");
+      if (none) none.remove();
       d.say(status, d.t("target_added", { name: r.data.name }));
       refreshConfirm();
     });
@@ -65,7 +108,8 @@
     const info = b.info || {};
     const tables = info.tables || [];
     $("backup-summary").textContent = d.t("backup_summary", {
-      format: b.format_label || b.format, size: d.size(b.size), tables: d.number(tables.length),
+      format: d.formatName(b.format, b.format_label), size: d.size(b.size),
+      tables: d.plural("table_count", tables.length, { n: d.number(tables.length) }),
     }) + (info.compressed ? " · " + d.t("compressed") : "");
     $("backup-version").textContent = info.server_version ? d.t("server_version", { version: info.server_version }) : "";
     $("backup-tables").textContent = tables.join(", ");
@@ -89,6 +133,7 @@
     if (!d.tus || !d.urls.uploads) { d.say(status, d.t("upload_unavailable")); return; }
     $("upload-button").disabled = true;
     bar.hidden = false;
+    bar.value = 0;
     try {
       const { backup } = await new d.tus.Upload(file, {
         endpoint: d.urls.uploads,
@@ -104,6 +149,9 @@
       d.say(status, d.t("upload_done"));
       showBackup(backup);
     } catch (error) {
+      // Nothing was kept: the bar does not stay full over a refusal.
+      bar.value = 0;
+      bar.hidden = true;
       d.say(status, d.t("upload_failed", { error: (error && error.message) || String(error) }));
     } finally {
       $("upload-button").disabled = false;
@@ -142,7 +190,7 @@
     }
     const state = {
       id: r.data.id, token: r.data.token, status_url: r.data.status_url, progress_url: r.data.progress_url,
-      source: chosenBackup.name, target: name,
+      source: chosenBackup.name, target: name, format: chosenBackup.format, cancel_url: r.data.cancel_url,
     };
     sessionStorage.setItem(KEY, JSON.stringify(state));
     // The address becomes the progress view's: a reload resumes tracking there.

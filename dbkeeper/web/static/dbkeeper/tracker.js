@@ -11,8 +11,11 @@
    - 403/404: say so and stop.
    Redirects are never followed (a JSON endpoint never redirects).
 
+   At the end the live part (stage, bar, figures, cancel) gives way to one
+   ending: how it ended, the error once, the target by the name it was chosen by.
+
    new dbkeeper.ProgressTracker({statusUrl, token, source, target, operationId,
-                                 onFinish: (status) => {}}).start() */
+                                 format, cancelUrl, onFinish: (status) => {}}).start() */
 (() => {
   "use strict";
 
@@ -49,6 +52,7 @@
         $("tracker-title").textContent = d.t("notify_body", { source: this.o.source, target: this.o.target });
       }
       this.setupNotifyButton();
+      this.setupCancelButton();
       this.poll();
       return this;
     }
@@ -167,8 +171,7 @@
       $("tracker-fill").style.inlineSize = percent + "%";
       $("tracker-bar").setAttribute("aria-valuenow", String(Math.round(percent)));
       $("tracker-percent").textContent = d.number(percent) + " %";
-      $("tracker-count").textContent = s.total
-        ? d.t("done_of_total", { done: d.quantity(s.done, s.unit), total: d.quantity(s.total, s.unit) }) : "";
+      $("tracker-count").textContent = s.total ? d.progressCount(s.done, s.total, s.unit, this.o.format) : "";
       if (s.finished) {
         $("tracker-eta").textContent = "";
       } else if (s.eta_seconds !== null && s.eta_seconds !== undefined) {
@@ -178,6 +181,8 @@
       }
       $("tracker-message").textContent = s.message || "";
       $("tracker").dataset.status = s.status;
+      const cancel = $("tracker-cancel");
+      if (cancel) cancel.hidden = !this.o.cancelUrl || s.finished || s.status === "cancelling";
       this.renderEvents($("tracker-events"), s.events || []);
     }
 
@@ -197,7 +202,8 @@
     finish(s) {
       const box = $("tracker-result");
       const result = s.result || {};
-      const names = { source: this.o.source || "", target: result.target || this.o.target || "" };
+      // The target as the heading names it (the name it was chosen by); its URL only when that is unknown.
+      const names = { source: this.o.source || "", target: this.o.target || result.target || "" };
       box.className = "result " + s.status;
       if (s.status === "succeeded") {
         const seconds = s.started_at && s.updated_at ? (new Date(s.updated_at) - new Date(s.started_at)) / 1000 : 0;
@@ -205,7 +211,8 @@
         $("result-body").textContent =
           d.t("succeeded_body", { source: names.source, target: names.target, duration: d.duration(seconds) }) + " " +
           d.t("succeeded_contents", {
-            format: result.format_label || result.format || "", tables: d.number(result.tables || 0),
+            format: d.formatName(result.format, result.format_label),
+            tables: d.plural("table_count", result.tables || 0, { n: d.number(result.tables || 0) }),
             size: d.size(result.size || 0),
           });
         $("result-extra").textContent = result.prerestore ? d.t("prerestore", { name: result.prerestore }) : "";
@@ -218,8 +225,13 @@
         $("result-title").textContent = d.t(s.status === "cancelled" ? "cancelled_title" : "failed_title");
         $("result-body").textContent = s.error ? s.error.message : (s.message || "");
         $("result-extra").textContent = d.t("live_unchanged");
-        $("tracker-log").open = true;
       }
+      // One final state: the ending replaces the live part; the error is said
+      // once, in the ending (the event log, which repeats it, stays folded).
+      $("tracker-live").hidden = true;
+      $("tracker-log").open = false;
+      const notify = $("notify-line");
+      if (notify) notify.hidden = true;
       box.hidden = false;
       const another = $("tracker-another");
       if (another) another.hidden = false;
@@ -241,6 +253,32 @@
       button.addEventListener("click", async () => {
         await Notification.requestPermission();
         show();
+      });
+    }
+
+    setupCancelButton() {
+      const button = $("tracker-cancel");
+      if (!button) return;
+      button.hidden = !this.o.cancelUrl;
+      button.addEventListener("click", async () => {
+        if (!window.confirm(d.t("cancel_restore_confirm"))) return;
+        button.disabled = true;
+        const state = $("tracker-cancel-state");
+        let r;
+        try {
+          r = await d.postJson(this.o.cancelUrl, {});
+        } catch (e) {
+          button.disabled = false;
+          d.say(state, d.t("server_error", { status: "—" }));
+          return;
+        }
+        if (r.status === 200) {
+          button.hidden = true;
+          d.say(state, d.t("cancel_requested"));
+        } else {
+          button.disabled = false;
+          d.say(state, d.errorText(r));
+        }
       });
     }
 

@@ -22,8 +22,11 @@
     list.id = "backup";
     const rows = [
       [d.t("backup_stored_as"), backup.id],
-      [d.t("backup_format"), backup.format_label || backup.format],
-      [d.t("backup_size"), d.t("size_bytes", { n: d.number(backup.size) })],
+      [d.t("backup_format"), d.formatName(backup.format, backup.format_label)],
+      // In units, and to the byte (what a person compares with the file they sent).
+      [d.t("backup_size"), backup.size >= 1024
+        ? d.size(backup.size) + " (" + d.t("size_bytes", { n: d.number(backup.size) }) + ")"
+        : d.size(backup.size)],
       [d.t("backup_sha256"), backup.sha256],
     ];
     for (const [label, value] of rows) {
@@ -68,6 +71,9 @@
       say(d.t("upload_stored", { name: file.name }), "ok");
       showBackup(result.backup);
     } catch (error) {
+      // Refused or failed: nothing is stored, so the bar does not stay full.
+      bar.value = 0;
+      bar.hidden = true;
       say(error.message, "error");
     } finally {
       input.disabled = false;
