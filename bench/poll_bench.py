@@ -58,8 +58,9 @@ class Serve:
     def __init__(self, folder):
         self.data = Path(folder) / "data"
         self.port = free_port()
+        # XDG_CONFIG_HOME: serve records its data folder there, not in the user's own.
         self.env = {**os.environ, "DBKEEPER_DATA_DIR": str(self.data), "PYTHONPATH": str(ROOT),
-                    "DJANGO_SETTINGS_MODULE": "dbkeeper.site.settings"}
+                    "DJANGO_SETTINGS_MODULE": "dbkeeper.site.settings", "XDG_CONFIG_HOME": str(Path(folder) / "config")}
         self.log = open(Path(folder) / "serve.log", "wb")
         self.proc = None
 
@@ -117,10 +118,10 @@ def restore_seconds(status):
 # -- the pollers ----------------------------------------------------------------
 
 async def poller(port, path, token, until, latencies, errors, first_delay):
-    """One browser tab: a keep-alive connection, one GET a second."""
+    """One browser tab: a keep-alive connection, one GET a second, with the
+    ETag of the last answer in If-None-Match as the progress page sends it."""
     await asyncio.sleep(first_delay)
-    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n"
-               f"X-Temp-Token: {token}\r\nConnection: keep-alive\r\n\r\n").encode()
+    etag = None
     reader = writer = None
     next_at = time.monotonic()
     while next_at < until:
@@ -130,10 +131,14 @@ async def poller(port, path, token, until, latencies, errors, first_delay):
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(request)
-            status, body, keep = await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT)
+            condition = f"If-None-Match: {etag}\r\n" if etag else ""
+            writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n"
+                          f"X-Temp-Token: {token}\r\n{condition}Connection: keep-alive\r\n\r\n").encode())
+            status, body, keep, headers = await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT)
             latencies.append((time.perf_counter() - started) * 1000)
-            if status != 200 or not json.loads(body).get("id"):
+            if status == 200 and json.loads(body).get("id"):
+                etag = headers.get("etag")
+            elif not (status == 304 and etag):
                 errors.append(f"HTTP {status}")
             if not keep:
                 writer.close()
@@ -153,7 +158,7 @@ async def read_response(reader):
     status = int(lines[0].split()[1])
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
     body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return status, body, headers.get("connection", "").lower() != "close"
+    return status, body, headers.get("connection", "").lower() != "close", headers
 
 
 async def poll_all(port, path, tokens, seconds):

@@ -23,6 +23,21 @@ COMMAND_MODULES = [
 ]
 
 
+# Commands that run a server: they log to their stderr as well as to the log file.
+SERVER_COMMANDS = {"serve", "web", "worker", "watchdog"}
+# Commands that only read: they never create a data folder (None: every action).
+READ_ONLY_COMMANDS = {"operations": None, "inspect": None, "prerestore": {"list"}, "token": {"list"},
+                      "target": {"list"}}
+VERBOSE_HELP = "also show log lines on the terminal (they always go to the log file)"
+
+
+def is_read_only(args) -> bool:
+    if args.command not in READ_ONLY_COMMANDS:
+        return False
+    actions = READ_ONLY_COMMANDS[args.command]
+    return actions is None or getattr(args, "action", None) in actions
+
+
 def setup_django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dbkeeper.site.settings")
     import django
@@ -44,7 +59,36 @@ def build_parser():
                 continue
             raise
         module.register(sub)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    _add_verbose(sub)
     return parser
+
+
+def _add_verbose(subparsers_action):
+    """-v after the command too ('dbkeeper token list -v'), on every subcommand."""
+    for parser in set(subparsers_action.choices.values()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            _add_verbose(nested[0])
+        if not any("--verbose" in a.option_strings for a in parser._actions):
+            parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+
+
+def terminal_logging(args):
+    """Log lines on the terminal for the servers, and for the other commands
+    only with -v: otherwise they break the progress bar and bury the sentences."""
+    root = logging.getLogger()
+    consoles = [h for h in root.handlers if type(h) is logging.StreamHandler and h.stream in (sys.stderr, sys.stdout)]
+    if args.verbose:
+        if not consoles:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+            root.addHandler(handler)
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+    elif args.command not in SERVER_COMMANDS:
+        for handler in consoles:
+            root.removeHandler(handler)
 
 
 def main(argv=None, configure=True):
@@ -52,7 +96,16 @@ def main(argv=None, configure=True):
     args = parser.parse_args(argv)
     # A client command (e.g. upload) sets needs_django=False: no settings, no data folder.
     if configure and getattr(args, "needs_django", True):
+        from . import conf
+
+        if is_read_only(args):
+            conf.CREATE_DATA_DIR = False
         setup_django()
+        if args.command == "serve":
+            # Every later command, run from any folder, finds this data folder.
+            conf.record_data_dir(conf.data_dir())
+    if configure:
+        terminal_logging(args)
     from .audit.context import via
     from .errors import DbkeeperError
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from django.conf import settings
 
 DEFAULTS = {
-    # Folder holding uploads, stored backups, the Huey queue and logs.
-    "DATA_DIR": os.environ.get("DBKEEPER_DATA_DIR", "dbkeeper-data"),
+    # Folder holding uploads, stored backups, the Huey queue and logs; None:
+    # default_data_dir(), the same folder wherever a command runs.
+    "DATA_DIR": None,
     # Database alias that holds dbkeeper's own records (operations, tokens...).
     "DATABASE": "dbkeeper",
     # Backup formats: format name -> dotted path of its Engine class, in the
@@ -97,17 +98,90 @@ DEFAULTS = {
 }
 
 
+# Whether the data folder may be created when it is missing. The command line
+# turns it off before Django starts for commands that only read (operations,
+# prerestore list, token list…): they say there is no data folder yet instead.
+CREATE_DATA_DIR = True
+
+
 def get(name):
     configured = getattr(settings, "DBKEEPER", {}) or {}
-    if name in configured:
-        return configured[name]
-    return DEFAULTS[name]
+    value = configured[name] if name in configured else DEFAULTS[name]
+    if name == "DATA_DIR" and value is None:
+        return default_data_dir()
+    return value
+
+
+def config_dir() -> Path:
+    """The user's configuration folder for dbkeeper ($XDG_CONFIG_HOME/dbkeeper)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base).expanduser() / "dbkeeper"
+
+
+def data_dir_pointer() -> Path:
+    """The small file in which ``dbkeeper serve`` records the data folder it uses."""
+    return config_dir() / "data-dir"
+
+
+def user_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base).expanduser() / "dbkeeper"
+
+
+def default_data_dir() -> Path:
+    """The data folder when the settings name none, the same whichever folder
+    a command runs in: $DBKEEPER_DATA_DIR, else the folder ``dbkeeper serve``
+    last recorded (while it exists), else the user's data folder
+    (~/.local/share/dbkeeper)."""
+    if os.environ.get("DBKEEPER_DATA_DIR"):
+        return Path(os.environ["DBKEEPER_DATA_DIR"]).expanduser().resolve()
+    try:
+        recorded = data_dir_pointer().read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        recorded = ""
+    # A recorded folder that was deleted since is forgotten.
+    if recorded and Path(recorded).is_absolute() and Path(recorded).is_dir():
+        return Path(recorded)
+    return user_data_dir().resolve()
+
+
+def record_data_dir(path) -> None:
+    """Remember ``path`` as the data folder of later commands run anywhere by this user."""
+    pointer = data_dir_pointer()
+    path = str(Path(path).resolve())
+    try:
+        if pointer.exists() and pointer.read_text().strip() == path:
+            return
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        tmp = pointer.with_name(f".data-dir.{os.getpid()}.tmp")
+        tmp.write_text(path + "\n")
+        tmp.replace(pointer)
+    except OSError as exc:  # a read-only home: commands then need DBKEEPER_DATA_DIR
+        import logging
+
+        logging.getLogger(__name__).warning("could not record the data folder in %s: %s", pointer, exc)
+
+
+def data_dir_path() -> Path:
+    """The data folder, without creating it."""
+    return Path(get("DATA_DIR")).expanduser().resolve()
 
 
 def data_dir() -> Path:
-    path = Path(get("DATA_DIR")).expanduser().resolve()
+    path = data_dir_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def missing_data_dir():
+    """The data folder if it does not exist yet and dbkeeper's records would
+    be in it (the standalone server's SQLite control database), else None: a
+    command that only reads then says so instead of creating an empty one."""
+    path = data_dir_path()
+    if path.exists():
+        return None
+    name = str(settings.DATABASES.get(control_alias(), {}).get("NAME", ""))
+    return path if name.startswith(str(path) + os.sep) else None
 
 
 def data_subdir(name) -> Path:

@@ -1,9 +1,11 @@
 """Fixtures shared by the test modules: the PostgreSQL server, the staff users
 the web tests act as, the standalone server and Debian's Chromium."""
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -14,6 +16,13 @@ from .pgsources import custom_source, plain_source, slow_dumps  # noqa: F401 (fi
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 UPLOADER, UPLOADER_PASSWORD = "uploader", "pw-uploader"
+
+# No test reads or writes the user's own dbkeeper folders: `dbkeeper serve`
+# records its data folder under $XDG_CONFIG_HOME, and the default data folder
+# is under $XDG_DATA_HOME (tests name theirs with DBKEEPER_DATA_DIR).
+_HOME = tempfile.mkdtemp(prefix="dbkeeper-test-home-")
+os.environ["XDG_CONFIG_HOME"] = os.path.join(_HOME, "config")
+os.environ["XDG_DATA_HOME"] = os.path.join(_HOME, "data")
 
 
 @pytest.fixture(scope="session")

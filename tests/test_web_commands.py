@@ -38,7 +38,7 @@ def test_add_list_remove_targets_without_a_password_on_the_command_line(server, 
 def test_bad_input_is_refused_with_a_sentence_and_changes_nothing(server, args, sentence):
     result = server.cli("target", *args, check=False, input="pw\n")
     assert result.returncode == 1 and sentence in result.stderr
-    assert "no targets yet" in server.cli("target", "list").stdout
+    assert "No targets yet" in server.cli("target", "list").stdout
 
 
 def test_a_name_can_be_added_once(server, tmp_path):

@@ -19,6 +19,7 @@ def register(sub):
 
     ls = tsub.add_parser("list", help="list tokens (never the secrets)")
     ls.add_argument("--all", action="store_true", help="include revoked tokens")
+    ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_list)
 
     f = sub.add_parser("2fa", help="TOTP two-factor sign-in for staff")
@@ -69,11 +70,22 @@ def cmd_revoke(args):
 
 
 def cmd_list(args):
-    from ..server import migrate
+    from ..listing import open_records, print_json, print_table, say_empty
     from .api_tokens import ApiToken
 
-    migrate()
-    tokens = ApiToken.objects.all() if args.all else ApiToken.objects.filter(revoked_at__isnull=True)
+    if not open_records(args.json):
+        return 0
+    tokens = list(ApiToken.objects.all() if args.all else ApiToken.objects.filter(revoked_at__isnull=True))
+    if args.json:
+        def iso(value):
+            return value.isoformat() if value else None
+
+        print_json([{"id": t.id, "prefix": t.prefix, "user": t.username, "name": t.name, "created_at": iso(t.created_at),
+                     "last_used_at": iso(t.last_used_at), "revoked_at": iso(t.revoked_at)} for t in tokens])
+        return 0
+    if not tokens:
+        say_empty("API tokens" if args.all else "active API tokens")
+        return 0
 
     def when(value):
         return value.strftime("%Y-%m-%d %H:%M") if value else "-"
@@ -81,10 +93,8 @@ def cmd_list(args):
     header = ["id", "prefix", "user", "name", "created", "last used"] + (["revoked"] if args.all else [])
     rows = [[str(t.id), t.prefix + "…", t.username, t.name or "-", when(t.created_at), when(t.last_used_at)]
             + ([when(t.revoked_at)] if args.all else []) for t in tokens]
-    # Plain columns: nothing wrapped or cut, whatever the terminal's width.
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        sys.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+    # The prefix (or id) is what 'token revoke' takes.
+    print_table(header, rows, keep={"id", "prefix", "user"})
     return 0
 
 

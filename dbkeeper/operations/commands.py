@@ -26,7 +26,9 @@ def register(sub):
 
     p = sub.add_parser("prerestore", help="pre-restore copies kept by earlier restores")
     psub = p.add_subparsers(dest="action", required=True)
-    psub.add_parser("list").set_defaults(func=cmd_prerestore_list)
+    ls = psub.add_parser("list", help="list the copies (their names are what 'drop' takes)")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=cmd_prerestore_list)
     d = psub.add_parser("drop")
     d.add_argument("name", help="name of the copy (see 'dbkeeper prerestore list')")
     d.set_defaults(func=cmd_prerestore_drop)
@@ -92,33 +94,25 @@ def cmd_restore(args):
 
 
 def cmd_operations(args):
-    from rich.console import Console
-    from rich.table import Table
-
+    from ..listing import open_records, print_json, print_table, say_empty
     from .models import Operation
-    from ..server import migrate as ensure_migrated
 
-    ensure_migrated()
+    if not open_records(args.json):
+        return 0
     operations = list(Operation.objects.all()[: args.limit])
     if args.json:
-        import json
-
-        rows = [{"id": o.id, "kind": o.kind, "status": o.status, "stage": o.stage, "percent": o.percent,
-                 "target": o.target_display, "user": o.username, "message": o.rendered_error() or o.rendered_message(),
-                 "started_at": o.started_at.isoformat() if o.started_at else None} for o in operations]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        print_json([{"id": o.id, "kind": o.kind, "status": o.status, "stage": o.stage, "percent": o.percent,
+                     "target": o.target_display, "user": o.username, "message": o.rendered_error() or o.rendered_message(),
+                     "started_at": o.started_at.isoformat() if o.started_at else None} for o in operations])
         return 0
-    table = Table()
+    if not operations:
+        say_empty("operations")
+        return 0
     # The id is what `dbkeeper cancel` takes: never cut it.
-    table.add_column("id", no_wrap=True, min_width=max((len(o.id) for o in operations), default=2))
-    for heading in ("kind", "status", "stage", "%", "target", "user", "started", "message"):
-        table.add_column(heading)
-    for op in operations:
-        table.add_row(
-            op.id, op.kind, op.status, op.stage, f"{op.percent:.0f}", op.target_display, op.username,
-            op.started_at.strftime("%Y-%m-%d %H:%M:%S") if op.started_at else "", (op.rendered_error() or op.rendered_message())[:60],
-        )
-    Console().print(table)
+    print_table(["id", "kind", "status", "stage", "%", "target", "user", "started", "message"], [
+        [op.id, op.kind, op.status, op.stage, f"{op.percent:.0f}", op.target_display, op.username,
+         op.started_at.strftime("%Y-%m-%d %H:%M:%S") if op.started_at else "", op.rendered_error() or op.rendered_message()]
+        for op in operations], keep={"id"})
     return 0
 
 
@@ -132,17 +126,23 @@ def cmd_cancel(args):
 
 
 def cmd_prerestore_list(args):
-    from rich.console import Console
-    from rich.table import Table
-
+    from ..listing import open_records, print_json, print_table, say_empty
     from .models import PreRestoreCopy
-    from ..server import migrate as ensure_migrated
 
-    ensure_migrated()
-    table = Table("name", "target", "created", "operation")
-    for copy in PreRestoreCopy.objects.filter(dropped_at__isnull=True):
-        table.add_row(copy.name, copy.target_display, copy.created_at.strftime("%Y-%m-%d %H:%M:%S"), copy.operation_id or "")
-    Console().print(table)
+    if not open_records(args.json):
+        return 0
+    copies = list(PreRestoreCopy.objects.filter(dropped_at__isnull=True))
+    if args.json:
+        print_json([{"name": c.name, "target": c.target_display, "created_at": c.created_at.isoformat(),
+                     "operation": c.operation_id} for c in copies])
+        return 0
+    if not copies:
+        say_empty("pre-restore copies")
+        return 0
+    # The name is what `dbkeeper prerestore drop` takes, the operation id what a person looks up.
+    print_table(["name", "target", "created", "operation"], [
+        [c.name, c.target_display, c.created_at.strftime("%Y-%m-%d %H:%M:%S"), c.operation_id or ""] for c in copies],
+        keep={"name", "operation"})
     return 0
 
 

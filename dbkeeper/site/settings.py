@@ -1,7 +1,9 @@
 """Settings of the standalone server (``dbkeeper serve``). Everything comes
 from the environment, with embedded defaults that need no other service:
 
-- DBKEEPER_DATA_DIR: data folder (default ./dbkeeper-data)
+- DBKEEPER_DATA_DIR: data folder (default: the folder ``dbkeeper serve`` last
+  recorded in ~/.config/dbkeeper/data-dir, else ~/.local/share/dbkeeper; the
+  same wherever a command runs, see dbkeeper.conf.default_data_dir)
 - DBKEEPER_CONTROL_DATABASE_URL: PostgreSQL for dbkeeper's own records
   (default: a SQLite file in the data folder)
 - DBKEEPER_REDIS_URL: use Redis for the queue (default: SQLite in the data folder)
@@ -23,17 +25,24 @@ import os
 import secrets
 from pathlib import Path
 
+from dbkeeper import conf as _conf
 from dbkeeper.dburl import DbUrl
 
 env = os.environ.get
 
-DATA_DIR = Path(env("DBKEEPER_DATA_DIR", "dbkeeper-data")).expanduser().resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = _conf.default_data_dir()
+# A command that only reads (dbkeeper operations…) creates no data folder:
+# it says there is none yet. Everything else creates it on first use.
+_WRITABLE = _conf.CREATE_DATA_DIR or DATA_DIR.exists()
+if _WRITABLE:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def _secret_key():
     if env("DBKEEPER_SECRET_KEY"):
         return env("DBKEEPER_SECRET_KEY")
+    if not _WRITABLE:
+        return secrets.token_urlsafe(50)  # nothing is signed by a command that stops at once
     # Generated once and kept in the data folder, so sessions survive restarts.
     path = DATA_DIR / "secret_key"
     if not path.exists():
@@ -180,7 +189,11 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 
 LOG_DIR = DATA_DIR / "logs"
-LOG_DIR.mkdir(exist_ok=True)
+if _WRITABLE:
+    LOG_DIR.mkdir(exist_ok=True)
+# The servers (serve, web, worker, watchdog) log to their stderr and the file;
+# the other commands of the command line take the console handler off unless
+# run with -v (dbkeeper.cli): their terminal shows a progress bar and sentences.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -189,6 +202,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "file": {"class": "logging.handlers.WatchedFileHandler", "filename": str(LOG_DIR / "dbkeeper.log"), "formatter": "plain"},
     },
-    "root": {"handlers": ["console", "file"], "level": env("DBKEEPER_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console", "file"] if _WRITABLE else ["console"], "level": env("DBKEEPER_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+if not _WRITABLE:
+    del LOGGING["handlers"]["file"]

@@ -11,17 +11,19 @@ from ..errors import DbkeeperError, TargetError
 from ..messages import N_
 from . import configured_targets, resolve
 from .models import Target
+from .probe import probe
 
 log = logging.getLogger(__name__)
 
 TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-def add_target(name, url, user=None, trust="", owner="", extensions=()) -> dict:
+def add_target(name, url, user=None, trust="", owner="", extensions=(), check=True) -> dict:
     """Validate and record a target. ``user`` is who asks from the web (only a
     superuser may); None is the command line, run by whoever runs the server.
     ``trust="superuser"`` runs the backups' SQL with the target's own rights:
-    only when asked for explicitly."""
+    only when asked for explicitly. With ``check``, connect first and refuse a
+    target a restore could not use; what was found is returned under "found"."""
     if user is not None and not user.is_superuser:
         raise DbkeeperError(N_("Only superusers may add restore targets."), code="forbidden")
     name, url = str(name or "").strip(), str(url or "").strip()
@@ -36,6 +38,7 @@ def add_target(name, url, user=None, trust="", owner="", extensions=()) -> dict:
     options = {"trust": trust or "", "owner": owner or "", "extensions": list(extensions or ())}
     # raises TargetError with a sentence for a bad URL or option
     target = resolve({"url": url, **options} if any(options.values()) else url)
+    found = probe(target) if check else None
     row = Target(name=name, url=target.url.to_url(), **options)
     if target.url.password:
         # Kept encrypted, apart from the URL; a first key is made only if no password was saved before.
@@ -44,7 +47,7 @@ def add_target(name, url, user=None, trust="", owner="", extensions=()) -> dict:
         row.url = _without_password(target.url).to_url()
     row.save()
     result = {"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
-              "trust": options["trust"]}
+              "trust": options["trust"], "found": found}
     record("target.add", user=user, target=name, database=target.name, outcome="ok",
            details={"display": target.display(), "kind": target.kind, "trust": options["trust"]})
     return result

@@ -14,8 +14,10 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from ..errors import DbkeeperError
+from ..messages import N_
 from .hashing import BackgroundHasher
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,10 @@ class TusUpload:
         self.session.headers.update({**TUS, "Authorization": f"Bearer {token}"})
         self.url = None
         self.offset = 0
+        # Whether the server has answered once in this run: a connection that
+        # never worked is a wrong address or a server that is down, not worth
+        # three minutes of retries; one that worked and broke is retried.
+        self.reached = False
         self.status = None  # the server's Dbkeeper-Upload-Status once finished
         # SHA-256 of the local file, fed by the chunks as they go, to check the stored copy.
         self.file_hash = hashlib.sha256()
@@ -130,6 +136,7 @@ class TusUpload:
 
     # -- requests ---------------------------------------------------------------
     def _check_auth(self, response):
+        self.reached = True
         if response.status_code in (401, 403):
             raise UploadFailed(error_message(response, "The server refused the token"))
 
@@ -169,10 +176,12 @@ class TusUpload:
         self._check_auth(response)
         if response.status_code in RETRYABLE or (response.status_code == 400 and "incomplete" in response.text):
             raise Retry(error_message(response, "The server did not take the chunk"), response.status_code)
-        if response.status_code != 204:
+        finished = self._finished(response.headers.get("Dbkeeper-Upload-Status"))
+        # 422 on the last chunk: the file arrived but was not kept; the result says why.
+        if response.status_code != 204 and not (response.status_code == 422 and finished):
             raise UploadFailed(error_message(response, "The server refused the chunk"))
         self.offset = int(response.headers["Upload-Offset"])
-        self.status = self._finished(response.headers.get("Dbkeeper-Upload-Status"))
+        self.status = finished
         self.progress.on_offset(self.offset, self.size)
 
     def hash_until(self, reader, end):
@@ -209,6 +218,10 @@ class TusUpload:
                     self.resync()
                 return step()
             except (Retry, requests.ConnectionError, requests.Timeout) as exc:
+                if not self.reached and connect_failed(exc):
+                    raise UploadFailed(N_("Nothing answers at %(server)s: check the address (and that the server "
+                                          "is running), then run the same command again."),
+                                       params={"server": self.endpoint}) from None
                 if isinstance(exc, Retry) and exc.status == 409 and attempt < self.retries:
                     continue  # the server has more (or less) than we thought: resync at once
                 if attempt == self.retries:
@@ -289,6 +302,17 @@ class ChunkReader:
 
     def __exit__(self, *exc):
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def connect_failed(exc) -> bool:
+    """Whether no connection could be opened at all (refused, no route, unknown
+    host, connect timeout), as opposed to one that was opened and then broke."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def describe(exc):

@@ -16,7 +16,9 @@ before the PATCH answers. Every answer about an upload carries
 ``Dbkeeper-Upload-Status`` (receiving, completing, stored, rejected, failed),
 ``Dbkeeper-Result-Url`` and, once stored, ``Dbkeeper-Backup-Id``; the result
 JSON has the backup (format, size, sha256…) or the sentence saying why the
-file was rejected.
+file was rejected. A last PATCH whose file is not kept (rejected, or it could
+not be stored) answers 422 with that sentence as its JSON error, so that any
+tus client reports the failure and does not retry it.
 
 Errors are JSON ``{"error": {"code", "message"}}``: 400 bad header, 401 not
 signed in, 403 not staff or CSRF, 404 unknown upload (or another user's),
@@ -252,7 +254,13 @@ def patch(request, user, upload_id):
         sock.settimeout(BODY_READ_TIMEOUT)  # gunicorn resets it for the next request
     # The body is read from the request stream in pieces, never as a whole.
     upload = service.receive(upload_id, user, start, request, length, checksum)
-    response = HttpResponse(status=204)
+    if upload.status in (Upload.Status.REJECTED, Upload.Status.FAILED):
+        # The last chunk arrived but nothing was kept: a 4xx that tus clients
+        # neither take for success nor retry (they retry 5xx, 409 and 423).
+        response = json_error(422, upload.error_code or upload.status,
+                              render_stored(upload.error_data, upload.error_message))
+    else:
+        response = HttpResponse(status=204)
     response["Upload-Offset"] = str(upload.offset)
     return outcome_headers(response, upload)
 

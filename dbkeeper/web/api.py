@@ -120,7 +120,14 @@ def targets_api(request, credential):
     data = _payload(request)
     # Full trust runs the backups' SQL with the target's own rights: only when asked for explicitly.
     trust = "superuser" if data.get("trust_superuser") is True else ""
-    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user, trust=trust)
+    # "check": false adds a target without connecting first (a server that is down for now).
+    check = data.get("check", True)
+    if isinstance(check, str):  # a form sends text
+        check = {"true": True, "false": False}.get(check.lower(), check)
+    if not isinstance(check, bool):
+        raise DbkeeperError(_("The field check must be true or false."), code="bad_request")
+    target = target_service.add_target(data.get("name"), data.get("url"), user=credential.user, trust=trust,
+                                       check=check)
     log.info("target %s added by %s%s", target["name"], credential.username,
              " (trusting its backups fully)" if trust else "")
     return JsonResponse(target, status=201)

@@ -19,8 +19,12 @@ def register(sub):
                                                 "is a superuser (default: a NOLOGIN role NAME_owner)")
     a.add_argument("--extension", action="append", default=[], dest="extensions", metavar="NAME",
                    help="an extension dbkeeper may create for a backup although it needs a superuser (repeatable)")
+    a.add_argument("--no-check", action="store_true",
+                   help="add it without connecting first (e.g. a server that is down for now)")
     a.set_defaults(func=cmd_add)
-    tsub.add_parser("list", help="list restore targets (passwords hidden)").set_defaults(func=cmd_list)
+    ls = tsub.add_parser("list", help="list restore targets (passwords hidden)")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=cmd_list)
     r = tsub.add_parser("remove", help="remove a target added here")
     r.add_argument("name")
     r.set_defaults(func=cmd_remove)
@@ -36,6 +40,7 @@ def cmd_add(args):
     from ..dburl import DbUrl
     from ..errors import TargetError
     from ..messages import Message, N_
+    from ..targets.probe import describe
     from ..targets.service import add_target
 
     _migrated()
@@ -52,29 +57,31 @@ def cmd_add(args):
             raise TargetError(N_("--password-stdin is for PostgreSQL targets; a SQLite file has no password."))
         url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
     target = add_target(args.name, url, trust="superuser" if args.trust_superuser else "", owner=args.owner,
-                        extensions=args.extensions)
-    sys.stdout.write(f"added target {target['name']}: {target['display']}\n")
+                        extensions=args.extensions, check=not args.no_check)
+    found = f" ({describe(target['found'])})" if target["found"] is not None else " (not checked)"
+    sys.stdout.write(f"added target {target['name']}: {target['display']}{found}\n")
     if args.trust_superuser:
         sys.stderr.write("warning: this target trusts its backups fully: their SQL runs with its own rights\n")
     return 0
 
 
 def cmd_list(args):
-    from rich.console import Console
-    from rich.table import Table
-
+    from ..listing import open_records, print_json, print_table, say_empty
     from .api import target_list
 
-    _migrated()
-    rows = target_list()
-    if not rows:
-        sys.stdout.write("no targets yet: add one with 'dbkeeper target add NAME URL'\n")
+    if not open_records(args.json):
         return 0
-    table = Table("name", "kind", "database", "url", "trusts its backups")
-    for row in rows:
-        trust = "FULLY (superuser rights)" if row.get("trust") == "superuser" else "no"
-        table.add_row(row["name"], row["kind"], row["database"], row["display"] or row.get("error", ""), trust)
-    Console().print(table)
+    rows = target_list()
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        say_empty("targets", hint=": add one with 'dbkeeper target add NAME URL'")
+        return 0
+    print_table(["name", "kind", "database", "url", "trusts its backups"],
+                [[row["name"], row["kind"], row["database"] or "", row["display"] or row.get("error", ""),
+                  "FULLY (superuser rights)" if row.get("trust") == "superuser" else "no"] for row in rows],
+                keep={"name"})
     return 0
 
 

@@ -43,6 +43,7 @@
       this.stopped = false;
       this.timer = null;
       this.last = null;
+      this.etag = null;  // of the last answer, for If-None-Match
     }
 
     start() {
@@ -70,6 +71,9 @@
       if (this.stopped) return;
       const headers = { "Accept": "application/json" };
       if (this.o.token) headers["X-Temp-Token"] = this.o.token;
+      // The server answers 304 without a body when nothing changed since the
+      // last answer; sent by hand, since "no-store" keeps no cached copy.
+      if (this.etag) headers["If-None-Match"] = this.etag;
       const controller = new AbortController();
       const timeout = setTimeout(() => controller.abort(), TIMEOUT_MS);
       let response;
@@ -92,7 +96,10 @@
           this.failed();
           return;
         }
+        this.etag = response.headers.get("ETag");
         this.received(data);
+      } else if (status === 304 && this.etag) {
+        this.unchanged();
       } else if (status === 401) {
         this.halt("signin");
       } else if (status === 403) {
@@ -117,6 +124,13 @@
       } else {
         this.schedule(POLL_MS);
       }
+    }
+
+    // 304: the state shown is still the server's; only the next poll is due.
+    unchanged() {
+      this.failures = 0;
+      $("tracker-notice").hidden = true;
+      this.schedule(POLL_MS);
     }
 
     failed() {

@@ -185,9 +185,11 @@
       const xhr = await this.request("PATCH", this.url, bytes, headers, (loaded) => {
         this.options.onProgress(Math.min(start + loaded, this.file.size), this.file.size);
       });
-      if (xhr.status !== 204) throw errorFrom(xhr, "The server refused a part of the file");
+      const over = finished(xhr.getResponseHeader("Dbkeeper-Upload-Status"));
+      // 422 on the last part: the file arrived but was not kept; the result says why.
+      if (xhr.status !== 204 && !(xhr.status === 422 && over)) throw errorFrom(xhr, "The server refused a part of the file");
       this.offset = parseInt(xhr.getResponseHeader("Upload-Offset"), 10);
-      this.finishedStatus = finished(xhr.getResponseHeader("Dbkeeper-Upload-Status"));
+      this.finishedStatus = over;
       this.options.onProgress(this.offset, this.file.size);
     }
 
