@@ -21,7 +21,6 @@ from .models import new_backup_id
 from .storage import get_storage
 
 log = logging.getLogger(__name__)
-Status = Operation.Status
 
 
 @dataclass
