@@ -21,7 +21,6 @@ from .models import new_backup_id
 from .storage import get_storage
 
 log = logging.getLogger(__name__)
-Status = Operation.Status
 
 
 @dataclass
@@ -106,27 +105,12 @@ def record(plan: BackupPlan, user=None) -> Operation:
 def launch(plan: BackupPlan, user=None, language="", token=False) -> StartedBackup:
     """Record and queue; a queue that cannot be reached ends the operation as
     failed (freeing the target) and raises queue_down."""
-    from ..access import operation_tokens
-    from ..operations.service import enqueue
+    from ..operations.backup_runner import finish
+    from ..operations.service import issue_and_queue
 
     op = record(plan, user=user)
-    raw = operation_tokens.issue(op) if token else ""
-    if language:
-        from ..notifications import delivery
-
-        delivery.expect(op, language)
-    try:
-        enqueue(op)
-    except Exception:
-        log.exception("could not queue operation %s", op.id)
-        from ..operations.backup_runner import finish
-
-        error = DbkeeperError(
-            N_("The backup could not be queued: the task queue is not reachable. Nothing was stored."),
-            code="queue_down",
-        )
-        finish(op, Status.FAILED, error=error)
-        raise error from None
+    raw = issue_and_queue(op, token=token, language=language, finish=finish, queue_down=N_(
+        "The backup could not be queued: the task queue is not reachable. Nothing was stored."))
     return StartedBackup(op, raw)
 
 

@@ -29,6 +29,7 @@ import posixpath
 import secrets
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from django.core.files.storage import FileSystemStorage, InvalidStorageError, storages
@@ -132,7 +133,7 @@ def _safe_operation_id(operation_id) -> str:
     return "".join(c for c in text if c.isalnum() or c in "-_")[:64] or "none"
 
 
-class StoredWriter:
+class StoredWriter(ABC):
     """File-like sink for one stored file. Counts and hashes what passes;
     ``commit()`` makes it visible under its final name; leaving the ``with``
     block without committing throws it away."""
@@ -191,38 +192,38 @@ class StoredWriter:
             self.abort()
         return False
 
-    # Subclasses
-    def _write(self, data):
-        raise NotImplementedError
+    # What each kind of storage does.
+    @abstractmethod
+    def _write(self, data): ...
 
-    def _commit(self):
-        raise NotImplementedError
+    @abstractmethod
+    def _commit(self): ...
 
-    def _abort(self):
-        raise NotImplementedError
+    @abstractmethod
+    def _abort(self): ...
 
 
-class BackupStorage:
+class BackupStorage(ABC):
     name: str
     kind: str
 
-    def writer(self, final_name, operation_id) -> StoredWriter:
-        raise NotImplementedError
+    @abstractmethod
+    def writer(self, final_name, operation_id) -> StoredWriter: ...
 
-    def open_stream(self, name, start=0, end=None):
-        raise NotImplementedError
+    @abstractmethod
+    def open_stream(self, name, start=0, end=None): ...
 
-    def size(self, name) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def size(self, name) -> int: ...
 
-    def exists(self, name) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def exists(self, name) -> bool: ...
 
-    def delete(self, name) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def delete(self, name) -> None: ...
 
-    def list_names(self, prefix=""):
-        raise NotImplementedError
+    @abstractmethod
+    def list_names(self, prefix=""): ...
 
     @contextlib.contextmanager
     def local_copy(self, name):

@@ -6,65 +6,37 @@ project adds, replaces or removes formats with ``DBKEEPER["ENGINES"]``).
 the engine of a stored backup, ``all_engines`` lists them all.
 """
 
-import functools
 import gzip
 import zlib
 from pathlib import Path
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
-
-from .. import conf
 from ..errors import BackupRejected
 from ..messages import N_, Message
+from ..registry import Registry
 from ..streams import GZIP_MAGIC
 from .base import BackupInfo, Engine
 
 __all__ = ["BackupInfo", "Engine", "all_engines", "by_format", "detect", "inspect", "read_head", "registry"]
 
 
+ENGINES = Registry("ENGINES", Engine, "backup format")
+
+
 def registry() -> dict:
     """Format name -> dotted path: the defaults, then the project's changes
     (a new name is added after the defaults; ``None`` removes a format)."""
-    paths = dict(conf.DEFAULTS["ENGINES"])
-    configured = (getattr(settings, "DBKEEPER", {}) or {}).get("ENGINES") or {}
-    if not isinstance(configured, dict):
-        raise ImproperlyConfigured('DBKEEPER["ENGINES"] must map format names to dotted paths of Engine classes.')
-    paths.update(configured)
-    return {name: path for name, path in paths.items() if path}
+    return ENGINES.paths()
 
 
 def all_engines() -> list:
     """Every registered engine, in registry order."""
-    return list(_load(tuple(registry().items())))
+    return ENGINES.all()
 
 
 def by_format(name):
     """The engine of format ``name``, or None if no registered engine has it
     (a stored backup of a format the project removed)."""
-    return next((engine for engine in all_engines() if engine.format == name), None)
-
-
-@functools.lru_cache(maxsize=8)
-def _load(items: tuple) -> tuple:
-    # Keyed on the registry itself, so a change of settings (tests) is seen.
-    return tuple(_instantiate(name, path) for name, path in items)
-
-
-def _instantiate(name, path) -> Engine:
-    try:
-        found = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(f"The backup format {name!r} names {path!r}, which cannot be imported: {exc}") from exc
-    engine = found() if isinstance(found, type) else found
-    if not isinstance(engine, Engine):
-        raise ImproperlyConfigured(f"The backup format {name!r} names {path!r}, which is not a dbkeeper Engine.")
-    if engine.format != name:
-        raise ImproperlyConfigured(
-            f"The backup format {name!r} names {path!r}, whose format is {engine.format!r}: the two must be the same."
-        )
-    return engine
+    return ENGINES.get(name)
 
 
 def read_head(path, size=4096) -> bytes:

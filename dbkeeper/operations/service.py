@@ -135,9 +135,23 @@ def start_restore(source_path="", target="", *, confirm, backup_id="", user=None
 def launch(plan: RestorePlan, user=None, language="", token=False) -> StartedRestore:
     """Record a confirmed plan and queue it; a queue that cannot be reached
     ends the operation as failed (freeing the target) and raises queue_down."""
-    from ..access import operation_tokens
+    from .runner import finish
 
     op = record(plan, user=user)
+    raw = issue_and_queue(op, token=token, language=language, finish=finish, queue_down=N_(
+        "The restore could not be queued: the task queue is not reachable. Nothing was changed."))
+    return StartedRestore(op, raw)
+
+
+def issue_and_queue(op: Operation, *, token, language, finish, queue_down) -> str:
+    """Issue the operation's progress token (before the work is queued, so it
+    exists before the first progress is written), remember the user's
+    language for the message that will say how it ended, and queue it.
+    Returns the raw token ("" when none was asked for). A queue that cannot
+    be reached ends the operation as failed with ``finish`` (freeing its
+    target) and raises the ``queue_down`` sentence with code queue_down."""
+    from ..access import operation_tokens
+
     raw = operation_tokens.issue(op) if token else ""
     if language:
         from ..notifications import delivery
@@ -147,15 +161,10 @@ def launch(plan: RestorePlan, user=None, language="", token=False) -> StartedRes
         enqueue(op)
     except Exception:
         log.exception("could not queue operation %s", op.id)
-        from .runner import finish
-
-        error = DbkeeperError(
-            N_("The restore could not be queued: the task queue is not reachable. Nothing was changed."),
-            code="queue_down",
-        )
+        error = DbkeeperError(queue_down, code="queue_down")
         finish(op, Status.FAILED, error=error)
         raise error from None
-    return StartedRestore(op, raw)
+    return raw
 
 
 def create_restore(source_path, target_spec, user=None, source_name="", backup=None, backup_id="") -> Operation:
