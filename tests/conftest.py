@@ -12,6 +12,7 @@ import pytest
 from .live import start_live_server, wait_for
 from .pgserver import PgServer, free_port
 from .pgsources import custom_source, plain_source, slow_dumps  # noqa: F401 (fixtures for the engine tests)
+from .s3server import s3_bucket, s3_server, s3_settings  # noqa: F401 (fixtures for the S3 tests)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

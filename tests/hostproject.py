@@ -7,12 +7,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
 
-from .live import stop_process_groups
+from .live import LiveServer, stop_process_groups
 from .pgserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,14 +97,8 @@ class HostProject:
         self._spawn("web", [sys.executable, "-m", "gunicorn", "example.wsgi:application", "--bind",
                             f"127.0.0.1:{self.port}", "--workers", "2", "--worker-class", "gthread",
                             "--threads", "8", "--access-logfile", "-"])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url("/accounts/login/"), timeout=2)
-                return self.port
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise AssertionError("the example project's web server did not start:\n" + self.log_text("web"))
+        LiveServer.wait_http(self.url("/accounts/login/"), log=lambda: self.log_text("web"))
+        return self.port
 
     def start_worker(self):
         return self._spawn("worker", [sys.executable, str(EXAMPLE / "manage.py"), "dbkeeper", "worker", "--workers", "2"])

@@ -2,8 +2,10 @@
 watchdog as separate processes on a throwaway data folder, so that tests can
 kill, restart or cut any one of them."""
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -90,6 +92,36 @@ class LiveServer:
             f"is_staff={staff!r}, is_superuser={superuser!r})\n"
         )
 
+    # -- what the control database says ---------------------------------------
+    def operation(self, op_id):
+        """The operation's state, read through Django."""
+        out = self.python(
+            "import json\nfrom dbkeeper.operations.models import Operation\n"
+            f"op = Operation.objects.get(pk={op_id!r})\n"
+            "print(json.dumps({'status': op.status, 'stage': op.stage, 'percent': op.percent, "
+            "'error_code': op.error_code, 'error_message': op.error_message, 'scratch': op.scratch_name}))"
+        )
+        return json.loads(out.strip().splitlines()[-1])
+
+    def fast_state(self, op_id):
+        """The operation's row read straight from the control file (a poll must
+        be quicker than a Django start-up to catch a restore mid-way)."""
+        conn = sqlite3.connect(f"file:{self.data_dir / 'control.sqlite3'}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT status, stage, percent FROM dbkeeper_operation WHERE id = ?", (op_id,)).fetchone()
+        finally:
+            conn.close()
+        return {"status": row[0], "stage": row[1], "percent": row[2]} if row else {}
+
+    def start_restore(self, path, target):
+        """Queue a restore of ``path`` into ``target`` as the web does; returns its id."""
+        out = self.python(
+            "from dbkeeper import targets\nfrom dbkeeper.operations import service\n"
+            f"confirm = targets.resolve({target!r}).name\n"
+            f"op = service.start_restore({str(path)!r}, {target!r}, confirm=confirm).operation\nprint(op.id)"
+        )
+        return out.strip().splitlines()[-1]
+
     # -- processes -----------------------------------------------------------
     def _spawn(self, name, args):
         out = open(self.logs / f"{name}.log", "ab")
@@ -135,17 +167,19 @@ class LiveServer:
         return f"http://127.0.0.1:{port or self.port}{path}"
 
     @staticmethod
-    def wait_http(url, timeout=30):
+    def wait_http(url, timeout=30, ready=lambda response: True, log=lambda: ""):
+        """Until ``url`` answers (and ``ready(response)`` holds); a refused
+        connection and a read that timed out while a loaded machine starts the
+        server both mean "not yet". ``log()`` is shown if it never answers."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                requests.get(url, timeout=2)
-                return
+                if ready(requests.get(url, timeout=2)):
+                    return
             except requests.RequestException:
-                # Refused, or a read that timed out while a loaded machine
-                # starts the server: both mean "not yet".
-                time.sleep(0.2)
-        raise AssertionError(f"{url} did not answer within {timeout} s")
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{url} did not answer within {timeout} s\n{log()}")
 
     def log_text(self, name):
         path = self.logs / f"{name}.log"
@@ -165,3 +199,12 @@ def start_live_server(folder, user, password, *, token_name=None, everything=Fal
     if token_name:
         server.token = server.cli("token", "create", user, "--name", token_name).stdout.strip()
     return server
+
+
+def run_dbkeeper(tmp_path, *args, input=None):
+    """``dbkeeper ARGS`` as a user runs it, with its data folder in ``tmp_path``
+    and a wide terminal."""
+    env = {**os.environ, "DBKEEPER_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run([sys.executable, "-m", "dbkeeper", *args], env=env, capture_output=True, text=True,
+                          input=input, timeout=300)

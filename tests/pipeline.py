@@ -39,3 +39,11 @@ def assert_unchanged_and_clean(pg, dbname, before, op):
     assert not PreRestoreCopy.objects.exists()
     assert op.scratch_name == "" or op.scratch_name not in pg.databases()
     assert "The live database was not changed." in events(op)
+
+
+def throwaway_roles(pg):
+    """The throwaway restore roles that exist on the server now."""
+    from dbkeeper.targets.pgscratch import ROLE_PREFIX
+
+    with pg.connect() as conn:
+        return [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (ROLE_PREFIX + "%",))]

@@ -18,7 +18,7 @@ from dbkeeper.backups.storage import PARTIAL_DIR, LocalStorage, StorageError, ge
 from .builders import make_sqlite
 from .live import ROOT
 from .pgserver import free_port
-from .s3server import ACCESS_KEY, SECRET_KEY, s3_bucket, s3_server, s3_settings  # noqa: F401 (fixtures)
+from .s3server import ACCESS_KEY, SECRET_KEY
 
 MiB = 1024 * 1024
 

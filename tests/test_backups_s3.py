@@ -15,7 +15,6 @@ from .backup_helpers import make_backup
 from .builders import make_big_pg_source, make_pg_source
 from .dbsnapshot import pg_snapshot
 from .pgserver import conninfo
-from .s3server import s3_bucket, s3_server, s3_settings  # noqa: F401 (fixtures)
 from .tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,19 +1,10 @@
 """The command line, run as a user runs it: a separate process."""
 
-import os
-import subprocess
-import sys
 
 from .builders import dump_custom, make_pg_source, make_sqlite
 from .dbsnapshot import pg_snapshot, sqlite_snapshot
+from .live import run_dbkeeper as dbkeeper
 from .pgserver import PASSWORD
-
-
-def dbkeeper(tmp_path, *args, input=None):
-    env = {**os.environ, "DBKEEPER_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run([sys.executable, "-m", "dbkeeper", *args], env=env, capture_output=True, text=True,
-                          input=input, timeout=300)
 
 
 def test_restore_with_progress_then_listed_in_operations(pg, pg_dbname, tmp_path):

@@ -21,7 +21,6 @@ from dbkeeper.backups.storage import get_storage
 
 from .conftest import UPLOADER, UPLOADER_PASSWORD
 from .live import start_live_server
-from .s3server import s3_bucket, s3_server, s3_settings  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MiB = 1024 * 1024

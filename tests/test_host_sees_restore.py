@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from .hostproject import HostProject
+from .live import LiveServer
 from .pgserver import free_port
 
 pytestmark = pytest.mark.timeout(300)
@@ -75,15 +76,8 @@ def serve(project):
     project._spawn("web", [sys.executable, "-m", "gunicorn", "example.wsgi:application", "--bind",
                            f"127.0.0.1:{project.port}", "--workers", "1", "--worker-class", "gthread",
                            "--threads", "2", "--access-logfile", "-"])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(project.url("/"), timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the example project's web server did not start:\n" + project.log_text("web"))
+    LiveServer.wait_http(project.url("/"), ready=lambda response: response.status_code == 200,
+                         log=lambda: project.log_text("web"))
 
 
 def seed(project, objects, user=False):
@@ -165,7 +159,7 @@ def test_sqlite_application_sees_its_restored_database_at_once(projects, tmp_pat
         out.close()
     else:
         backup = tmp_path / "shop.json.gz"
-        source.manage("dbkeeper", "backup", backup)
+        source.manage("dbkeeper", "backup", "--output", backup)
 
     live = projects("host", **KEPT)
     live_products = seed(live, LIVE_OBJECTS)
@@ -187,7 +181,7 @@ def test_postgresql_application_sees_its_restored_database_at_once(pg, pg_dbname
     source = projects("source", pg.url(f"{pg_dbname}__src"))
     backup_products = seed(source, BACKUP_OBJECTS, user=True)
     backup = tmp_path / "shop.json.gz"
-    source.manage("dbkeeper", "backup", backup)
+    source.manage("dbkeeper", "backup", "--output", backup)
     pg.drop_db(f"{pg_dbname}__src")
 
     pg.create_db(pg_dbname)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from .builders import dump_custom, dump_plain
-from .test_cli import dbkeeper
-from .test_least_privilege import throwaway_roles
+from .live import run_dbkeeper as dbkeeper
+from .pipeline import throwaway_roles
 
 SOURCE = "dbk_plan_source"
 

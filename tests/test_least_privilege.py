@@ -20,18 +20,13 @@ from dbkeeper.targets.pgscratch import ROLE_PREFIX
 
 from .builders import dump_custom
 from .pgserver import PASSWORD
-from .pipeline import assert_unchanged_and_clean, make_live, restore
+from .pipeline import assert_unchanged_and_clean, make_live, restore, throwaway_roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 VICTIM_DB = "dbk_victim_db"
 EVIL_ROLE = "dbk_evil_superuser"
 REFUSED = re.compile(r"permission denied|must be superuser|must be owner|must have|only superusers", re.I)
-
-
-def throwaway_roles(pg):
-    with pg.connect() as conn:
-        return [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (ROLE_PREFIX + "%",))]
 
 
 @pytest.fixture
@@ -268,7 +263,7 @@ def test_a_worker_killed_mid_restore_leaves_no_throwaway_role(pg, pg_dbname, tmp
     from .dbsnapshot import pg_snapshot
     from .live import LiveServer
     from .pipeline import conninfo
-    from .test_server import fast_state, operation, start_restore, wait_for
+    from .live import wait_for
 
     make_big_pg_source(pg, "src_lp_kill", rows=1_500_000)
     dump = dump_custom(pg, "src_lp_kill", tmp_path / "big.dump")
@@ -279,13 +274,13 @@ def test_a_worker_killed_mid_restore_leaves_no_throwaway_role(pg, pg_dbname, tmp
     server.start_worker()
     server.start_watchdog()
     try:
-        op_id = start_restore(server, dump, pg.url(pg_dbname))
-        wait_for(lambda: fast_state(server, op_id).get("stage") == "restoring", 60, "the restore to start")
+        op_id = server.start_restore(dump, pg.url(pg_dbname))
+        wait_for(lambda: server.fast_state(op_id).get("stage") == "restoring", 60, "the restore to start")
         wait_for(lambda: throwaway_roles(pg), 10, "the throwaway role")
         server.kill("worker", signal.SIGKILL)
-        state = wait_for(lambda: (s := operation(server, op_id))["status"] == "failed" and s, 40, "the watchdog")
+        state = wait_for(lambda: (s := server.operation(op_id))["status"] == "failed" and s, 40, "the watchdog")
         assert state["error_code"] == "worker_lost"
-        wait_for(lambda: not operation(server, op_id)["scratch"], 10, "the scratch to be dropped")
+        wait_for(lambda: not server.operation(op_id)["scratch"], 10, "the scratch to be dropped")
         assert throwaway_roles(pg) == []
         assert not [d for d in pg.databases() if d.startswith(pg_dbname + "__")]
         assert pg_snapshot(conninfo(pg, pg_dbname)) == before

@@ -12,7 +12,7 @@ from dbkeeper.engines.pg_plain import PgPlainEngine
 
 from .builders import dump_custom, dump_plain
 from .pipeline import assert_unchanged_and_clean, make_live, restore
-from .test_least_privilege import throwaway_roles
+from .pipeline import throwaway_roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

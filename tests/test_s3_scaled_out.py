@@ -12,7 +12,6 @@ from .conftest import UPLOADER, UPLOADER_PASSWORD
 from .dbsnapshot import pg_snapshot
 from .live import LiveServer, start_live_server, wait_for
 from .pgserver import conninfo
-from .s3server import s3_bucket, s3_server  # noqa: F401 (fixtures)
 from .tus_helpers import sha256_file
 
 

@@ -136,10 +136,10 @@ def test_the_migration_encrypts_passwords_saved_before_it(pg, tmp_path):
     server = LiveServer(tmp_path / "data")
     server.cli("migrate")
     server.python("from django.core.management import call_command\n"
-                  "call_command('migrate', 'dbkeeper', '0003', verbosity=0)\n")
+                  "call_command('migrate', 'dbkeeper', '0003_signin', verbosity=0)\n")
     db = sqlite3.connect(tmp_path / "data" / "control.sqlite3", isolation_level=None)
-    db.execute("INSERT INTO dbkeeper_target (name, url, created_at) VALUES ('old', ?, '2026-01-01 00:00:00')",
-               [pg.url("postgres")])
+    db.execute("INSERT INTO dbkeeper_target (name, url, trust, owner, extensions, created_at) "
+               "VALUES ('old', ?, '', '', '[]', '2026-01-01 00:00:00')", [pg.url("postgres")])
     server.cli("migrate")
     url, encrypted = db.execute("SELECT url, password_encrypted FROM dbkeeper_target WHERE name = 'old'").fetchone()
     assert PASSWORD not in url and encrypted and url == pg.url("postgres").replace(f":{PASSWORD}", "")

@@ -17,38 +17,6 @@ from .live import LiveServer, wait_for
 from .pgserver import conninfo, free_port
 
 
-def operation(server, op_id):
-    out = server.python(
-        "import json\nfrom dbkeeper.operations.models import Operation\n"
-        f"op = Operation.objects.get(pk={op_id!r})\n"
-        "print(json.dumps({'status': op.status, 'stage': op.stage, 'percent': op.percent, "
-        "'error_code': op.error_code, 'error_message': op.error_message, 'scratch': op.scratch_name}))"
-    )
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def fast_state(server, op_id):
-    """The operation's row read straight from the control file (a poll must
-    be quicker than a Django start-up to catch a restore mid-way)."""
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{server.data_dir / 'control.sqlite3'}?mode=ro", uri=True, timeout=5)
-    try:
-        row = conn.execute("SELECT status, stage, percent FROM dbkeeper_operation WHERE id = ?", (op_id,)).fetchone()
-    finally:
-        conn.close()
-    return {"status": row[0], "stage": row[1], "percent": row[2]} if row else {}
-
-
-def start_restore(server, path, target):
-    out = server.python(
-        "from dbkeeper import targets\nfrom dbkeeper.operations import service\n"
-        f"confirm = targets.resolve({target!r}).name\n"
-        f"op = service.start_restore({str(path)!r}, {target!r}, confirm=confirm).operation\nprint(op.id)"
-    )
-    return out.strip().splitlines()[-1]
-
-
 def test_serve_starts_everything_and_stops_on_sigterm_within_10_seconds(tmp_path):
     port = free_port()
     env = {**os.environ, "DBKEEPER_DATA_DIR": str(tmp_path / "data")}
@@ -93,17 +61,17 @@ def test_worker_killed_mid_restore_is_reported_and_changes_nothing(pg, pg_dbname
     server.start_worker()
     server.start_watchdog()
     try:
-        op_id = start_restore(server, dump, pg.url(pg_dbname))
-        wait_for(lambda: fast_state(server, op_id).get("stage") == "restoring", 60, "the restore to start")
+        op_id = server.start_restore(dump, pg.url(pg_dbname))
+        wait_for(lambda: server.fast_state(op_id).get("stage") == "restoring", 60, "the restore to start")
         time.sleep(0.3)
-        assert fast_state(server, op_id)["status"] == "running"
+        assert server.fast_state(op_id)["status"] == "running"
         server.kill("worker", signal.SIGKILL)
         # pg_restore dies with its worker instead of writing on.
         wait_for(lambda: not _tools_reading(dump), 10, "pg_restore to stop")
-        state = wait_for(lambda: (s := operation(server, op_id))["status"] == "failed" and s, 40, "the watchdog")
+        state = wait_for(lambda: (s := server.operation(op_id))["status"] == "failed" and s, 40, "the watchdog")
         assert state["error_code"] == "worker_lost"
         assert "worker" in state["error_message"] and "not changed" in state["error_message"]
-        wait_for(lambda: not operation(server, op_id)["scratch"], 10, "the scratch to be dropped")
+        wait_for(lambda: not server.operation(op_id)["scratch"], 10, "the scratch to be dropped")
         assert not [d for d in pg.databases() if d.startswith(pg_dbname + "__")]
         assert pg_snapshot(conninfo(pg, pg_dbname)) == before
     finally:
@@ -132,8 +100,8 @@ def test_redis_queue_and_postgresql_control_database(pg, pg_dbname, tmp_path, re
     try:
         web_side.cli("migrate")
         worker_side.start_worker()
-        op_id = start_restore(web_side, dump, pg.url(pg_dbname))
-        state = wait_for(lambda: (s := operation(web_side, op_id))["status"] in ("succeeded", "failed") and s, 60, "the restore")
+        op_id = web_side.start_restore(dump, pg.url(pg_dbname))
+        state = wait_for(lambda: (s := web_side.operation(op_id))["status"] in ("succeeded", "failed") and s, 60, "the restore")
         assert state["status"] == "succeeded", state
         assert pg_snapshot(conninfo(pg, pg_dbname)) == pg_snapshot(conninfo(pg, "src_scale"))
         with pg.connect("dbkeeper_control") as conn:

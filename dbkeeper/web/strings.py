@@ -19,15 +19,11 @@ def _plural(singular: str, plural: str) -> dict:
 
 
 def format_names() -> dict:
-    """The backup formats by their code, in the active language (the engines'
-    labels are longer, and stored in English)."""
-    return {
-        "pg_custom": _("PostgreSQL custom-format dump"),
-        "pg_plain": _("PostgreSQL plain SQL dump"),
-        "sqlite": _("SQLite database"),
-        "django_fixtures": _("Django JSON fixture"),
-        "odoo_zip": _("Odoo backup"),
-    }
+    """The registered backup formats by their code, with their engines'
+    labels in the active language."""
+    from .. import engines
+
+    return {engine.format: _(engine.label) for engine in engines.all_engines()}
 
 
 def format_name(code: str, label: str = "") -> str:
