@@ -58,12 +58,52 @@ def _web_args(p):
 
 
 def migrate():
-    from django.core.management import call_command
-
     from . import conf
 
+    alias = conf.control_alias()
+    if _all_applied(alias):
+        # Every command calls this: loading the migration graph and running the
+        # system checks would cost each one a good part of its start-up.
+        return
+    from django.core.management import call_command
+
     # Only dbkeeper's own database: a host project migrates its own.
-    call_command("migrate", database=conf.control_alias(), interactive=False, verbosity=0)
+    call_command("migrate", database=alias, interactive=False, verbosity=0)
+
+
+def _all_applied(alias) -> bool:
+    """Whether the database ``alias`` has recorded every migration file of the
+    installed apps, found by name without importing them. Any doubt (no
+    table yet, a migrations folder that is not a plain package) says no, and
+    migrate runs."""
+    import importlib
+    import pkgutil
+
+    from django.apps import apps
+    from django.conf import settings
+    from django.db import DatabaseError, connections
+
+    on_disk = set()
+    overrides = getattr(settings, "MIGRATION_MODULES", {}) or {}
+    for app in apps.get_app_configs():
+        name = overrides.get(app.label, f"{app.name}.migrations")
+        if name is None:
+            continue
+        try:
+            package = importlib.import_module(name)
+        except ImportError:
+            continue
+        if not hasattr(package, "__path__"):
+            return False
+        on_disk |= {(app.label, m.name) for m in pkgutil.iter_modules(package.__path__)
+                    if not m.ispkg and m.name[0] not in "_~"}
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT app, name FROM django_migrations")
+            applied = set(cursor.fetchall())
+    except DatabaseError:
+        return False
+    return on_disk <= applied
 
 
 def ensure_admin():

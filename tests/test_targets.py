@@ -80,10 +80,10 @@ def test_postgres_drop_named_refuses_the_live_database(pg, pg_dbname):
 
 
 def test_postgres_wrong_password_is_a_clear_error(pg, pg_dbname):
-    url = DbUrl.parse(pg.url(pg_dbname).replace("s3cret-test-pw", "wrong"))
+    url = DbUrl.parse(pg.url(pg_dbname).replace("s3cret-test-pw", "N0t-the-pw"))
     with pytest.raises(TargetError) as err:
         PostgresTarget(url).exists()
-    assert "Cannot connect" in err.value.message and "wrong" not in err.value.message
+    assert "Cannot connect" in err.value.message and "N0t-the-pw" not in err.value.message
 
 
 def _sqlite_db(path, value, wal=False):

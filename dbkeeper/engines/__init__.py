@@ -16,7 +16,7 @@ from ..registry import Registry
 from ..streams import GZIP_MAGIC
 from .base import BackupInfo, Engine
 
-__all__ = ["BackupInfo", "Engine", "all_engines", "by_format", "detect", "inspect", "read_head", "registry"]
+__all__ = ["BackupInfo", "Engine", "all_engines", "by_format", "detect", "inspect", "preview", "read_head", "registry"]
 
 
 ENGINES = Registry("ENGINES", Engine, "backup format")
@@ -78,3 +78,9 @@ def detect(path) -> Engine:
 def inspect(path):
     engine = detect(path)
     return engine, engine.inspect(path)
+
+
+def preview(path):
+    """(engine, info) for confirming a restore: see Engine.preview."""
+    engine = detect(path)
+    return engine, engine.preview(path)

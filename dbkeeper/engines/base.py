@@ -97,6 +97,13 @@ class Engine(ABC):
         """Describe the backup; raise BackupRejected if it is corrupt or hostile.
         Nothing is written anywhere."""
 
+    def preview(self, path) -> BackupInfo:
+        """What a person confirms a restore from (format, size, tables), as
+        quickly as the format allows. An engine that can check the rest while
+        it restores returns less than inspect() with ``details["partial"]``
+        set; restore() then completes ``info`` before check() runs."""
+        return self.inspect(path)
+
     @abstractmethod
     def restore(self, path, info: BackupInfo, target, progress: Reporter) -> None:
         """Restore into ``target`` (a scratch database that exists and is

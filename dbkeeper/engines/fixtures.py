@@ -9,7 +9,6 @@ import logging
 import re
 from pathlib import Path
 
-import ijson
 from django.apps import apps
 
 from ..errors import BackupRejected, CheckFailed
@@ -17,8 +16,6 @@ from ..messages import N_, Np_, shortened
 from ..router import APP_LABEL
 from ..streams import is_gzip
 from .base import BackupInfo, Engine
-from .fixtures_load import restore_fixture
-from .fixtures_read import iter_objects, json_parse_error, open_fixture
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +32,11 @@ class FixturesEngine(Engine):
         return bool(HEAD_PATTERN.match(head)) and b'"model"' in head
 
     def inspect(self, path) -> BackupInfo:
+        # ijson and the loader are imported here, not with the registry: a restore of another format skips them.
+        import ijson
+
+        from .fixtures_read import iter_objects, json_parse_error, open_fixture
+
         path = Path(path)
         counts = {}
         natural_primary = False
@@ -95,6 +97,8 @@ class FixturesEngine(Engine):
         )
 
     def restore(self, path, info: BackupInfo, target, progress) -> None:
+        from .fixtures_load import restore_fixture
+
         restore_fixture(path, info, target, progress)
 
     def check(self, info: BackupInfo, target) -> None:

@@ -79,6 +79,8 @@ class PgCustomEngine(Engine):
                 "objects": len(archive.entries),
                 "data_size": archive.data_bytes,
                 "stored_data_size": archive.stored_data_bytes,
+                # "schema.table" -> bytes of its data once inflated, for the tables that have data.
+                "table_data_sizes": dict(sorted(archive.table_data_bytes().items())),
                 "roles": ", ".join(sorted(archive.owners() | archive.acl_roles())),
                 # Extensions, event triggers and languages: what dbkeeper will do about them depends on the target.
                 "needs": needs_of_archive(archive).as_dict(),

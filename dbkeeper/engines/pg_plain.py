@@ -15,6 +15,15 @@ scanner is the only guard.
 
 ON_ERROR_STOP matters for safety too: if a ``COPY ... FROM stdin`` failed and
 psql went on, it would read the COPY data lines as commands.
+
+``dbkeeper restore FILE`` does not read the whole file before it asks for
+confirmation: preview() reads its schema (up to its first COPY data, at most
+PREVIEW_BYTES), and the feed scans the rest on its way to psql. A refused
+meta-command then stops the feed before psql gets that line, and psql is
+killed: only the scratch copy had been written, by a role that can change
+nothing else (pgscratch), and it is dropped. A file cut short is found the
+same way, before psql reads the end of its input (psql would run an
+unfinished last statement at end of file).
 """
 
 import gzip
@@ -47,6 +56,8 @@ TAIL_KEEP = 4096
 HOLD_LIMIT = 64 * 1024
 MAX_ROLES_LISTED = 1000
 MAX_RESTRICT_LINES = 16
+# How much of a file preview() reads when no COPY data comes first.
+PREVIEW_BYTES = 8 << 20
 
 PG_DUMP_HEADER = b"-- PostgreSQL database dump"
 PG_DUMP_TRAILER = b"-- PostgreSQL database dump complete"
@@ -81,67 +92,39 @@ class PgPlainEngine(Engine):
 
     def inspect(self, path) -> BackupInfo:
         path = Path(path)
-        tables, roles, metas = set(), set(), []
-        needs = Needs()
-
-        def on_statement(statement):
-            table = created_table(statement)
-            if table:
-                tables.add(table)
-            note_statement(needs, statement)
-            if len(roles) < MAX_ROLES_LISTED:
-                acting, grantees = statement_roles(statement)
-                roles.update(acting, grantees)
-
-        scanner = SqlScanner(on_statement=on_statement, on_meta=metas.append)
-        head, tail, total = bytearray(), b"", 0
+        facts = SqlFacts()
+        scanner = facts.scanner()
         for chunk in read_sql(path):
-            total += len(chunk)
-            if len(head) < HEAD_KEEP:
-                head += chunk[: HEAD_KEEP - len(head)]
-            tail = (tail + chunk[-TAIL_KEEP:])[-TAIL_KEEP:]
+            facts.saw(chunk)
             scanner.feed(chunk)
         scanner.finish()
-        where = scanner.unterminated()
-        if where:
-            raise BackupRejected(N_("The SQL file ends inside %(where)s; it was probably cut short."), params={"where": where})
-        from_pg_dump = PG_DUMP_HEADER in head[:1024]
-        if from_pg_dump and PG_DUMP_TRAILER not in tail:
-            raise BackupRejected(N_(
-                "The SQL dump is incomplete: it lacks pg_dump's closing line "
-                '"PostgreSQL database dump complete", so the file was cut short.'
-            ))
-        if scanner.statements == 0:
-            raise BackupRejected(N_("The SQL file holds no SQL statement."))
-        server = _DUMPED_FROM.search(head)
-        dumped_by = _DUMPED_BY.search(head)
-        return BackupInfo(
-            format=self.format,
-            label=self.label,
-            size=path.stat().st_size,
-            compressed=is_gzip(path),
-            tables=sorted(tables),
-            server_version=server.group(1).decode("utf-8", "replace").strip() if server else None,
-            details={
-                "uncompressed_size": total,
-                "statements": scanner.statements,
-                "copy_blocks": scanner.copy_blocks,
-                "copy_rows": scanner.copy_rows,
-                "pg_dump": from_pg_dump,
-                "pg_dump_version": dumped_by.group(1).decode("utf-8", "replace").strip() if dumped_by else None,
-                "restrict": bool(metas),
-                # Roles named by ownership and privilege statements (roles the
-                # target lacks make restore leave those statements out).
-                "roles": sorted(roles) if len(roles) < MAX_ROLES_LISTED else None,
-                # Where the allowed \restrict lines are, so restore need not scan again.
-                "restrict_lines": [[m.start, m.end] for m in metas] if len(metas) <= MAX_RESTRICT_LINES else None,
-                # Extensions, event triggers and languages: what dbkeeper will do about them depends on the target.
-                "needs": needs.as_dict(),
-            },
-        )
+        facts.check_whole(scanner)
+        return facts.info(self, path, scanner)
+
+    def preview(self, path) -> BackupInfo:
+        """What ``dbkeeper restore`` shows before it asks for confirmation,
+        from the file's schema alone: up to its first COPY data (all of a
+        pg_dump file's tables, extensions and languages come before it), at
+        most PREVIEW_BYTES. A meta-command there is refused now; the rest is
+        scanned on its way to psql (restore). A file read to its end gets the
+        full inspect."""
+        path = Path(path)
+        facts = SqlFacts()
+        scanner = facts.scanner()
+        read = 0
+        for chunk in read_sql(path, chunk_size=256 * 1024):
+            facts.saw(chunk)
+            scanner.feed(chunk)
+            read += len(chunk)
+            if facts.copy_seen or read >= PREVIEW_BYTES:
+                return facts.info(self, path, scanner, partial=True)
+        scanner.finish()
+        facts.check_whole(scanner)
+        return facts.info(self, path, scanner)
 
     def restore(self, path, info: BackupInfo, target, progress) -> None:
         roles = RoleFacts.of(target)
+        partial = bool(info.details.get("partial"))
         progress.set_total(info.details.get("uncompressed_size") or 0, "bytes")
         psql = pg_tool("psql")
         guard = restrict_supported(psql)
@@ -153,13 +136,15 @@ class PgPlainEngine(Engine):
         tool = Tool([psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"], env=env, stdin=subprocess.PIPE)
         made = target.prepare_content(Needs.from_dict(info.details.get("needs")), progress) if least_privilege else set()
         named, lines = info.details.get("roles"), info.details.get("restrict_lines")
-        if made or named is None or lines is None or not all(roles.usable(r) for r in named):
-            known_drops = None  # read the file again to find the statements to leave out
+        if partial or made or named is None or lines is None or not all(roles.usable(r) for r in named):
+            known_drops = None  # scan it on the way: refuse, leave out, learn what it holds
         else:
             known_drops = lines  # inspect read it all: only its \restrict lines go
+        facts = SqlFacts() if partial else None
         feed = PsqlFeed(path, tool.proc.stdin, roles, guard_key=secrets.token_hex(16) if guard else None,
-                        known_drops=known_drops, made=made)
+                        known_drops=known_drops, made=made, facts=facts)
         log.info("feeding %s to psql (%s)", Path(path).name,
+                 "scanning it on the way" if partial else
                  "reading it again for role statements" if known_drops is None else "as inspected")
         thread = threading.Thread(target=feed.run, name="psql-feed", daemon=True)
         thread.start()
@@ -184,6 +169,11 @@ class PgPlainEngine(Engine):
             raise RestoreFailed(psql_failure(tool, line_shift=1 if guard else 0))
         if feed.broken:
             raise RestoreFailed(N_("psql stopped reading the SQL file before its end."))
+        if facts is not None:
+            # Scanned on the way: now the checks and the result know all of it.
+            whole = facts.info(self, path, feed.scanner)
+            info.tables, info.details = whole.tables, whole.details
+            progress.set_total(feed.fed, "bytes")
         progress.advance(feed.fed)
         progress.flush(force=True)  # "all of it fed" is worth showing even after a quick restore
         if least_privilege:
@@ -213,6 +203,124 @@ class PgPlainEngine(Engine):
             )
 
 
+class SqlFacts:
+    """What reading a SQL file tells, fed chunk by chunk and statement by
+    statement: its tables (with the rows of their COPY data), the roles and
+    extensions it names, its allowed \\restrict lines, and whether it is whole."""
+
+    def __init__(self):
+        self.tables = set()
+        self.rows = {}  # "schema.table" -> rows of its COPY data
+        self.roles = set()
+        self.needs = Needs()
+        self.metas = []
+        self.copy_seen = False  # a COPY ... FROM stdin statement was read: its data follows
+        self.head = bytearray()
+        self.tail = b""
+        self.total = 0
+
+    def scanner(self, also_statement=None, also_meta=None) -> SqlScanner:
+        def on_statement(statement):
+            self.on_statement(statement)
+            if also_statement is not None:
+                also_statement(statement)
+
+        def on_meta(meta):
+            self.metas.append(meta)
+            if also_meta is not None:
+                also_meta(meta)
+
+        return SqlScanner(on_statement=on_statement, on_meta=on_meta, on_copy=self.on_copy)
+
+    def saw(self, chunk):
+        self.total += len(chunk)
+        if len(self.head) < HEAD_KEEP:
+            self.head += chunk[: HEAD_KEEP - len(self.head)]
+        self.tail = (self.tail + chunk[-TAIL_KEEP:])[-TAIL_KEEP:]
+
+    def on_statement(self, statement):
+        table = created_table(statement)
+        if table:
+            self.tables.add(table)
+        elif statement.is_copy_from_stdin():
+            self.copy_seen = True
+        note_statement(self.needs, statement)
+        if len(self.roles) < MAX_ROLES_LISTED:
+            acting, grantees = statement_roles(statement)
+            self.roles.update(acting, grantees)
+
+    def on_copy(self, statement, rows):
+        table = copied_table(statement)
+        if table:
+            self.rows[table] = self.rows.get(table, 0) + rows
+
+    @property
+    def from_pg_dump(self) -> bool:
+        return PG_DUMP_HEADER in self.head[:1024]
+
+    def check_whole(self, scanner):
+        """BackupRejected unless the file (read to its end) is complete SQL."""
+        where = scanner.unterminated()
+        if where:
+            raise BackupRejected(N_("The SQL file ends inside %(where)s; it was probably cut short."), params={"where": where})
+        if self.from_pg_dump and PG_DUMP_TRAILER not in self.tail:
+            raise BackupRejected(N_(
+                "The SQL dump is incomplete: it lacks pg_dump's closing line "
+                '"PostgreSQL database dump complete", so the file was cut short.'
+            ))
+        if scanner.statements == 0:
+            raise BackupRejected(N_("The SQL file holds no SQL statement."))
+
+    def info(self, engine, path, scanner, partial=False) -> BackupInfo:
+        path = Path(path)
+        server = _DUMPED_FROM.search(self.head)
+        dumped_by = _DUMPED_BY.search(self.head)
+        compressed = is_gzip(path)
+        details = {
+            "uncompressed_size": _estimated_size(path) if partial and compressed else
+                                 path.stat().st_size if partial else self.total,
+            "statements": scanner.statements,
+            "copy_blocks": scanner.copy_blocks,
+            "copy_rows": scanner.copy_rows,
+            "pg_dump": self.from_pg_dump,
+            "pg_dump_version": dumped_by.group(1).decode("utf-8", "replace").strip() if dumped_by else None,
+            "restrict": bool(self.metas),
+            # Roles named by ownership and privilege statements (roles the
+            # target lacks make restore leave those statements out).
+            "roles": sorted(self.roles) if len(self.roles) < MAX_ROLES_LISTED else None,
+            # Where the allowed \restrict lines are, so restore need not scan again.
+            "restrict_lines": [[m.start, m.end] for m in self.metas] if len(self.metas) <= MAX_RESTRICT_LINES else None,
+            # Extensions, event triggers and languages: what dbkeeper will do about them depends on the target.
+            "needs": self.needs.as_dict(),
+            # Rows of each table's COPY data (a dump written with INSERTs has none).
+            "table_rows": dict(sorted(self.rows.items())),
+        }
+        if partial:
+            # Only the schema was read (preview): restore scans the rest on its way to psql.
+            details["partial"] = True
+        return BackupInfo(
+            format=engine.format,
+            label=engine.label,
+            size=path.stat().st_size,
+            compressed=compressed,
+            tables=sorted(self.tables),
+            server_version=server.group(1).decode("utf-8", "replace").strip() if server else None,
+            details=details,
+        )
+
+
+def _estimated_size(path) -> int:
+    """A gzipped file's uncompressed size from its trailer (modulo 4 GiB, so
+    never less than the compressed size): for progress only."""
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        raw.seek(max(0, size - 4))
+        isize = int.from_bytes(raw.read(4), "little")
+    while isize < size:
+        isize += 1 << 32
+    return isize
+
+
 class PsqlFeed:
     """Streams the SQL file into psql's standard input (run in a thread):
     leaves out the file's \\restrict lines and the statements that name roles
@@ -220,8 +328,11 @@ class PsqlFeed:
     read for progress. Dropped statements are replaced by their newlines so
     psql's line numbers stay those of the file (plus our first line)."""
 
-    def __init__(self, path, sink, roles, guard_key=None, known_drops=None, made=()):
+    def __init__(self, path, sink, roles, guard_key=None, known_drops=None, made=(), facts=None):
         self.path = Path(path)
+        # Given when the file was only previewed: what the scan finds, and whether the file is whole.
+        self.facts = facts
+        self.scanner = None
         self.made = set(made)  # what dbkeeper created before the content (pgneeds): not created again
         self.known_drops = known_drops
         self.sink = sink
@@ -243,12 +354,18 @@ class PsqlFeed:
         try:
             if self.guard_key:
                 self.sink.write(f"\\restrict {self.guard_key}\n".encode())
-            if self.known_drops is None:
+            facts = self.facts
+            if facts is not None:
+                scanner = facts.scanner(also_statement=self._on_statement, also_meta=self._on_meta)
+            elif self.known_drops is None:
                 scanner = SqlScanner(on_statement=self._on_statement, on_meta=self._on_meta)
             else:
                 scanner = None
                 self._drops = sorted((start, end) for start, end in self.known_drops)
+            self.scanner = scanner
             for chunk in read_sql(self.path):
+                if facts is not None:
+                    facts.saw(chunk)
                 self._out += chunk
                 safe = self._out_base + len(self._out)
                 if scanner is not None:
@@ -261,6 +378,9 @@ class PsqlFeed:
                 self.fed += len(chunk)
             if scanner is not None:
                 scanner.finish()
+            if facts is not None:
+                # Before psql sees the end of its input: it would run a statement the file left unfinished.
+                facts.check_whole(scanner)
             self._emit(self._out_base + len(self._out))
             self.sink.close()
         except BrokenPipeError:
@@ -434,3 +554,23 @@ def created_table(statement) -> str | None:
     return f"{parts[-2]}.{parts[-1]}"
 
 
+
+
+def copied_table(statement) -> str | None:
+    """"schema.table" for COPY name [(columns)] FROM stdin."""
+    tokens = statement.tokens
+    if statement.first_word() != "copy":
+        return None
+    parts, i = [], 1
+    while i < len(tokens):
+        name = _name(tokens[i])
+        if name is None:
+            break
+        parts.append(name)
+        if i + 1 < len(tokens) and tokens[i + 1].kind == "punct" and tokens[i + 1].text == ".":
+            i += 2
+            continue
+        break
+    if not parts:
+        return None
+    return f"public.{parts[0]}" if len(parts) == 1 else f"{parts[-2]}.{parts[-1]}"

@@ -74,7 +74,8 @@ def plan_restore(target, backup_id="", source_path="", named_only=False) -> Rest
         if not Path(source_path).is_file():
             raise BackupRejected(N_("The backup file %(name)s does not exist."), code="backup_missing",
                                  params={"name": Path(source_path).name})
-        engine, info = engines.inspect(source_path)
+        # Enough to confirm from; what only the whole file tells is checked while it is restored.
+        engine, info = engines.preview(source_path)
         label = info.label
     if engine is not None and resolved.kind not in engine.target_kinds:
         raise DbkeeperError(N_("A %(label)s cannot be restored into a %(kind)s database."), code="wrong_target_kind",

@@ -70,9 +70,7 @@ class PostgresTarget(Target):
         try:
             return psycopg.connect(**url.connect_kwargs(dbname), autocommit=True, connect_timeout=10, **kwargs)
         except psycopg.OperationalError as exc:
-            raise TargetError(N_("Cannot connect to %(target)s: %(error)s"),
-                              params={"target": url.with_name(dbname or self.name).display(),
-                                      "error": _first_line(exc)}) from exc
+            raise self.connection_error(exc) from exc
 
     def admin_connection(self):
         """A connection with the target's own role to the server's maintenance
@@ -97,9 +95,30 @@ class PostgresTarget(Target):
         try:
             return psycopg.connect(**self.url.connect_kwargs(dbname), autocommit=True, connect_timeout=10, **kwargs)
         except psycopg.OperationalError as exc:
-            raise TargetError(N_("Cannot connect to %(target)s: %(error)s"),
-                              params={"target": self.url.with_name(dbname).display(),
-                                      "error": _first_line(exc)}) from exc
+            raise self.connection_error(exc) from exc
+
+    def connection_error(self, exc) -> TargetError:
+        """The sentence for a failed connection: it names the target and its
+        database as the user gave them, never the maintenance database
+        (postgres, template1) or a scratch copy dbkeeper was opening, nor a
+        password; a refused or missing password says how to give one."""
+        live = self._template_from or self
+        params = {"target": live.label(), "database": live.name, "error": _first_line(exc)}
+        if _is_password_problem(str(exc)):
+            params.update(add="dbkeeper target add NAME URL --password-stdin", env="PGPASSWORD", pgpass="~/.pgpass")
+            return TargetError(N_("Cannot connect to the target %(target)s (database %(database)s): %(error)s. "
+                                  "Give its password with %(add)s, in the %(env)s environment variable or in "
+                                  "%(pgpass)s."), code="target_password", params=params)
+        return TargetError(N_("Cannot connect to the target %(target)s (database %(database)s): %(error)s"),
+                           code="target_unreachable", params=params)
+
+    def label(self) -> str:
+        """The target as the user named it: a configured name or alias with its
+        address, or the address alone (the URL without its password)."""
+        spec = self.spec or ""
+        if spec and "://" not in spec:
+            return f"{spec} ({self.display()})"
+        return self.display()
 
     def libpq_env(self):
         return self.url.libpq_env()
@@ -264,6 +283,14 @@ def _set_allow_connections(conn, name, allow) -> bool:
     except pgerrors.InsufficientPrivilege:
         log.warning("not allowed to block connections to %s; relying on ending them", name)
         return False
+
+
+# libpq's words when the server wants a password it did not get or refused it.
+_PASSWORD_PROBLEMS = ("no password supplied", "password authentication failed", "authentication failed for user")
+
+
+def _is_password_problem(text: str) -> bool:
+    return any(marker in text for marker in _PASSWORD_PROBLEMS)
 
 
 def _first_line(exc):

@@ -1,0 +1,55 @@
+"""What every command pays before it starts: migrate is a no-op, without the
+migration graph, once dbkeeper's database has every migration; the engine
+registry does not import a format's restore machinery."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dbkeeper.server import _all_applied
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_is_skipped_only_when_every_migration_file_is_applied(settings, tmp_path, monkeypatch):
+    from dbkeeper import conf
+
+    alias = conf.control_alias()
+    assert _all_applied(alias)
+    # A migration file the database has not recorded (a newer dbkeeper): migrate must run.
+    package = tmp_path / "later_migrations"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in os.listdir(ROOT / "dbkeeper" / "migrations"):
+        if name.endswith(".py") and name != "__init__.py":
+            (package / name).write_text("")
+    (package / "9999_later.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.MIGRATION_MODULES = {"dbkeeper": "later_migrations"}
+    assert not _all_applied(alias)
+    settings.MIGRATION_MODULES = {"dbkeeper": None}  # migrations disabled for the app
+    assert _all_applied(alias)
+
+
+def test_a_fresh_data_folder_is_migrated_and_the_next_command_skips_it(tmp_path):
+    env = {**os.environ, "DBKEEPER_DATA_DIR": str(tmp_path / "data"), "DBKEEPER_LOG_LEVEL": "WARNING",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-m", "dbkeeper", "operations", "--json"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+    probe = ("from dbkeeper.cli import setup_django; setup_django()\n"
+             "from dbkeeper import conf; from dbkeeper.server import _all_applied\n"
+             "import sys; print(_all_applied(conf.control_alias()))\n"
+             "print('django.db.migrations.loader' in sys.modules, 'ijson' in sys.modules)\n"
+             "from dbkeeper.server import migrate; migrate()\n"
+             "from dbkeeper import engines; engines.all_engines()\n"
+             "print('django.db.migrations.loader' in sys.modules, 'ijson' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "False", "False", "False"]
