@@ -16,8 +16,7 @@ import pytest
 from .live import LiveServer, wait_for
 from .pgserver import PASSWORD, free_port
 from .tcpproxy import TcpProxy
-from .test_upload_cli import run_upload, upload_cmd
-from .tus_helpers import make_big_sqlite_backup, make_sqlite_backup
+from .tus_helpers import make_big_sqlite_backup, make_sqlite_backup, run_upload, upload_cmd
 
 ROOT = Path(__file__).resolve().parent.parent
 

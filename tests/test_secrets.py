@@ -124,7 +124,7 @@ def test_a_data_folder_moved_with_its_key_keeps_working_and_without_it_says_why(
     shutil.move(tmp_path / "first", tmp_path / "moved")
     moved = LiveServer(tmp_path / "moved")
     assert moved.python("from dbkeeper import targets; print(targets.resolve('shop').exists())").strip() == "True"
-    listing = moved.cli("target", "list").stdout
+    listing = moved.cli("target", "list", "--json").stdout
     assert "shop" in listing and "***" in listing and PASSWORD not in listing
 
     (tmp_path / "moved" / "secrets.key").unlink()

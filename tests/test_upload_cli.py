@@ -3,33 +3,18 @@ upload with its progress bar, one killed half-way and run again, and the
 mistakes a person makes (wrong token, missing file, not a backup)."""
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 
 import requests
 
 from .live import wait_for
 from .pgserver import free_port
 from .tcpproxy import TcpProxy
-from .tus_helpers import make_big_sqlite_backup, make_sqlite_backup, sha256_file, upload_count, upload_row
-
-
-def upload_cmd(web_server, path, *args, token=None, port=None, cache=None):
-    """argv and env of ``dbkeeper upload``, the token in the environment."""
-    env = {**os.environ, "PYTHONPATH": web_server.env["PYTHONPATH"], "DBKEEPER_TOKEN": token or web_server.token,
-           "XDG_CACHE_HOME": str(cache), "COLUMNS": "120"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.pop("DBKEEPER_DATA_DIR", None)
-    argv = [sys.executable, "-m", "dbkeeper", "upload", str(path), "--server", web_server.url("/", port=port), *args]
-    return argv, env
-
-
-def run_upload(web_server, path, *args, cwd, **kwargs):
-    argv, env = upload_cmd(web_server, path, *args, **kwargs)
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
+from .tus_helpers import (
+    make_big_sqlite_backup, make_sqlite_backup, run_upload, sha256_file, upload_cmd, upload_count, upload_row,
+)
 
 
 def test_upload_shows_progress_and_prints_the_stored_backup(web_server, tmp_path):

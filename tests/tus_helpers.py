@@ -3,7 +3,10 @@ data folder, and a TCP proxy that can be slowed down."""
 
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 
 
@@ -61,3 +64,18 @@ def upload_row(server, url):
 def upload_count(server):
     out = server.python("from dbkeeper.uploads.models import Upload\nprint(Upload.objects.count())")
     return int(out.strip().splitlines()[-1])
+
+
+def upload_cmd(web_server, path, *args, token=None, port=None, cache=None):
+    """argv and env of ``dbkeeper upload``, the token in the environment."""
+    env = {**os.environ, "PYTHONPATH": web_server.env["PYTHONPATH"], "DBKEEPER_TOKEN": token or web_server.token,
+           "XDG_CACHE_HOME": str(cache), "COLUMNS": "120"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DBKEEPER_DATA_DIR", None)
+    argv = [sys.executable, "-m", "dbkeeper", "upload", str(path), "--server", web_server.url("/", port=port), *args]
+    return argv, env
+
+
+def run_upload(web_server, path, *args, cwd, **kwargs):
+    argv, env = upload_cmd(web_server, path, *args, **kwargs)
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
