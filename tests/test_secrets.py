@@ -128,7 +128,7 @@ def test_a_data_folder_moved_with_its_key_keeps_working_and_without_it_says_why(
     assert "shop" in listing and "***" in listing and PASSWORD not in listing
 
     (tmp_path / "moved" / "secrets.key").unlink()
-    listing = moved.cli("target", "list").stdout
+    listing = moved.cli("target", "list", "--json").stdout
     assert "is missing" in " ".join(listing.split())
 
 
