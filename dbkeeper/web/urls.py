@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="dbkeeper:login"), name="logout"),
     path("language/", login_not_required(set_language), name="set_language"),
     path("operations/", pages.operations_page, name="operations"),
+    path("backups/", pages.backups_page, name="backups"),
     path("audit/", pages.audit_page, name="audit"),
     path("restore-progress/<str:operation_id>/", pages.progress_page, name="progress"),
     path("restore-progress/<str:operation_id>/status/", status.operation_status, name="operation_status"),
