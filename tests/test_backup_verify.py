@@ -62,6 +62,9 @@ def test_a_good_backup_passes_and_the_outcome_is_recorded(pg, source, fmt):
     backup.refresh_from_db()
     assert backup.verification_outcome == "passed" and backup.verified_at is not None
     assert backup.verification_operation == op.id
+    from dbkeeper.audit.models import AuditEntry
+
+    assert AuditEntry.objects.filter(action="verify.start", operation=op.id).count() == 1
     assert backup.as_dict()["verification_message"].startswith("The backup is sound")
 
 
@@ -268,4 +271,8 @@ def test_delete_removes_file_manifest_and_row_together_or_none(pg, source):
     assert err.value.code == "not_confirmed"
     manage.delete_backup(gone.id, confirm=gone.id)
     assert not Backup.objects.filter(pk=gone.id).exists()
+    from dbkeeper.audit.models import AuditEntry
+
+    assert AuditEntry.objects.filter(action="backup.delete", backup=gone.id, outcome="ok").count() == 1
+    assert not AuditEntry.objects.filter(action="backup.delete", backup=kept.id).exists()
     assert not storage.exists(gone.storage_name) and not storage.exists(manifest_name(gone.storage_name))

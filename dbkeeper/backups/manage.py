@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 
+from ..audit import service as audit
 from ..errors import DbkeeperError
 from ..messages import N_
 from ..operations.models import Operation
@@ -28,16 +29,18 @@ def visible(backup_id) -> Backup:
     return _backup(backup_id)
 
 
-def set_pinned(backup_id, pinned: bool) -> Backup:
+def set_pinned(backup_id, pinned: bool, user=None) -> Backup:
     """Pin (kept whatever any clean-up says; not deletable until unpinned) or unpin."""
     backup = _backup(backup_id)
     Backup.objects.filter(pk=backup.pk).update(pinned=bool(pinned))
     backup.pinned = bool(pinned)
     log.info("backup %s %s", backup.id, "pinned" if pinned else "unpinned")
+    audit.record("backup.pin" if pinned else "backup.unpin", user=user, backup=backup.id,
+                 target=audit.target_label(backup.target_spec, backup.target_display), outcome="ok")
     return backup
 
 
-def delete_backup(backup_id, confirm) -> Backup:
+def delete_backup(backup_id, confirm, user=None) -> Backup:
     """Delete a backup whose id was typed as ``confirm``. Refused while it is
     pinned or an active restore or verification reads it."""
     with transaction.atomic(using=Backup.objects.db):
@@ -77,4 +80,7 @@ def delete_backup(backup_id, confirm) -> Backup:
                                 params={"id": backup.id, "storage": storage.name,
                                         "error": getattr(exc, "message", str(exc))}) from exc
     log.info("backup %s deleted (%s in the %s storage)", backup.id, backup.storage_name, storage.name)
+    audit.record("backup.delete", user=user, backup=backup.id, outcome="ok",
+                 target=audit.target_label(backup.target_spec, backup.target_display),
+                 details={"name": backup.name, "storage": storage.name, "sha256": backup.sha256})
     return backup

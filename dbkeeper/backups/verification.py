@@ -86,6 +86,9 @@ def record(plan: VerifyPlan, user=None) -> Operation:
         message_data=waiting.to_json(),
     )
     op.add_event(N_("Verification of backup %(backup)s queued."), params={"backup": backup.id})
+    from ..audit import service as audit
+
+    audit.operation_started(op, user=user, database=target.name)
     return op
 
 

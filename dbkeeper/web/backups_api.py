@@ -95,7 +95,7 @@ def pin_backup(request, credential, backup_id):
     """Pin (``{"pinned": true}``, the default) or unpin a backup."""
     data = _payload(request)
     pinned = _flag(data, "pinned") if "pinned" in data else True
-    backup = manage.set_pinned(backup_id, pinned)
+    backup = manage.set_pinned(backup_id, pinned, user=credential.user)
     log.info("backup %s %s by %s", backup.id, "pinned" if pinned else "unpinned", credential.username)
     return JsonResponse(backup.as_dict())
 
@@ -108,6 +108,6 @@ def delete_backup(request, credential, backup_id):
         return JsonResponse(manage.visible(backup_id).as_dict())
     data = _payload(request) if request.method == "POST" or request.body else {}
     confirm = _field(data, "confirm") or request.GET.get("confirm", "")
-    backup = manage.delete_backup(backup_id, confirm)
+    backup = manage.delete_backup(backup_id, confirm, user=credential.user)
     log.info("backup %s deleted by %s via %s", backup.id, credential.username, credential.method)
     return JsonResponse({"id": backup.id, "deleted": True})
