@@ -266,6 +266,7 @@ def test_delete_removes_file_manifest_and_row_together_or_none(pg, source):
     assert err.value.code == "delete_failed" and "It is still listed." in err.value.message
     assert Backup.objects.filter(pk=kept.id).exists()
     assert storage.exists(manifest_name(kept.storage_name))
+    assert json.loads(storage.path(manifest_name(kept.storage_name)).read_text())["id"] == kept.id
     with pytest.raises(DbkeeperError) as err:
         manage.delete_backup(gone.id, confirm="yes")
     assert err.value.code == "not_confirmed"

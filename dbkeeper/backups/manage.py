@@ -60,7 +60,8 @@ def delete_backup(backup_id, confirm, user=None) -> Backup:
         storage = get_storage(backup.storage or None)
         manifest = manifest_name(backup.storage_name)
         had_manifest = storage.exists(manifest)
-        backup.delete()  # not committed until the files are gone
+        # Through the queryset, so that ``backup`` keeps its id (for the manifest and the sentences).
+        Backup.objects.filter(pk=backup.pk).delete()  # not committed until the files are gone
         # The manifest first: it can be written again from the row if the file stays.
         if had_manifest:
             storage.delete(manifest)
