@@ -277,3 +277,27 @@ def test_delete_removes_file_manifest_and_row_together_or_none(pg, source):
     assert AuditEntry.objects.filter(action="backup.delete", backup=gone.id, outcome="ok").count() == 1
     assert not AuditEntry.objects.filter(action="backup.delete", backup=kept.id).exists()
     assert not storage.exists(gone.storage_name) and not storage.exists(manifest_name(gone.storage_name))
+
+
+from .s3server import s3_bucket, s3_server, s3_settings  # noqa: E402,F401 (fixtures)
+
+
+def test_a_backup_in_s3_is_read_once_verified_and_its_damage_found(pg, source, s3_settings, s3_server, s3_bucket,
+                                                                   tmp_path):
+    s3_settings.DBKEEPER = {**s3_settings.DBKEEPER, "DATA_DIR": str(tmp_path / "s3data")}
+    backup = made(pg, source)
+    assert backup.storage == "s3"
+    op = run_verify(backup.id)
+    assert op.status == "succeeded", op.error_message
+    assert list((tmp_path / "s3data" / "tmp").glob("verify-*")) == []  # the downloaded copy is removed
+    client = s3_server.client()
+    body = bytearray(client.get_object(Bucket=s3_bucket, Key=backup.storage_name)["Body"].read())
+    body[100] ^= 0x01
+    client.put_object(Bucket=s3_bucket, Key=backup.storage_name, Body=bytes(body))
+    op = run_verify(backup.id)
+    assert op.error_code == "checksum_mismatch", op.error_message
+    client.delete_object(Bucket=s3_bucket, Key=backup.storage_name)
+    op = run_verify(backup.id)
+    assert op.error_code == "backup_file_missing", op.error_message
+    assert scratches(pg, source) == []
+    assert list((tmp_path / "s3data" / "tmp").glob("verify-*")) == []

@@ -5,20 +5,24 @@ counts with the catalog, drop the scratch, and record the outcome on the
 backup. Started from the CLI, the API and the Backups page through
 ``start_verify``; run by the worker as an operation of kind "verify"."""
 
+import contextlib
 import hashlib
 import logging
+import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
 
-from .. import engines, targets
-from ..errors import Cancelled, CheckFailed, DbkeeperError, TargetError
+from .. import conf, engines, targets
+from ..errors import Cancelled, DbkeeperError, TargetError
 from ..messages import Message, N_, Np_, shortened
 from ..operations.models import Operation
 from .models import Backup
-from .storage import StorageError, get_storage
+from .storage import LocalStorage, StorageError, get_storage
 
 log = logging.getLogger(__name__)
 Stage = Operation.Stage
@@ -128,22 +132,18 @@ def start_verify(backup_id, user=None, language="", token=False, target="") -> S
 def verify(op: Operation, progress) -> dict:
     """Run the checks of ``op``; raise VerificationFailed (with a sentence)
     at the first that fails. Returns the operation's result."""
-    from .store import local_path
-
     backup = Backup.objects.filter(pk=op.backup_id).first()
     if backup is None:
         raise VerificationFailed(N_("The stored backup this verification was started for has been deleted."),
                                  code="backup_missing")
     progress.stage(Stage.VALIDATING, N_("Reading the stored file and comparing its checksum with the catalog."))
-    check_stored_bytes(backup, progress)
-    progress.check_cancel()
-    progress.event(N_("The stored file has the size and SHA-256 of the catalog."))
     engine = engines.by_format(backup.format)
     target = targets.resolve(op.target_spec)
     scratch = target.scratch(op.id)
-    Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name)
-    op.scratch_name = scratch.name
-    with local_path(backup) as path:  # decrypted into scratch space when encrypted
+    with checked_file(backup, progress) as path:  # decrypted into scratch space when encrypted
+        progress.event(N_("The stored file has the size and SHA-256 of the catalog."))
+        Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name)
+        op.scratch_name = scratch.name
         info = engine.inspect(path)
         progress.check_cancel()
         scratch.drop()
@@ -171,8 +171,14 @@ def verify(op: Operation, progress) -> dict:
             "size": backup.size, "sha256": backup.sha256, "message": sentence.to_json()}
 
 
-def check_stored_bytes(backup: Backup, progress) -> None:
-    """Stream the stored file and compare its size and SHA-256 with the catalog."""
+@contextlib.contextmanager
+def checked_file(backup: Backup, progress):
+    """A local path with the backup's plaintext, once its stored bytes were
+    compared with the catalog. Local storage: the file is hashed where it is
+    (and decrypted into scratch space when encrypted, as restores do). Other
+    storage: hashed while it is downloaded, so that it is read once."""
+    from .store import local_path
+
     storage = get_storage(backup.storage or None)
     try:
         present = storage.exists(backup.storage_name)
@@ -182,11 +188,40 @@ def check_stored_bytes(backup: Backup, progress) -> None:
         raise VerificationFailed(N_("The stored file of this backup is missing: %(name)s is not in the %(storage)s "
                                     "storage."), code="backup_file_missing",
                                  params={"name": backup.storage_name, "storage": storage.name})
+    if isinstance(storage, LocalStorage):
+        compare_stored_bytes(backup, storage.open_stream(backup.storage_name), progress)
+        with local_path(backup) as path:
+            yield path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="verify-", dir=conf.data_subdir("tmp")))
+    try:
+        stored = folder / "stored"
+        with open(stored, "wb") as out:
+            compare_stored_bytes(backup, storage.open_stream(backup.storage_name), progress, copy_to=out)
+        if not backup.encrypted:
+            yield stored
+            return
+        from .encryption import decrypt_to, identity_file
+
+        plain = folder / "backup"
+        with open(stored, "rb") as ciphertext:
+            decrypt_to(ciphertext, plain, identity_file())
+        stored.unlink()
+        yield plain
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare_stored_bytes(backup: Backup, chunks, progress, copy_to=None) -> None:
+    """Hash the stored bytes (copying them to ``copy_to`` on the way) and
+    compare their size and SHA-256 with the catalog."""
     progress.set_total(backup.size, "bytes")
     digest, size = hashlib.sha256(), 0
-    for chunk in storage.open_stream(backup.storage_name):
+    for chunk in chunks:
         digest.update(chunk)
         size += len(chunk)
+        if copy_to is not None:
+            copy_to.write(chunk)
         progress.advance(min(size, backup.size))
         progress.check_cancel()
     if size != backup.size:
