@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import logging
 import shutil
-import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,7 +241,7 @@ def compare_tables(backup: Backup, scratch) -> bool:
     expected = backup.tables or {}
     if not expected or backup.format == "django_fixtures":
         return False
-    actual = row_counts(scratch)
+    actual = scratch.row_counts()
     missing = sorted(set(expected) - set(actual))
     if missing:
         raise VerificationFailed(Np_("The restored copy is missing %(count)s table of the backup: %(tables)s.",
@@ -263,31 +262,6 @@ def compare_tables(backup: Backup, scratch) -> bool:
                 "%(count)s tables do not have the rows the catalog lists: %(tables)s."),
             code="row_counts_differ", params={"count": len(differ), "tables": shortened(detail, SHOWN)})
     return True
-
-
-def row_counts(scratch) -> dict:
-    """Exact row counts of the scratch copy's tables, named as the makers
-    name them in the catalog ("schema.table" on PostgreSQL)."""
-    if scratch.kind == "sqlite":
-        conn = sqlite3.connect(f"file:{scratch.path}?mode=ro", uri=True)
-        try:
-            names = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-            return {name: conn.execute('SELECT count(*) FROM "%s"' % name.replace('"', '""')).fetchone()[0]
-                    for name in names}
-        finally:
-            conn.close()
-    from psycopg import sql
-
-    from .makers.pgdump import Snapshot
-
-    # The target's own role, search_path pinned: nothing the backup defined runs.
-    with scratch.admin_connect_scratch() as conn:
-        counts = {}
-        for _oid, schema, name, _size, _estimate in conn.execute(Snapshot.TABLES).fetchall():
-            query = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-            counts[f"{schema}.{name}"] = conn.execute(query).fetchone()[0]
-        return counts
 
 
 def drop_scratch(op: Operation, scratch, progress) -> None:
