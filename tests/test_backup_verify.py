@@ -163,6 +163,13 @@ def test_refusals_record_nothing(pg, source):
         verification.plan_verify(backup.id, target="no-such-target")
     assert err.value.code == "target_unknown"
     assert Operation.objects.filter(kind="verify").count() == 0
+    # An uploaded backup (no source target) is verified next to a configured target.
+    from dbkeeper.targets.models import Target
+
+    Target.objects.create(name="shop", url=pg.url(source))
+    op = run_verify(backup.id, target="shop")
+    assert op.status == "succeeded", op.error_message
+    assert op.target_display.endswith("/" + source)
 
 
 def test_cancel_before_it_starts_and_a_dead_worker_leaves_no_scratch(pg, source, settings):

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from dbkeeper.backups.models import Backup
 
-from .builders import make_pg_source
+from .builders import dump_custom, make_pg_source
 from .conftest import UPLOADER, UPLOADER_PASSWORD, add_pg_target
 from .dbsnapshot import pg_snapshot
 from .pgserver import conninfo
@@ -123,6 +123,29 @@ def test_pin_and_delete_from_the_page(working_site, pg, browser):
     finally:
         context.close()
         pg.drop_db("bp_pin_source")
+
+
+def test_an_uploaded_backup_is_verified_next_to_a_chosen_target(working_site, pg, browser, tmp_path):
+    server = working_site
+    make_pg_source(pg, "bp_upload_source", rows=60, value="up")
+    add_pg_target(server, pg, "upload_shop", "bp_upload_source")
+    dump = dump_custom(pg, "bp_upload_source", tmp_path / "uploaded.dump")
+    backup_id = server.python("from dbkeeper.backups import store\n"
+                              f"print(store.add_file({str(dump)!r}, 'uploaded.dump', move=False).id)"
+                              ).strip().splitlines()[-1]
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    try:
+        login(page, server.url(""), "/backups/")
+        row = page.locator(f"#backup-{backup_id}")
+        row.locator("select.verify-target").select_option("upload_shop")
+        row.locator("button.verify").click()
+        expect(page.locator("#result-title")).to_have_text("Verification passed", timeout=90_000)
+        expect(page.locator("#result-body")).to_have_text(
+            "The backup is sound: its checksum matches and it restored; the catalog has no row counts to compare with.")
+    finally:
+        context.close()
+        pg.drop_db("bp_upload_source")
 
 
 @pytest.mark.django_db

@@ -163,6 +163,7 @@ def js_strings() -> dict:
         "download": _("Download"),
         "restore_this": _("Restore this"),
         "verify": _("Verify"),
+        "verify_next_to": _("Test-restore next to"),
         "pin": _("Pin"),
         "unpin": _("Unpin"),
         "delete": _("Delete"),

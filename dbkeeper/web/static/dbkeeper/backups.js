@@ -91,7 +91,13 @@
     const help = el("p", {}, ...d.tNodes("delete_confirm_help", { id: el("strong", {}, el("code", {}, b.id)) }));
     const confirmBox = el("div", { className: "delete-confirm", hidden: true }, help, typed, confirmDelete);
 
-    verify.addEventListener("click", () => startOperation(backupUrl(b.id, "verify"), "verify", b.name, status));
+    // A backup dbkeeper did not make (an upload) is test-restored next to a target chosen here.
+    const targetNames = Array.from($("f-target").options).map((o) => o.value).filter(Boolean);
+    const next = b.target ? null : el("select", { className: "verify-target" },
+      ...targetNames.map((name) => el("option", { value: name }, name)));
+    if (next) next.setAttribute("aria-label", d.t("verify_next_to"));
+    verify.addEventListener("click", () => startOperation(backupUrl(b.id, "verify"), "verify", b.name, status,
+      next ? { target: next.value } : {}));
     pin.addEventListener("click", async () => {
       const r = await send(backupUrl(b.id, "pin"), { pinned: !b.pinned }, status);
       if (r && r.status === 200) replaceRow(r.data);
@@ -113,7 +119,7 @@
         [when(b.created_at), b.target || "", b.format_name || b.format, d.size(b.size)].filter(Boolean).join(" · "),
         " ", ...badges(b)),
       details(b),
-      el("div", { className: "actions" }, download, restore, verify, pin, remove),
+      el("div", { className: "actions" }, download, restore, next, verify, pin, remove),
       confirmBox, status);
   };
 
