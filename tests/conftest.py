@@ -82,6 +82,25 @@ def fresh_web_server(tmp_path):
     server.stop_all()
 
 
+@pytest.fixture(scope="module")
+def working_site(tmp_path_factory):
+    """Web, worker and watchdog on a data folder of their own, shared by a
+    module's tests; staff user ``uploader`` (password ``UPLOADER_PASSWORD``)."""
+    server = start_live_server(tmp_path_factory.mktemp("working") / "data", UPLOADER, UPLOADER_PASSWORD,
+                               everything=True)
+    yield server
+    server.stop_all()
+
+
+def add_pg_target(server, pg, name, database):
+    """A configured target ``name`` for ``database`` on the test server, its password given on stdin."""
+    from .pgserver import PASSWORD
+
+    server.cli("target", "add", name, f"postgresql://postgres@127.0.0.1:{pg.port}/{database}", "--password-stdin",
+               input=PASSWORD + "\n")
+    return name
+
+
 # -- Debian's Chromium -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -199,6 +199,16 @@ def test_every_page_fits_its_window_without_sideways_scrolling(site, pg, browser
         fits(page, "restore")
         shoot(page, f"restore-{language}-{width}")
 
+        # The Backups page, with a backup's details open.
+        page.goto(f"{base}/backups/")
+        backup_row = page.locator(f"#backup-{four_tables}")
+        expect(backup_row).to_be_visible()
+        backup_row.locator("details summary").click()
+        backup_row.locator("button.delete").click()
+        expect(backup_row.locator(".delete-confirm")).to_be_visible()
+        fits(page, "backups")
+        shoot(page, f"backups-{language}-{width}")
+
         page.goto(f"{base}/uploads/new/")
         expect(page.locator("main .card")).to_be_visible()
         fits(page, "upload")

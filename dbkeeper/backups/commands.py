@@ -1,4 +1,4 @@
-"""``dbkeeper backup | backups | rescan``.
+"""``dbkeeper backup | backups | rescan | verify``.
 
 ``dbkeeper backup TARGET`` makes a stored, catalogued backup (the same
 operation as the API's, run here with a progress bar, or handed to the worker
@@ -41,6 +41,13 @@ def register(sub):
     p.add_argument("--storage", default=None, help="backup storage (default: the configured one)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_rescan)
+
+    p = sub.add_parser("verify", help="verify a stored backup: checksum, a test restore into a scratch copy, row counts")
+    p.add_argument("backup", help="id of a stored backup")
+    p.add_argument("--target", default="", help="for a backup dbkeeper did not make: the target to test-restore next to")
+    p.add_argument("--queue", action="store_true", help="hand the verification to the worker and print its id")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(func=cmd_verify)
 
     register_roles(sub)
 
@@ -105,6 +112,50 @@ def cmd_backup(args):
     console.print(f"[green]Stored[/green] {backup.id}: {human_size(backup.size)}, {len(backup.tables)} table(s), "
                   f"{rows:,} row(s), sha256 {backup.sha256[:16]}…, in {op.elapsed_seconds():.1f} s.")
     return 0
+
+
+def cmd_verify(args):
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..operations import runner
+    from ..operations.models import Operation
+    from ..server import migrate as ensure_migrated
+    from . import verification
+
+    ensure_migrated()
+    console = Console(stderr=True)
+    plan = verification.plan_verify(args.backup, target=args.target)
+    if args.queue:
+        op = verification.launch(plan).operation
+        sys.stdout.write(f"{op.id}\n")
+        console.print(f"Queued as {op.id}: follow it with 'dbkeeper operations'.")
+        return 0
+    op = verification.record(plan)
+    console.print(f"Verifying {plan.backup.id} ({plan.backup.name}) with a scratch copy next to "
+                  f"{plan.target.display()}.")
+    with Progress(
+        TextColumn("verify"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"), TimeRemainingColumn(),
+        TextColumn("{task.fields[message]}"), console=console, transient=False,
+    ) as bar:
+        task = bar.add_task("verify", total=100, message="")
+
+        def show(o):
+            bar.update(task, completed=o.percent, message=(o.message or "")[:60])
+
+        runner.run(op.id, listener=show)
+        op.refresh_from_db()
+        show(op)
+    passed = op.status == Operation.Status.SUCCEEDED
+    if args.json:
+        sys.stdout.write(json.dumps({"backup_id": plan.backup.id, "operation_id": op.id, "status": op.status,
+                                     "passed": passed, "code": op.error_code,
+                                     "message": op.rendered_message()}, indent=2) + "\n")
+    if passed:
+        console.print(f"[green]Verified[/green] {plan.backup.id}: {op.rendered_message()}")
+        return 0
+    console.print(f"[red]{op.status}[/red]: {op.rendered_error()}")
+    return 1
 
 
 def write_fixture_file(args):

@@ -53,7 +53,9 @@ class Backup(models.Model):
     pinned = models.BooleanField(default=False)
     verified_at = models.DateTimeField(null=True, blank=True)
     verification_outcome = models.CharField(max_length=16, blank=True, default="")  # "", passed, failed
-    verification_message = models.TextField(blank=True, default="")
+    verification_message = models.TextField(blank=True, default="")  # English, for logs
+    verification_data = models.JSONField(null=True, blank=True)  # the same as Message.to_json(), to show translated
+    verification_operation = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         app_label = "dbkeeper"
@@ -61,6 +63,12 @@ class Backup(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.format}, {self.size} bytes)"
+
+    def verification_text(self) -> str:
+        """The last verification's sentence in the active language."""
+        from ..messages import render_stored
+
+        return render_stored(self.verification_data, self.verification_message) if self.verification_outcome else ""
 
     @property
     def encrypted(self) -> bool:
@@ -94,6 +102,8 @@ class Backup(models.Model):
             "pinned": self.pinned,
             "verified_at": self.verified_at.isoformat() if self.verified_at else None,
             "verification_outcome": self.verification_outcome,
+            "verification_message": self.verification_text(),
+            "verification_operation": self.verification_operation,
             "source": self.source,
             # sha256 is that of the stored bytes; an uploader compares its file with this.
             "plaintext_sha256": (self.info or {}).get("plaintext", {}).get("sha256") if self.encrypted else self.sha256,

@@ -89,6 +89,8 @@ def message_for(operation: Operation) -> tuple[str, str]:
     names = {"source": operation.source_name, "target": operation.target_display}
     if operation.kind == Operation.Kind.BACKUP:
         return _backup_message_for(operation, names)
+    if operation.kind == Operation.Kind.VERIFY:
+        return _verify_message_for(operation, names)
     if operation.status == Operation.Status.SUCCEEDED:
         subject = _("Restore finished: %(source)s into %(target)s") % names
         lines = [_("The restore of %(source)s into %(target)s succeeded.") % names]
@@ -116,6 +118,21 @@ def _backup_message_for(operation: Operation, names) -> tuple[str, str]:
             subject = _("Backup cancelled: %(target)s") % names
         else:
             subject = _("Backup failed: %(target)s") % names
+        lines = [render_stored(operation.error_data, operation.error_message) if operation.error_message
+                 else render_stored(operation.message_data, operation.message)]
+    lines.append(_("Operation: %(id)s") % {"id": operation.id})
+    return subject, "\n\n".join(lines) + "\n"
+
+
+def _verify_message_for(operation: Operation, names) -> tuple[str, str]:
+    if operation.status == Operation.Status.SUCCEEDED:
+        subject = _("Verification passed: %(source)s") % names
+        lines = [render_stored(operation.message_data, operation.message)]
+    else:
+        if operation.status == Operation.Status.CANCELLED:
+            subject = _("Verification cancelled: %(source)s") % names
+        else:
+            subject = _("Verification failed: %(source)s") % names
         lines = [render_stored(operation.error_data, operation.error_message) if operation.error_message
                  else render_stored(operation.message_data, operation.message)]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})

@@ -23,6 +23,7 @@ class Operation(models.Model):
     class Kind(models.TextChoices):
         RESTORE = "restore"
         BACKUP = "backup"
+        VERIFY = "verify"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -53,6 +53,10 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
         from .backup_runner import run_claimed
 
         return run_claimed(op, listener)
+    if op.kind == Operation.Kind.VERIFY:
+        from .verify_runner import run_claimed as run_verification
+
+        return run_verification(op, listener)
     progress = Progress(op, listener)
     with Heartbeat(op.id):
         try:
@@ -258,12 +262,19 @@ def abandon_own_operations():
 
     mine = Operation.objects.filter(worker=worker_name(), status__in=[Status.RUNNING, Status.CANCELLING])
     for op in mine:
-        fail_stale(op, WorkerLost(N_(
-            "The worker was stopped while it ran this restore. "
-            "The live database was not changed; you can start the restore again."
-        )) if op.kind != Operation.Kind.BACKUP else WorkerLost(N_(
-            "The worker was stopped while it ran this backup. Nothing was stored; you can start the backup again."
-        )), check_heartbeat=False)
+        if op.kind == Operation.Kind.BACKUP:
+            error = WorkerLost(N_(
+                "The worker was stopped while it ran this backup. Nothing was stored; you can start the backup again."
+            ))
+        elif op.kind == Operation.Kind.VERIFY:
+            error = WorkerLost(N_("The worker was stopped while it ran this verification; you can verify the backup "
+                                  "again."))
+        else:
+            error = WorkerLost(N_(
+                "The worker was stopped while it ran this restore. "
+                "The live database was not changed; you can start the restore again."
+            ))
+        fail_stale(op, error, check_heartbeat=False)
 
 
 def _drop_quietly(scratch):

@@ -262,8 +262,9 @@ def cancel(op: Operation, by="") -> Operation:
     if op.finished:
         raise DbkeeperError(N_("This operation has already finished."), code="already_finished")
     now = timezone.now()
-    before = Message(N_("The backup was cancelled before it started.") if op.kind == Operation.Kind.BACKUP
-                     else N_("The restore was cancelled before it started."))
+    before = Message({Operation.Kind.BACKUP: N_("The backup was cancelled before it started."),
+                      Operation.Kind.VERIFY: N_("The verification was cancelled before it started.")}.get(
+        op.kind, N_("The restore was cancelled before it started.")))
     if Operation.objects.filter(pk=op.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED, cancel_requested=True, lock_key=None, finished_at=now, updated_at=now,
         error_code="cancelled", error_message=before.english(), error_data=before.to_json(),

@@ -24,13 +24,21 @@ def sweep() -> list[str]:
     )
     failed = []
     for op in stale:
-        error = WorkerLost(N_(
-            "The worker running this restore stopped (it was killed or its machine went down). "
-            "The live database was not changed; you can start the restore again."
-        )) if op.kind != Operation.Kind.BACKUP else WorkerLost(N_(
-            "The worker running this backup stopped (it was killed or its machine went down). "
-            "Nothing was stored; you can start the backup again."
-        ))
+        if op.kind == Operation.Kind.BACKUP:
+            error = WorkerLost(N_(
+                "The worker running this backup stopped (it was killed or its machine went down). "
+                "Nothing was stored; you can start the backup again."
+            ))
+        elif op.kind == Operation.Kind.VERIFY:
+            error = WorkerLost(N_(
+                "The worker running this verification stopped (it was killed or its machine went down). "
+                "You can verify the backup again."
+            ))
+        else:
+            error = WorkerLost(N_(
+                "The worker running this restore stopped (it was killed or its machine went down). "
+                "The live database was not changed; you can start the restore again."
+            ))
         if fail_stale(op, error):
             log.warning("operation %s: worker %s stopped beating; marked failed", op.id, op.worker)
             failed.append(op.id)

@@ -142,6 +142,22 @@ class PostgresTarget(Target):
             ).fetchall()
         return {f"{schema}.{table}" for schema, table in rows}
 
+    def row_counts(self) -> dict[str, int]:
+        """count(*) of each ordinary table (as pg_dump's catalog counts them),
+        as the target's own role with search_path pinned: nothing the backup
+        defined runs."""
+        with self._connect_as_target(self.name, options="-c search_path=pg_catalog,pg_temp") as conn:
+            rows = conn.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%'"
+            ).fetchall()
+            counts = {}
+            for schema, name in rows:
+                query = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+                counts[f"{schema}.{name}"] = conn.execute(query).fetchone()[0]
+            return counts
+
     # -- scratch, swap, drop -------------------------------------------------
     def scratch(self, operation_id: str) -> "PostgresTarget":
         short = operation_id.rsplit("_", 1)[-1][:12]

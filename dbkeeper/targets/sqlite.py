@@ -110,6 +110,16 @@ class SqliteTarget(Target):
         finally:
             conn.close()
 
+    def row_counts(self) -> dict[str, int]:
+        conn = self._connect()
+        try:
+            names = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+            return {name: conn.execute('SELECT count(*) FROM "%s"' % name.replace('"', '""')).fetchone()[0]
+                    for name in names}
+        finally:
+            conn.close()
+
     def check(self) -> None:
         try:
             conn = self._connect()

@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from ..backups import service
+from ..backups import manage, service, verification
 from ..backups.catalog import listed
 from ..errors import DbkeeperError
 from .api import _field, _payload
@@ -65,3 +65,49 @@ def backups(request, credential):
          "progress_url": reverse("dbkeeper:progress", args=[operation.id])},
         status=202,
     )
+
+
+def _started(started):
+    operation = started.operation
+    return JsonResponse(
+        {"id": operation.id, "kind": operation.kind, "status": operation.status, "token": started.token,
+         "backup_id": operation.backup_id,
+         "status_url": reverse("dbkeeper:operation_status", args=[operation.id]),
+         "progress_url": reverse("dbkeeper:progress", args=[operation.id]),
+         "cancel_url": reverse("dbkeeper:api_cancel", args=[operation.id])},
+        status=202,
+    )
+
+
+@json_api("POST")
+def verify_backup(request, credential, backup_id):
+    """Start a verification: 202 with the operation's id, token and status URL."""
+    data = _payload(request)
+    started = verification.start_verify(backup_id, user=credential.user, language=get_language(), token=True,
+                                        target=_field(data, "target"))
+    log.info("verification %s of %s started by %s via %s", started.operation.id, backup_id, credential.username,
+             credential.method)
+    return _started(started)
+
+
+@json_api("POST")
+def pin_backup(request, credential, backup_id):
+    """Pin (``{"pinned": true}``, the default) or unpin a backup."""
+    data = _payload(request)
+    pinned = _flag(data, "pinned") if "pinned" in data else True
+    backup = manage.set_pinned(backup_id, pinned, user=credential.user)
+    log.info("backup %s %s by %s", backup.id, "pinned" if pinned else "unpinned", credential.username)
+    return JsonResponse(backup.as_dict())
+
+
+@json_api("GET", "DELETE", "POST")
+def delete_backup(request, credential, backup_id):
+    """GET: the catalog entry. DELETE (or POST …/delete/): delete it, with the
+    backup's id typed as ``confirm`` (JSON body, form, or ?confirm=)."""
+    if request.method == "GET":
+        return JsonResponse(manage.visible(backup_id).as_dict())
+    data = _payload(request) if request.method == "POST" or request.body else {}
+    confirm = _field(data, "confirm") or request.GET.get("confirm", "")
+    backup = manage.delete_backup(backup_id, confirm, user=credential.user)
+    log.info("backup %s deleted by %s via %s", backup.id, credential.username, credential.method)
+    return JsonResponse({"id": backup.id, "deleted": True})

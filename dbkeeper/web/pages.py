@@ -76,6 +76,33 @@ def _backups():
     ]
 
 
+def backup_row(b: Backup) -> dict:
+    """A catalog entry as the Backups page's script shows it."""
+    return {**b.as_dict(), "format_name": format_name(b.format, b.format_label),
+            "download_url": reverse("dbkeeper:api_backup_download", args=[b.id])}
+
+
+@staff_page
+def backups_page(request):
+    """The catalog with filters (target, origin, date), each backup's details
+    and actions, and "Back up now" per target; the script does the rest."""
+    from ..backups.catalog import listed
+    from .backups_api import BACKUPS_LISTED, _since
+
+    context = _common(request)
+    filters = {name: request.GET.get(name, "").strip() for name in ("target", "origin", "since")}
+    try:
+        rows = listed(target=filters["target"], origin=filters["origin"], since=_since(filters["since"]),
+                      limit=BACKUPS_LISTED)
+    except DbkeeperError as exc:
+        context["filter_error"] = exc.render()
+        rows = listed(limit=BACKUPS_LISTED)
+    configured = target_list()
+    context.update(filters=filters, targets=configured, initial=[backup_row(b) for b in rows])
+    context["urls"].update(backups_api=reverse("dbkeeper:api_backups"), backups=reverse("dbkeeper:backups"))
+    return render(request, "dbkeeper/backups.html", context)
+
+
 @staff_page
 def restore_page(request):
     context = _common(request)

@@ -163,6 +163,13 @@
     if (file) upload(file);
   });
 
+  // "Restore this" on the Backups page: the backup comes chosen.
+  const wanted = new URLSearchParams(window.location.search).get("backup");
+  if (wanted && backups[wanted]) {
+    $("backup").value = wanted;
+    showBackup(backups[wanted]);
+  }
+
   // -- start ----------------------------------------------------------------
   const startFailed = (error) => {
     $("tracker").hidden = true;

@@ -15,7 +15,8 @@
    ending: how it ended, the error once, the target by the name it was chosen by.
 
    new dbkeeper.ProgressTracker({statusUrl, token, source, target, operationId,
-                                 format, cancelUrl, onFinish: (status) => {}}).start() */
+                                 format, cancelUrl, cancelConfirm, onFinish: (status) => {}}).start()
+   (cancelConfirm: the key of the question asked before cancelling; a restore's by default) */
 (() => {
   "use strict";
 
@@ -261,7 +262,7 @@
       if (!button) return;
       button.hidden = !this.o.cancelUrl;
       button.addEventListener("click", async () => {
-        if (!window.confirm(d.t("cancel_restore_confirm"))) return;
+        if (!window.confirm(d.t(this.o.cancelConfirm || "cancel_restore_confirm"))) return;
         button.disabled = true;
         const state = $("tracker-cancel-state");
         let r;

@@ -1,0 +1,166 @@
+"""The Backups page in Debian's Chromium against the real server (web,
+worker, watchdog): "Back up now" tracked to its end, the backup listed with
+its details, downloaded (the same bytes as stored), verified, and restored
+from its row into another database with the same data."""
+
+import hashlib
+import re
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect
+
+from dbkeeper.backups.models import Backup
+
+from .builders import dump_custom, make_pg_source
+from .conftest import UPLOADER, UPLOADER_PASSWORD, add_pg_target
+from .dbsnapshot import pg_snapshot
+from .pgserver import conninfo
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def login(page, base, then):
+    page.goto(f"{base}/login/?next={then}")
+    page.fill("#id_username", UPLOADER)
+    page.fill("#id_password", UPLOADER_PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(f"{base}{then}")
+
+
+def test_back_up_download_verify_and_restore_from_the_backups_page(working_site, pg, browser, tmp_path):
+    server = working_site
+    make_pg_source(pg, "bp_source", rows=800, value="page")
+    pg.drop_db("bp_copy")
+    pg.create_db("bp_copy")
+    add_pg_target(server, pg, "shop", "bp_source")
+    add_pg_target(server, pg, "shop_copy", "bp_copy")
+    context = browser.new_context(locale="en-US", accept_downloads=True)
+    page = context.new_page()
+    base = server.url("")
+    try:
+        login(page, base, "/backups/")
+        expect(page.locator("#nav-backups")).to_have_attribute("href", "/backups/")
+        expect(page.locator("#backups")).to_contain_text("No backups match.")
+
+        # Back up now: tracked in the page to its end, then listed.
+        page.locator('.back-up-now[data-target="shop"]').click()
+        expect(page.locator("#tracker-title")).to_have_text("Backup of shop")
+        expect(page.locator("#result-title")).to_have_text("Backup stored", timeout=90_000)
+        expect(page.locator("#result-body")).to_contain_text("The backup is stored: ")
+        expect(page.locator("#tracker-live")).to_be_hidden()
+        row = page.locator("#backups li.backup")
+        expect(row).to_have_count(1, timeout=10_000)
+        backup_id = row.get_attribute("id").removeprefix("backup-")
+        row.locator("details summary").click()
+        facts = row.locator(".backup-facts")
+        expect(facts).to_contain_text("public.items: 800 rows")
+        expect(facts).to_contain_text("sales.orders: 80 rows")
+        expect(facts).to_contain_text("never verified")
+        expect(facts).to_contain_text("PostgreSQL custom-format dump")
+
+        # Download: the stored bytes, whose SHA-256 is the catalog's.
+        with page.expect_download() as info:
+            row.locator("a.download").click()
+        downloaded = tmp_path / "downloaded.dump"
+        info.value.save_as(downloaded)
+        sha = row.locator(".backup-facts code").inner_text().strip()
+        stored = next(p for p in (server.data_dir / "backups").rglob(f"*{backup_id}.dump"))
+        assert downloaded.read_bytes() == stored.read_bytes()
+        assert hashlib.sha256(downloaded.read_bytes()).hexdigest() == sha
+
+        # Verify: tracked to its end; the row says it passed.
+        row.locator("button.verify").click()
+        expect(page.locator("#tracker-title")).to_have_text(re.compile(r"^Verification of .+\.dump$"))
+        expect(page.locator("#result-title")).to_have_text("Verification passed", timeout=90_000)
+        expect(page.locator("#result-body")).to_contain_text(
+            "The backup is sound: its checksum matches and 2 tables restored with exactly the rows the catalog lists.")
+        row = page.locator(f"#backup-{backup_id}")
+        expect(row.locator(".chip.ok")).to_have_text("verified")
+
+        # Restore this: the restore page with the backup chosen; into the other target.
+        row.locator("a.restore-this").click()
+        page.wait_for_url(re.compile(r"/\?backup=bk_"))
+        expect(page.locator("#backup")).to_have_value(backup_id)
+        expect(page.locator("#backup-info")).to_be_visible()
+        page.select_option("#target", "shop_copy")
+        page.fill("#confirm", "shop_copy")
+        page.click("#start")
+        expect(page.locator("#result-title")).to_have_text("Restore succeeded", timeout=90_000)
+        assert pg_snapshot(conninfo(pg, "bp_copy")) == pg_snapshot(conninfo(pg, "bp_source"))
+    finally:
+        context.close()
+        pg.drop_db("bp_source")
+        pg.drop_db("bp_copy")
+
+
+def test_pin_and_delete_from_the_page(working_site, pg, browser):
+    server = working_site
+    make_pg_source(pg, "bp_pin_source", rows=50, value="pin")
+    add_pg_target(server, pg, "pinned_shop", "bp_pin_source")
+    backup_id = server.cli("backup", "pinned_shop").stdout.strip()
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    try:
+        login(page, server.url(""), "/backups/?target=pinned_shop")
+        row = page.locator(f"#backup-{backup_id}")
+        expect(page.locator("#backups li.backup")).to_have_count(1)
+        row.locator("button.pin").click()
+        expect(row.locator(".chip.pinned")).to_have_text("pinned")
+        expect(row.locator("button.delete")).to_be_disabled()
+        row.locator("button.pin").click()
+        expect(row.locator("button.delete")).to_be_enabled()
+        row.locator("button.delete").click()
+        expect(row.locator(".delete-confirm")).to_contain_text(f"Type {backup_id} to confirm")
+        row.locator(".delete-typed").fill("not-the-id")
+        expect(row.locator(".confirm-delete")).to_be_disabled()
+        row.locator(".delete-typed").fill(backup_id)
+        row.locator(".confirm-delete").click()
+        expect(page.locator("#backups-status")).to_have_text(f"Backup {backup_id} was deleted.")
+        expect(page.locator("#backups li.backup")).to_have_count(0)
+        assert server.cli("backups", "--json").stdout.strip() == "[]" or backup_id not in server.cli(
+            "backups", "--json").stdout
+    finally:
+        context.close()
+        pg.drop_db("bp_pin_source")
+
+
+def test_an_uploaded_backup_is_verified_next_to_a_chosen_target(working_site, pg, browser, tmp_path):
+    server = working_site
+    make_pg_source(pg, "bp_upload_source", rows=60, value="up")
+    add_pg_target(server, pg, "upload_shop", "bp_upload_source")
+    dump = dump_custom(pg, "bp_upload_source", tmp_path / "uploaded.dump")
+    backup_id = server.python("from dbkeeper.backups import store\n"
+                              f"print(store.add_file({str(dump)!r}, 'uploaded.dump', move=False).id)"
+                              ).strip().splitlines()[-1]
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    try:
+        login(page, server.url(""), "/backups/")
+        row = page.locator(f"#backup-{backup_id}")
+        row.locator("select.verify-target").select_option("upload_shop")
+        row.locator("button.verify").click()
+        expect(page.locator("#result-title")).to_have_text("Verification passed", timeout=90_000)
+        expect(page.locator("#result-body")).to_have_text(
+            "The backup is sound: its checksum matches and it restored; the catalog has no row counts to compare with.")
+    finally:
+        context.close()
+        pg.drop_db("bp_upload_source")
+
+
+@pytest.mark.django_db
+def test_the_page_lists_with_filters_and_is_in_the_menu(alice):
+    Backup.objects.create(name="a.dump", storage_name="x/a.dump", size=10, sha256="0" * 64, format="pg_custom",
+                          source="backup", origin="manual", target_spec="shop", target_display="shop",
+                          database="shop", tables={"public.t": 3})
+    Backup.objects.create(name="b.dump", storage_name="x/b.dump", size=10, sha256="1" * 64, format="pg_custom",
+                          source="backup", origin="schedule:7", target_spec="other", database="other")
+    client = Client()
+    client.force_login(alice)
+    html = client.get("/backups/").content.decode()
+    assert 'id="nav-backups"' in html and "dbkeeper-backup-rows" in html
+    assert "a.dump" in html and "b.dump" in html
+    only = client.get("/backups/?origin=schedule").content.decode()
+    assert "b.dump" in only and "a.dump" not in only
+    bad = client.get("/backups/?since=yesterday-ish").content.decode()
+    assert 'id="backups-filter-error"' in bad and "a.dump" in bad
