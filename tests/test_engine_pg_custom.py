@@ -114,6 +114,20 @@ def test_data_tracker_follows_pg_restore_verbose_output(pg, pg_dbname, custom_so
     assert tracker.done_bytes() == tracker.total
 
 
+def test_data_tracker_reads_messages_that_parallel_workers_interleaved(custom_source):
+    """pg_restore writes a message's prefix and its text separately, so two
+    processes can interleave them: a line with two prefixes, a line with none."""
+    _, dumps = custom_source
+    archive = read_archive(dumps["gzip"])
+    tracker = DataTracker(archive, parallel=True)
+    table = next(d for d, b in archive.blocks.items() if archive.entry(d).desc == "TABLE DATA")
+    entry = archive.entry(table)
+    tracker.on_line(f'pg_restore: pg_restore: processing data for table "{entry.qualified_name}"')
+    assert table in tracker.active
+    tracker.on_line(f"finished item {table} TABLE DATA {entry.tag}")
+    assert table in tracker.finished and table not in tracker.active
+
+
 # -- restores through the pipeline --------------------------------------------
 
 @pytest.mark.parametrize("kind", ["gzip", "piped"])

@@ -39,8 +39,9 @@ def test_a_fresh_data_folder_is_migrated_and_the_next_command_skips_it(tmp_path)
     env = {**os.environ, "DBKEEPER_DATA_DIR": str(tmp_path / "data"), "DBKEEPER_LOG_LEVEL": "WARNING",
            "PYTHONPATH": str(ROOT)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    for _ in range(2):
-        run = subprocess.run([sys.executable, "-m", "dbkeeper", "operations", "--json"], env=env,
+    # A read-only command creates no data folder: "migrate" makes it first.
+    for command in (["migrate"], ["operations", "--json"]):
+        run = subprocess.run([sys.executable, "-m", "dbkeeper", *command], env=env,
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
     probe = ("from dbkeeper.cli import setup_django; setup_django()\n"

@@ -302,11 +302,13 @@ class DataTracker:
     server has read; large objects by how many of them pg_restore has named.
     """
 
-    _DATA_START = re.compile(r'^pg_restore: processing data for table "(.*)"$')
-    _BLOBS_START = re.compile(r"^pg_restore: processing BLOBS")
-    _ONE_BLOB = re.compile(r"^pg_restore: restoring large object with OID ")
-    _FINISHED = re.compile(r"^pg_restore: finished item (\d+) ")
-    _NEXT_ITEM = re.compile(r"^pg_restore: (creating|executing|processing|launching|finished|entering) ")
+    # Matched against one message, without its "pg_restore: " prefix.
+    _DATA_START = re.compile(r'^processing data for table "(.*)"$')
+    _BLOBS_START = re.compile(r"^processing BLOBS")
+    _ONE_BLOB = re.compile(r"^restoring large object with OID ")
+    _FINISHED = re.compile(r"^finished item (\d+) ")
+    _NEXT_ITEM = re.compile(r"^(creating|executing|processing|launching|finished|entering) ")
+    _PREFIX = "pg_restore: "
 
     def __init__(self, archive, parallel):
         self.parallel = parallel
@@ -327,6 +329,16 @@ class DataTracker:
         self._blobs_done = {}  # BLOBS dump_id -> large objects restored so far
 
     def on_line(self, line):
+        # Parallel workers share pg_restore's stderr, and pg_restore writes a
+        # message's "pg_restore: " prefix and its text in two writes: under
+        # load another process's message can fall between them, so a line
+        # may hold two prefixes, or a message may arrive without its own.
+        # Each piece between prefixes is read as one message.
+        for message in line.split(self._PREFIX):
+            if message.strip():
+                self._on_message(message.strip())
+
+    def _on_message(self, line):
         with self._lock:
             if self._ONE_BLOB.match(line):
                 self._large_object_restored()
