@@ -44,10 +44,10 @@ class Target(ABC):
     def tables(self) -> set[str]:
         """Names of the user tables ("schema.table" for PostgreSQL)."""
 
+    @abstractmethod
     def row_counts(self) -> dict[str, int]:
         """Exact row counts of the user tables, named as the backup makers name
         them in the catalog (what a verification compares with it)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot count its rows")
 
     @abstractmethod
     def swap_in(self, scratch: "Target", prerestore_name: str) -> str | None:
