@@ -61,9 +61,7 @@ def cmd_backup(args):
     if not args.target:
         raise DbkeeperError(N_("Name the database to back up: a target name, alias:NAME or a database URL."))
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..operations import runner
     from ..operations.models import Operation
     from ..server import migrate as ensure_migrated
     from ..streams import human_size
@@ -88,18 +86,7 @@ def cmd_backup(args):
         return 0
     op = service.record(plan)
     console.print(f"Backing up {plan.target.display()} as {plan.maker.format} to the {plan.storage.name} storage.")
-    with Progress(
-        TextColumn("backup"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"), TimeRemainingColumn(),
-        TextColumn("{task.fields[message]}"), console=console, transient=False,
-    ) as bar:
-        task = bar.add_task("backup", total=100, message="")
-
-        def show(o):
-            bar.update(task, completed=o.percent, message=(o.message or "")[:60])
-
-        runner.run(op.id, listener=show)
-        op.refresh_from_db()
-        show(op)
+    op = run_with_bar(console, "backup", op)
     if op.status != Operation.Status.SUCCEEDED:
         console.print(f"[red]{op.status}[/red]: {op.error_message}")
         return 1
@@ -116,9 +103,7 @@ def cmd_backup(args):
 
 def cmd_verify(args):
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..operations import runner
     from ..operations.models import Operation
     from ..server import migrate as ensure_migrated
     from . import verification
@@ -134,18 +119,7 @@ def cmd_verify(args):
     op = verification.record(plan)
     console.print(f"Verifying {plan.backup.id} ({plan.backup.name}) with a scratch copy next to "
                   f"{plan.target.display()}.")
-    with Progress(
-        TextColumn("verify"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"), TimeRemainingColumn(),
-        TextColumn("{task.fields[message]}"), console=console, transient=False,
-    ) as bar:
-        task = bar.add_task("verify", total=100, message="")
-
-        def show(o):
-            bar.update(task, completed=o.percent, message=(o.message or "")[:60])
-
-        runner.run(op.id, listener=show)
-        op.refresh_from_db()
-        show(op)
+    op = run_with_bar(console, "verify", op)
     passed = op.status == Operation.Status.SUCCEEDED
     if args.json:
         sys.stdout.write(json.dumps({"backup_id": plan.backup.id, "operation_id": op.id, "status": op.status,
@@ -257,3 +231,25 @@ def cmd_roles_apply(args):
     done = roles.apply(roles.parse(roles.read_roles(backup)), target, allow_powerful=args.allow_superuser)
     sys.stdout.write(json.dumps(done, indent=2) + "\n")
     return 0
+
+
+def run_with_bar(console, label, op):
+    """Run the recorded operation ``op`` here, with a progress bar on the
+    terminal; returns it as it ended."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..operations import runner
+
+    with Progress(
+        TextColumn(label), BarColumn(), TextColumn("{task.percentage:>5.1f} %"), TimeRemainingColumn(),
+        TextColumn("{task.fields[message]}"), console=console, transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=100, message="")
+
+        def show(o):
+            bar.update(task, completed=o.percent, message=(o.message or "")[:60])
+
+        runner.run(op.id, listener=show)
+        op.refresh_from_db()
+        show(op)
+    return op
