@@ -102,8 +102,7 @@ def message_for(operation: Operation) -> tuple[str, str]:
             subject = _("Restore cancelled: %(source)s into %(target)s") % names
         else:
             subject = _("Restore failed: %(source)s into %(target)s") % names
-        ending = (render_stored(operation.error_data, operation.error_message) if operation.error_message
-                  else render_stored(operation.message_data, operation.message))
+        ending = _ending(operation)
         lines = [ending, _("The live database was not changed.")]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})
     return subject, "\n\n".join(lines) + "\n"
@@ -118,8 +117,7 @@ def _backup_message_for(operation: Operation, names) -> tuple[str, str]:
             subject = _("Backup cancelled: %(target)s") % names
         else:
             subject = _("Backup failed: %(target)s") % names
-        lines = [render_stored(operation.error_data, operation.error_message) if operation.error_message
-                 else render_stored(operation.message_data, operation.message)]
+        lines = [_ending(operation)]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})
     return subject, "\n\n".join(lines) + "\n"
 
@@ -133,7 +131,13 @@ def _verify_message_for(operation: Operation, names) -> tuple[str, str]:
             subject = _("Verification cancelled: %(source)s") % names
         else:
             subject = _("Verification failed: %(source)s") % names
-        lines = [render_stored(operation.error_data, operation.error_message) if operation.error_message
-                 else render_stored(operation.message_data, operation.message)]
+        lines = [_ending(operation)]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})
     return subject, "\n\n".join(lines) + "\n"
+
+
+def _ending(operation: Operation) -> str:
+    """How the operation ended, in the active language: its error, else its last message."""
+    if operation.error_message:
+        return render_stored(operation.error_data, operation.error_message)
+    return render_stored(operation.message_data, operation.message)
