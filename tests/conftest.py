@@ -26,6 +26,18 @@ os.environ["XDG_CONFIG_HOME"] = os.path.join(_HOME, "config")
 os.environ["XDG_DATA_HOME"] = os.path.join(_HOME, "data")
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """Every test starts in the default language: a request made with Django's
+    test client leaves the language LocaleMiddleware activated for it (Arabic,
+    say) active in the thread, and a later test would render in it."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def pg():
     """One real PostgreSQL server for the whole test session."""
