@@ -98,25 +98,12 @@ def record(plan: VerifyPlan, user=None) -> Operation:
 def launch(plan: VerifyPlan, user=None, language="", token=False) -> StartedVerify:
     """Record and queue; a queue that cannot be reached ends the operation as
     failed and raises queue_down."""
-    from ..access import operation_tokens
-    from ..operations.service import enqueue
+    from ..operations.service import issue_and_queue
+    from ..operations.verify_runner import finish
 
     op = record(plan, user=user)
-    raw = operation_tokens.issue(op) if token else ""
-    if language:
-        from ..notifications import delivery
-
-        delivery.expect(op, language)
-    try:
-        enqueue(op)
-    except Exception:
-        log.exception("could not queue operation %s", op.id)
-        from ..operations.verify_runner import finish
-
-        error = DbkeeperError(N_("The verification could not be queued: the task queue is not reachable."),
-                              code="queue_down")
-        finish(op, Operation.Status.FAILED, error=error)
-        raise error from None
+    raw = issue_and_queue(op, token=token, language=language, finish=finish, queue_down=N_(
+        "The verification could not be queued: the task queue is not reachable."))
     return StartedVerify(op, raw)
 
 
