@@ -17,6 +17,10 @@ ACCESS_KEY = "dbkeeper-test-access"
 SECRET_KEY = "dbkeeper-test-secret-0123456789"
 
 
+class PortTaken(AssertionError):
+    """weed exited because one of its ports was taken meanwhile."""
+
+
 def weed_binary() -> str:
     beside = Path(sys.executable).parent / "weed"
     found = str(beside) if beside.exists() else shutil.which("weed")
@@ -36,9 +40,23 @@ class S3Server:
     def endpoint(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout=90):
-        data = self.folder / "data"
-        data.mkdir(exist_ok=True)
+    def start(self, timeout=90, attempts=3):
+        """Start weed on free ports; a port taken by another process between
+        choosing it and weed binding it makes weed exit: try again on others."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+                self.stop()
+
+    def _start_once(self, timeout):
+        # Each attempt in a folder of its own: a failed weed leaves its raft
+        # state and sockets behind, naming the ports it could not have.
+        self.attempts = getattr(self, "attempts", 0) + 1
+        data = self.folder / f"data-{self.attempts}"
+        data.mkdir()
         config = self.folder / "s3.json"
         config.write_text(json.dumps({"identities": [{
             "name": "dbkeeper-tests",
@@ -56,11 +74,11 @@ class S3Server:
             "-master.volumeSizeLimitMB=256",
             f"-volume.port={ports['volume']}", "-volume.max=300", f"-volume.port.grpc={ports['volume_grpc']}",
             "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
-            f"-filer.localSocket={self.folder / 'filer.sock'}",
+            f"-filer.localSocket={data / 'filer.sock'}",
             "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3_grpc']}", f"-s3.config={config}",
-            f"-s3.localSocket={self.folder / 's3.sock'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.localSocket={data / 's3.sock'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]
-        self.log = open(self.folder / "weed.log", "ab")
+        self.log = open(self.folder / "weed.log", "wb")  # this attempt's log only
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
                                      cwd=self.folder)
         self._wait_ready(timeout)
@@ -81,6 +99,8 @@ class S3Server:
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if b"address already in use" in (self.folder / "weed.log").read_bytes():
+                    raise PortTaken(self.log_tail())
                 raise AssertionError(f"weed exited ({self.proc.returncode}): {self.log_tail()}")
             try:
                 client = self.client()

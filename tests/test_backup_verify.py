@@ -286,9 +286,6 @@ def test_delete_removes_file_manifest_and_row_together_or_none(pg, source):
     assert not storage.exists(gone.storage_name) and not storage.exists(manifest_name(gone.storage_name))
 
 
-from .s3server import s3_bucket, s3_server, s3_settings  # noqa: E402,F401 (fixtures)
-
-
 def test_a_backup_in_s3_is_read_once_verified_and_its_damage_found(pg, source, s3_settings, s3_server, s3_bucket,
                                                                    tmp_path):
     s3_settings.DBKEEPER = {**s3_settings.DBKEEPER, "DATA_DIR": str(tmp_path / "s3data")}
