@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 from tests.pgserver import PgServer, pg_bin  # noqa: E402
 from tests.s3server import S3Server  # noqa: E402
 
+from restore_pgbench import PeakMemory  # noqa: E402  (the same /proc reader as the restore bench)
+
 TARGET_OPERATION = 1.05
 TARGET_COMMAND = 1.10
 TARGET_MEMORY_MB = 150
@@ -59,30 +61,6 @@ def timed(argv, env):
     start = time.perf_counter()
     run(argv, env)
     return time.perf_counter() - start
-
-
-class PeakMemory:
-    """Peak resident memory of one process alone (VmHWM, read from /proc while it runs)."""
-
-    def __init__(self, pid):
-        self.pid = pid
-        self.peak_kb = 0
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self):
-        status = Path(f"/proc/{self.pid}/status")
-        while True:
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
-            except (FileNotFoundError, ProcessLookupError, ValueError):
-                return
-            time.sleep(0.05)
-
-    def join(self):
-        self._thread.join(timeout=5)
 
 
 def dbkeeper(args, env, control_db):
