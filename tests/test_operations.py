@@ -131,7 +131,7 @@ def test_prerestore_copy_is_recorded_and_can_be_dropped(tmp_path, sqlite_backup)
     from pathlib import Path
 
     assert Path(copy.name).exists()
-    assert main(["prerestore", "drop", copy.name], configure=False) == 0
+    assert main(["prerestore", "drop", copy.name, "--yes"], configure=False) == 0
     assert not Path(copy.name).exists()
     copy.refresh_from_db()
     assert copy.dropped_at is not None

@@ -51,9 +51,11 @@ def stored_name(backup_id, database, extension, when) -> str:
     return f"{when:%Y/%m}/{safe}_{when:%Y%m%d_%H%M%S}_{backup_id}{extension}"
 
 
-def make(op, request: BackupRequest, progress) -> Backup:
-    """Back up ``op``'s target as ``request`` says; returns the catalog row."""
-    target = targets.resolve(op.target_spec)
+def make(op, request: BackupRequest, progress, target=None) -> Backup:
+    """Back up ``op``'s target (or ``target``, another database on its server:
+    the database manager's safety backup before a drop) as ``request`` says;
+    returns the catalog row."""
+    target = target or targets.resolve(op.target_spec)
     maker = makers.by_format(request.format)
     storage = get_storage(request.storage)
     options = BackupOptions(compress=request.compress, operation_id=op.id, roles=request.roles,

@@ -29,8 +29,9 @@ def register(sub):
     ls = psub.add_parser("list", help="list the copies (their names are what 'drop' takes)")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_prerestore_list)
-    d = psub.add_parser("drop")
+    d = psub.add_parser("drop", help="drop a copy, its name typed to confirm (as 'dbkeeper db drop-copy')")
     d.add_argument("name", help="name of the copy (see 'dbkeeper prerestore list')")
+    d.add_argument("--yes", action="store_true", help="do not ask to type the name")
     d.set_defaults(func=cmd_prerestore_drop)
 
 
@@ -147,18 +148,11 @@ def cmd_prerestore_list(args):
 
 
 def cmd_prerestore_drop(args):
-    from django.utils import timezone
+    # The same rules as the databases page: the copy's name typed, an audit row.
+    from ..databases.commands import ask_typed
+    from ..databases.service import drop_copy, find_copy
 
-    from .. import targets
-    from ..errors import DbkeeperError
-    from ..messages import N_
-    from .models import PreRestoreCopy
-
-    copy = PreRestoreCopy.objects.filter(name=args.name, dropped_at__isnull=True).first()
-    if copy is None:
-        raise DbkeeperError(N_("There is no pre-restore copy named %(name)s."), params={"name": args.name})
-    targets.resolve(copy.target_spec).drop_named(copy.name)
-    copy.dropped_at = timezone.now()
-    copy.save(update_fields=["dropped_at"])
+    copy = find_copy(args.name)
+    drop_copy(copy.pk, ask_typed(copy.name, args.yes, what="copy"))
     sys.stdout.write(f"dropped {copy.name}\n")
     return 0

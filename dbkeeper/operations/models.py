@@ -24,6 +24,10 @@ class Operation(models.Model):
         RESTORE = "restore"
         BACKUP = "backup"
         VERIFY = "verify"
+        # The database manager's long actions (dbkeeper/databases/runner.py).
+        DUPLICATE = "duplicate"
+        DROP = "drop"
+        UNDO = "undo"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -39,6 +43,8 @@ class Operation(models.Model):
         CHECKING = "checking"
         SWAPPING = "swapping"
         BACKING_UP = "backing_up"
+        COPYING = "copying"
+        DROPPING = "dropping"
         DONE = "done"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING, Status.CANCELLING)

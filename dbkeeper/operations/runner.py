@@ -57,6 +57,10 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
         from .verify_runner import run_claimed as run_verification
 
         return run_verification(op, listener)
+    if op.kind in (Operation.Kind.DUPLICATE, Operation.Kind.DROP, Operation.Kind.UNDO):
+        from ..databases.runner import run_claimed as run_database_action
+
+        return run_database_action(op, listener)
     progress = Progress(op, listener)
     with Heartbeat(op.id):
         try:

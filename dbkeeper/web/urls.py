@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import api, backups_api, downloads, pages, status
+from . import api, backups_api, databases, downloads, pages, status
 
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
@@ -30,4 +30,12 @@ urlpatterns = [
     path("api/targets/<str:name>/plan/", api.target_plan, name="api_target_plan"),
     path("api/audit/", api.audit_api, name="api_audit"),
     path("api/notifications/read/", api.read_notifications, name="api_notifications_read"),
+    path("databases/", databases.databases_page, name="databases"),
+    path("api/databases/", databases.databases, name="api_databases"),
+    path("api/databases/copies/<int:copy_id>/undo/", databases.undo, name="api_database_undo"),
+    path("api/databases/copies/<int:copy_id>/drop/", databases.drop_copy, name="api_database_drop_copy"),
+    path("api/databases/<str:target>/<str:database>/", databases.database, name="api_database"),
+    path("api/databases/<str:target>/<str:database>/duplicate/", databases.duplicate, name="api_database_duplicate"),
+    path("api/databases/<str:target>/<str:database>/rename/", databases.rename, name="api_database_rename"),
+    path("api/databases/<str:target>/<str:database>/drop/", databases.drop, name="api_database_drop"),
 ]
