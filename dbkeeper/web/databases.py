@@ -13,6 +13,7 @@ from ..access.http import json_error
 from ..databases import service
 from .api import _field, _payload
 from .decorators import error_status, json_api, staff_page
+from .strings import _plural
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,9 @@ def page_strings() -> dict:
         "drop_copy": _("Drop the copy"), "new_name": _("New name"), "go": _("Go"),
         "stream": _("Do not end the other sessions: copy with pg_dump | pg_restore instead (slower)"),
         "end_sessions": _("End them and go on"),
+        "sessions_open": _plural("%(count)s other session is connected to %(name)s. It will be ended: confirm to go on.",
+                                 "%(count)s other sessions are connected to %(name)s. They will be ended: confirm to "
+                                 "go on."),
         "safety_backup": _("Make a safety backup first"),
         "type_name": _("Type {name} to confirm"),
         "working": _("Working…"), "done": _("Done."), "details": _("Details"),

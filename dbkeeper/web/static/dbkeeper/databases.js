@@ -51,6 +51,14 @@
     return { status: response.status, data: response.status === 200 ? await response.json() : null };
   };
 
+  /* How the last action ended, above the list (the list is drawn again after each). */
+  const report = (outcome, text, link) => {
+    const box = $("databases-status");
+    box.className = outcome === "succeeded" ? "ok" : "alert";
+    d.say(box, text, link, link ? t("details") : "");
+    box.dataset.outcome = outcome;
+  };
+
   /* Follow an operation with its token until it ends, in ``status``. */
   const follow = async (started, status) => {
     d.say(status, t("working"), started.progress_url, t("details"));
@@ -67,14 +75,9 @@
         continue;
       }
       const text = op.error ? op.error.message : op.message;
-      status.className = op.error ? "row-status alert" : "row-status ok";
       d.say(status, text, started.progress_url, t("details"));
-      status.dataset.outcome = op.status;
       await reload();
-      const again = document.querySelector(`[data-operation="${op.id}"]`);
-      if (again) d.say(again, text, started.progress_url, t("details"));
-      $("databases-status").dataset.outcome = op.status;
-      d.say($("databases-status"), text, started.progress_url, t("details"));
+      report(op.status, text, started.progress_url);
       return op;
     }
   };
@@ -82,6 +85,7 @@
   /* POST; a 409 sessions_open asks (with the count) and sends again with end_sessions. */
   const send = async (url, body, status, box) => {
     status.className = "row-status";
+    delete $("databases-status").dataset.outcome;
     let r;
     try {
       r = await d.postJson(url, body);
@@ -100,6 +104,7 @@
     if (r.status >= 400) {
       status.className = "row-status alert";
       d.say(status, d.errorText(r));
+      report("refused", d.errorText(r));
       return null;
     }
     if (r.status === 202 && r.data && r.data.token) {
@@ -109,7 +114,26 @@
     status.className = "row-status ok";
     d.say(status, t("done"));
     await reload();
+    report("succeeded", t("done"));
     return r;
+  };
+
+  /* An action that ends the other sessions: their count is asked first and,
+     when there are some, said with a button that sends it with end_sessions. */
+  const endingSessions = async (target, name, url, body, status) => {
+    status.className = "row-status";
+    const r = await d.getJson(dbUrl(target, name));
+    const count = r.status === 200 && r.data ? r.data.connections : 0;
+    if (!count) return send(url, body, status);
+    const forms = s.sessions_open || {};
+    const text = (typeof forms === "string" ? forms : forms[new Intl.PluralRules(d.lang).select(count)] || forms.other || "")
+      .replace("%(count)s", d.number(count)).replace("%(name)s", name);
+    status.className = "row-status warning sessions-warning";
+    d.say(status, text);
+    const go = el("button", { type: "button", className: "danger end-sessions" }, t("end_sessions"));
+    status.append(" ", go);
+    go.addEventListener("click", () => send(url, { ...body, end_sessions: true }, status));
+    return null;
   };
 
   /* A small form that opens under the row: inputs, then a button. */
@@ -174,11 +198,13 @@
       const stream = el("input", { type: "checkbox", className: "stream" });
       const dupBox = actionForm("duplicate", [el("label", {}, t("new_name"), " ", dupName),
         el("label", {}, stream, " ", t("stream"))], null,
-        () => send(dbUrl(via, db.name, "duplicate"), { name: dupName.value.trim(), mode: stream.checked ? "stream" : "template" }, status));
+        () => (stream.checked
+          ? send(dbUrl(via, db.name, "duplicate"), { name: dupName.value.trim(), mode: "stream" }, status)
+          : endingSessions(via, db.name, dbUrl(via, db.name, "duplicate"), { name: dupName.value.trim(), mode: "template" }, status)));
       const newName = el("input", { className: "new-name", autocomplete: "off", dir: "ltr" });
       newName.setAttribute("aria-label", t("new_name"));
       const renBox = actionForm("rename", [el("label", {}, t("new_name"), " ", newName)], null,
-        () => send(dbUrl(via, db.name, "rename"), { name: newName.value.trim() }, status));
+        () => endingSessions(via, db.name, dbUrl(via, db.name, "rename"), { name: newName.value.trim() }, status));
       const safety = el("input", { type: "checkbox", className: "safety", checked: true });
       const dropBox = actionForm("drop", [el("label", {}, safety, " ", t("safety_backup"))], db.name,
         (typed) => send(dbUrl(via, db.name, "drop"), { confirm: typed, safety_backup: safety.checked }, status));
