@@ -135,10 +135,15 @@ def copy_streamed(url, source, name, check_cancel=None) -> None:
         raise
     dump.proc.stdout.close()  # pg_restore holds it now: pg_dump sees it go if pg_restore stops
     try:
-        while restore.poll() is None or dump.poll() is None:
-            if check_cancel:
-                check_cancel()
-            time.sleep(0.1)
+        # Waiting on the process (not sleeping) ends the moment it does; the cancel is checked meanwhile.
+        for tool in (restore, dump):
+            while True:
+                try:
+                    tool.proc.wait(timeout=0.25)
+                    break
+                except subprocess.TimeoutExpired:
+                    if check_cancel:
+                        check_cancel()
     except BaseException:
         restore.kill()
         dump.kill()

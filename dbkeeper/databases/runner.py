@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .. import targets
 from ..errors import Cancelled, DbkeeperError
-from ..messages import Message, N_
+from ..messages import Message, N_, Np_
 from ..operations.models import Operation, PreRestoreCopy
 from ..operations.progress import Heartbeat, Progress
 from ..operations.runner import Wording
@@ -99,7 +99,8 @@ def duplicate(op, request, progress) -> dict:
             if mode == "template":
                 ended = pg.sessions(conn, source)
                 if ended:
-                    progress.event(N_("Ending the %(count)s other sessions on %(name)s."),
+                    progress.event(Np_("Ending %(count)s other session on %(name)s.",
+                                       "Ending %(count)s other sessions on %(name)s."),
                                    params={"count": ended, "name": source})
                 pg.copy_by_template(conn, source, scratch.name, end_others=True, strategy=request.get("strategy"),
                                     check_cancel=progress.check_cancel)

@@ -91,6 +91,8 @@ def message_for(operation: Operation) -> tuple[str, str]:
         return _backup_message_for(operation, names)
     if operation.kind == Operation.Kind.VERIFY:
         return _verify_message_for(operation, names)
+    if operation.kind in (Operation.Kind.DUPLICATE, Operation.Kind.DROP, Operation.Kind.UNDO):
+        return _database_message_for(operation, names)
     if operation.status == Operation.Status.SUCCEEDED:
         subject = _("Restore finished: %(source)s into %(target)s") % names
         lines = [_("The restore of %(source)s into %(target)s succeeded.") % names]
@@ -131,6 +133,21 @@ def _verify_message_for(operation: Operation, names) -> tuple[str, str]:
             subject = _("Verification cancelled: %(source)s") % names
         else:
             subject = _("Verification failed: %(source)s") % names
+        lines = [_ending(operation)]
+    lines.append(_("Operation: %(id)s") % {"id": operation.id})
+    return subject, "\n\n".join(lines) + "\n"
+
+
+def _database_message_for(operation: Operation, names) -> tuple[str, str]:
+    """The database manager's long actions (duplicate, drop, undo a restore): their own sentence says what was done."""
+    if operation.status == Operation.Status.SUCCEEDED:
+        subject = _("Database action finished: %(source)s") % names
+        lines = [render_stored(operation.message_data, operation.message)]
+    else:
+        if operation.status == Operation.Status.CANCELLED:
+            subject = _("Database action cancelled: %(source)s") % names
+        else:
+            subject = _("Database action failed: %(source)s") % names
         lines = [_ending(operation)]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})
     return subject, "\n\n".join(lines) + "\n"

@@ -270,6 +270,9 @@ def abandon_own_operations():
             error = WorkerLost(N_(
                 "The worker was stopped while it ran this backup. Nothing was stored; you can start the backup again."
             ))
+        elif op.kind in (Operation.Kind.DUPLICATE, Operation.Kind.DROP, Operation.Kind.UNDO):
+            error = WorkerLost(N_("The worker was stopped while it ran this action on a database; an unfinished "
+                                  "copy is removed. Look at the databases page before you start it again."))
         elif op.kind == Operation.Kind.VERIFY:
             error = WorkerLost(N_("The worker was stopped while it ran this verification; you can verify the backup "
                                   "again."))

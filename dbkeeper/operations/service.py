@@ -263,7 +263,10 @@ def cancel(op: Operation, by="") -> Operation:
         raise DbkeeperError(N_("This operation has already finished."), code="already_finished")
     now = timezone.now()
     before = Message({Operation.Kind.BACKUP: N_("The backup was cancelled before it started."),
-                      Operation.Kind.VERIFY: N_("The verification was cancelled before it started.")}.get(
+                      Operation.Kind.VERIFY: N_("The verification was cancelled before it started."),
+                      Operation.Kind.DUPLICATE: N_("The action was cancelled before it started; nothing was changed."),
+                      Operation.Kind.DROP: N_("The action was cancelled before it started; nothing was changed."),
+                      Operation.Kind.UNDO: N_("The action was cancelled before it started; nothing was changed.")}.get(
         op.kind, N_("The restore was cancelled before it started.")))
     if Operation.objects.filter(pk=op.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED, cancel_requested=True, lock_key=None, finished_at=now, updated_at=now,

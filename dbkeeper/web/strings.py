@@ -54,6 +54,8 @@ def js_strings() -> dict:
         "stage_checking": _("Checking the restored copy"),
         "stage_swapping": _("Putting the restored copy in place"),
         "stage_backing_up": _("Backing up"),
+        "stage_copying": _("Copying the database"),
+        "stage_dropping": _("Dropping the database"),
         "stage_done": _("Done"),
         "status_queued": _("queued"),
         "status_running": _("running"),
