@@ -365,3 +365,49 @@ def test_api_refuses_who_may_not(pg, shop, django_user_model):
     refused = post(client, csrf, f"/api/databases/shop/{name}/drop/", confirm=name)
     assert refused.status_code == 403 and "error" in refused.json()
     assert name in pg.databases() and Operation.objects.count() == 0
+
+
+def test_undo_a_sqlite_restore_and_list_the_file(tmp_path, settings):
+    from .builders import make_sqlite
+    from .dbsnapshot import sqlite_snapshot
+
+    live, backup = tmp_path / "notes.sqlite3", tmp_path / "backup.sqlite3"
+    make_sqlite(live, rows=10, value="old")
+    make_sqlite(backup, rows=25, value="new")
+    settings.DBKEEPER = {**settings.DBKEEPER, "TARGETS": {"notes": f"sqlite:///{live}"}}
+    before, after = sqlite_snapshot(live), sqlite_snapshot(backup)
+    op = op_service.create_restore(str(backup), "notes")
+    runner.run(op.id)
+    copy = PreRestoreCopy.objects.get(operation=op)
+    assert sqlite_snapshot(live) == after
+    (listed,) = service.listing()["sqlite"]
+    assert listed["target"] == "notes" and listed["size"] == live.stat().st_size
+    assert [c["name"] for c in listed["copies"]] == [copy.name]
+    with pytest.raises(DbkeeperError):
+        service.start_undo(copy.name, confirm=str(live))  # a file is confirmed by its target's name
+    undo = run(service.start_undo(copy.name, confirm="notes").operation)
+    assert undo.status == "succeeded", undo.error_message
+    assert sqlite_snapshot(live) == before
+    kept = PreRestoreCopy.objects.get(operation=undo, dropped_at__isnull=True)
+    assert sqlite_snapshot(kept.name) == after
+
+
+def test_api_undo_and_drop_a_copy(pg, shop, tmp_path, alice):
+    name, _ = shop
+    original = snap(pg, name)
+    copy = restore_into(pg, tmp_path, name, rows=30, value="api")
+    client, csrf = csrf_client(alice)
+    refused = post(client, csrf, f"/api/databases/copies/{copy.pk}/undo/", confirm="shop")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "not_confirmed"
+    started = post(client, csrf, f"/api/databases/copies/{copy.pk}/undo/", confirm=name)
+    assert started.status_code == 202
+    runner.run(started.json()["id"])
+    assert snap(pg, name) == original
+    kept = PreRestoreCopy.objects.get(dropped_at__isnull=True)
+    assert post(client, csrf, f"/api/databases/copies/{kept.pk}/drop/", confirm="x").status_code == 400
+    assert kept.name in pg.databases()
+    dropped = post(client, csrf, f"/api/databases/copies/{kept.pk}/drop/", confirm=kept.name)
+    assert dropped.status_code == 200 and dropped.json()["dropped"] is True
+    assert kept.name not in pg.databases()
+    gone = post(client, csrf, f"/api/databases/copies/{kept.pk}/drop/", confirm=kept.name)
+    assert gone.status_code == 404
