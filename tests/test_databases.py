@@ -411,3 +411,29 @@ def test_api_undo_and_drop_a_copy(pg, shop, tmp_path, alice):
     assert kept.name not in pg.databases()
     gone = post(client, csrf, f"/api/databases/copies/{kept.pk}/drop/", confirm=kept.name)
     assert gone.status_code == 404
+
+
+def test_a_copy_whose_worker_died_is_dropped_by_the_watchdog(pg, shop):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dbkeeper.operations import watchdog
+
+    name, made = shop
+    copy = name[:40] + "_lost"
+    made.append(copy)
+    op = service.start_duplicate("shop", name, copy).operation
+    server = service._pg_target("shop", None)
+    scratch = server.scratch(op.id)
+    scratch.drop()
+    with server.admin_connection() as conn:  # as far as a worker got before it died
+        conn.execute(f'CREATE DATABASE "{scratch.name}" TEMPLATE "{name}"')
+    Operation.objects.filter(pk=op.pk).update(status="running", scratch_name=scratch.name, started_at=timezone.now(),
+                                              heartbeat_at=timezone.now() - timedelta(seconds=60))
+    assert watchdog.sweep() == [op.id]
+    op.refresh_from_db()
+    assert op.status == "failed" and op.lock_key is None
+    assert scratch.name not in pg.databases() and copy not in pg.databases()
+    # The database is free again.
+    assert run(service.start_duplicate("shop", name, copy).operation).status == "succeeded"
