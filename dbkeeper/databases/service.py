@@ -215,12 +215,16 @@ def listing(user=None) -> dict:
             answer.append(row)
             continue
         sizes = {f["name"]: f["size"] for f in facts}
-        live = {n: t for n, t in _live_names(server).items() if t in entry["targets"]}
+        every = _live_names(server)
+        live = {n: t for n, t in every.items() if t in entry["targets"]}
         copies = list(_copies(entry["targets"]))
-        copy_names = {c.name for c in copies}
+        # A copy is shown with the database it was taken from; the databases
+        # (and copies) of targets the user may not see are not shown at all.
+        hidden = set(PreRestoreCopy.objects.filter(dropped_at__isnull=True).values_list("name", flat=True))
+        hidden |= {n for n, t in every.items() if t not in entry["targets"]}
         for f in facts:
-            if f["name"] in copy_names:
-                continue  # shown with the database it was taken from
+            if f["name"] in hidden:
+                continue
             reason = protection(server, f["name"], f)
             owner_target = live.get(f["name"], "")
             mine = [c for c in copies if c.target_spec == owner_target] if owner_target else []
