@@ -191,3 +191,46 @@ def test_schedules_due_the_same_minute_start_over_the_following_minutes(sqlite_t
     assert len(tick(at(start, seconds=30)).started) == 0
     assert len(tick(at(start, minutes=1, seconds=2)).started) == 2
     assert len(tick(at(start, minutes=2, seconds=3)).started) == 1
+
+
+def test_every_second_successful_run_is_verified_and_each_success_is_handed_on_once(sqlite_targets, monkeypatch):
+    handed = []
+    monkeypatch.setattr(service, "after_successful_run", lambda run: handed.append(run.slot))
+    start = minute("2026-11-30T10:00")
+    schedule = add("s", "t0", now=at(start, seconds=-30), verify_every=2)
+    for m in range(4):
+        tick(at(start, minutes=m, seconds=1))
+        tick(at(start, minutes=m, seconds=3))  # a second tick follows the same runs: nothing twice
+        run_queued()
+    tick(at(start, minutes=4, seconds=1))
+    tick(at(start, minutes=4, seconds=2))
+    run_queued()  # the last verification
+    done = list(ScheduleRun.objects.filter(schedule=schedule, status="succeeded").order_by("due_at"))
+    assert [r.slot[-5:] for r in done] == ["10:00", "10:01", "10:02", "10:03"]
+    assert handed == [r.slot for r in done]
+    verified = [r for r in done if r.verify_operation_id]
+    assert [r.slot[-5:] for r in verified] == ["10:01", "10:03"]
+    for run in verified:
+        op = Operation.objects.get(pk=run.verify_operation_id)
+        assert op.kind == "verify" and op.status == "succeeded", op.error_message
+        assert Backup.objects.get(pk=run.backup_id).verification_outcome == "passed"
+
+
+def test_a_paused_schedule_records_nothing_and_resumes_from_the_next_slot(sqlite_targets):
+    start = minute("2026-11-30T10:00")
+    schedule = add("s", "t0", now=at(start, seconds=-30))
+    service.set_enabled(schedule.id, False, now=at(start, seconds=-10))
+    for m in range(3):
+        assert not tick(at(start, minutes=m, seconds=1)).queued
+    service.set_enabled(schedule.id, True, now=at(start, minutes=2, seconds=30))
+    assert tick(at(start, minutes=3, seconds=1)).queued == [(schedule.id, "2026-11-30T10:03")]
+    assert list(ScheduleRun.objects.values_list("slot", flat=True)) == ["2026-11-30T10:03"]
+
+
+def test_a_run_whose_target_was_removed_fails_with_a_sentence(sqlite_targets, settings):
+    start = minute("2026-11-30T10:00")
+    add("s", "t0", now=at(start, seconds=-30))
+    settings.DBKEEPER = {**settings.DBKEEPER, "TARGETS": {}}
+    tick(at(start, seconds=2))
+    run = ScheduleRun.objects.get()
+    assert run.status == "failed" and "There is no target named" in run.rendered_message()
