@@ -11,6 +11,7 @@ UTC) follows the daylight-saving rules of the zone:
   several skipped slots falling on that minute run once, under the first.
 """
 
+import threading
 from datetime import datetime, timedelta, timezone as dt_timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,12 +97,39 @@ def due_at(local: datetime, tz: ZoneInfo) -> datetime:
     return local.replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
-def slots_from(expr: str, tz: ZoneInfo, after_local: datetime, after_due: datetime | None = None):
+_per_thread = threading.local()
+PARSED_KEPT = 4096
+
+
+def parsed(expr: str, start: datetime):
+    """A croniter for ``expr`` (checked) positioned at naive ``start``. Parsing
+    costs more than the tick's budget for a thousand schedules, so each thread
+    keeps the croniters it parsed (they hold a position: never shared across threads)."""
+    kept = getattr(_per_thread, "parsed", None)
+    if kept is None:
+        kept = _per_thread.parsed = {}
+    it = kept.get(expr)
+    if it is None:
+        if len(kept) >= PARSED_KEPT:
+            kept.clear()
+        it = kept[expr] = croniter(expr, start)
+    else:
+        it.set_current(start, force=True)
+    return it
+
+
+def slots_from(expr: str, tz: ZoneInfo, after_local: datetime, after_due: datetime | None = None, it=None):
     """(slot, due_at UTC) in order, for the slots after naive local time
     ``after_local`` whose due time is later than ``after_due`` (and than the
-    previous one yielded: slots moved onto the same minute by a gap run once)."""
+    previous one yielded: slots moved onto the same minute by a gap run once).
+    ``it``: a croniter of ``expr`` to reuse (it is moved to ``after_local``)."""
+    if it is None:
+        it = croniter(expr, after_local)
+    else:
+        it.set_current(after_local, force=True)
     last = after_due
-    for local in croniter(expr, after_local).all_next(datetime):
+    while True:
+        local = it.get_next(datetime)
         due = due_at(local, tz)
         if last is not None and due <= last:
             continue
@@ -109,11 +137,13 @@ def slots_from(expr: str, tz: ZoneInfo, after_local: datetime, after_due: dateti
         yield slot_key(local), due
 
 
-def first_after(expr: str, tz: ZoneInfo, instant: datetime):
-    """The first (slot, due_at) whose due time is after the aware ``instant``."""
+def first_after(expr: str, tz: ZoneInfo, instant: datetime, it=None):
+    """The first (slot, due_at) whose due time is after the aware ``instant``.
+    (A slot whose local time is before ``instant``'s is due before it too: a
+    skipped time is due at the end of its gap, a repeated one at its first
+    occurrence; so the search starts a minute before.)"""
     local = instant.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0)
-    # Start before it: a slot skipped by a gap just before ``instant`` may still be due after it.
-    return next(slots_from(expr, tz, local - timedelta(hours=3), after_due=instant))
+    return next(slots_from(expr, tz, local - timedelta(minutes=1), after_due=instant, it=it))
 
 
 def next_times(expr: str, tz_name: str, instant: datetime, count: int = 5) -> list:
@@ -122,7 +152,7 @@ def next_times(expr: str, tz_name: str, instant: datetime, count: int = 5) -> li
     tz = check_zone(tz_name)
     local = instant.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0)
     out = []
-    for _slot, due in slots_from(expr, tz, local - timedelta(hours=3), after_due=instant):
+    for _slot, due in slots_from(expr, tz, local - timedelta(minutes=1), after_due=instant):
         out.append(due.astimezone(tz))
         if len(out) >= count:
             break
