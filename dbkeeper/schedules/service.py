@@ -205,7 +205,7 @@ def as_dict(schedule: Schedule, now=None, last_run=None, with_times=True) -> dic
 
 def run_dict(run: ScheduleRun) -> dict:
     return {"id": run.id, "schedule": run.schedule_id, "slot": run.slot, "due_at": run.due_at.isoformat(),
-            "status": run.status, "operation_id": run.operation_id, "backup_id": run.backup_id,
+            "recorded_at": run.created_at.isoformat(), "status": run.status, "operation_id": run.operation_id, "backup_id": run.backup_id,
             "verify_operation_id": run.verify_operation_id, "message": run.rendered_message()}
 
 
