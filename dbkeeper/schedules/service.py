@@ -4,7 +4,6 @@ here, so the same checks hold everywhere; each change is an audit row."""
 
 import logging
 import re
-from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -289,12 +288,3 @@ def after_successful_run(run: ScheduleRun) -> None:
     """Called once for each scheduled run that succeeded, after verify-after-backup was started."""
     # Retention (issue 11, items 4-5) is wired here: prune the schedule's backups by run.schedule.retention.
     return None
-
-
-def parse_when(value) -> datetime:
-    """An ISO 8601 instant (for previews and tests); naive means UTC."""
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ScheduleError(N_("%(value)s is not a date and time (ISO 8601)."), params={"value": str(value)}) from None
-    return when if when.tzinfo else when.replace(tzinfo=cron.UTC)
