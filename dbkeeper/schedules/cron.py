@@ -40,8 +40,8 @@ def check_cron(expr) -> str:
                         code="invalid_cron")
     if len(fields) != 5:
         raise CronError(
-            N_("A cron expression has five fields (minute hour day-of-month month day-of-week); %(expr)s has "
-               "%(count)s."), code="invalid_cron", params={"expr": " ".join(fields), "count": len(fields)})
+            N_("A cron expression has five fields (minute hour day-of-month month day-of-week); %(expr)s does "
+               "not."), code="invalid_cron", params={"expr": " ".join(fields)})
     normal = " ".join(fields)
     try:
         _parsed(normal)

@@ -13,7 +13,7 @@ from .. import targets
 from ..access.permissions import require, visible_targets
 from ..audit import service as audit
 from ..errors import DbkeeperError, TargetError
-from ..messages import N_
+from ..messages import N_, Np_
 from . import cron
 from .models import Schedule, ScheduleRun
 
@@ -42,8 +42,9 @@ def _text(data, key, limit):
         raise ScheduleError(N_("The field %(field)s must be text."), params={"field": key})
     value = value.strip()
     if len(value) > limit:
-        raise ScheduleError(N_("The field %(field)s is longer than %(limit)s characters."),
-                            params={"field": key, "limit": limit})
+        raise ScheduleError(Np_("The field %(field)s is longer than %(count)s character.",
+                                "The field %(field)s is longer than %(count)s characters."),
+                            params={"field": key, "count": limit})
     return value
 
 
