@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from dbkeeper.audit.models import AuditEntry
 from dbkeeper.backups.models import Backup
 from dbkeeper.errors import DbkeeperError
 from dbkeeper.operations.models import Operation
@@ -93,6 +94,8 @@ def test_every_slot_runs_exactly_once_with_two_ticks_and_three_consumers(sqlite_
     assert len(started) == len(set(started)) == 55
     assert Operation.objects.filter(kind="backup").count() == 55
     assert {b.origin for b in Backup.objects.all()} == {f"schedule:{s.id}" for s in schedules}
+    starts = AuditEntry.objects.filter(action="backup.start", method="schedule")
+    assert starts.count() == 55 and {a.username for a in starts} == {f"schedule:{s.name}" for s in schedules}
 
 
 def test_a_run_whose_previous_one_is_still_going_is_skipped(sqlite_targets):

@@ -1,5 +1,5 @@
-"""Schedules on the real server (web, a worker with two threads, the
-watchdog ticking every second): a slot due while both worker threads run long
+"""Schedules on the real server (web, a worker with two threads, and two
+watchdogs ticking every second, the second one started by mistake): a slot due while both worker threads run long
 restores is recorded on time as queued, not missed, and runs once they end;
 and in Chromium, a schedule created on the page (its next run times shown
 before saving) is seen running, in English and in Arabic."""
@@ -28,6 +28,8 @@ def ticking_site(tmp_path_factory):
                                DBKEEPER_SCHEDULE_TICK_SECONDS="1")
     db = make_sqlite(str(folder / "notes.sqlite3"), rows=50)
     server.cli("target", "add", "notes", f"sqlite:///{db}")
+    # A second ticking process started by mistake: it must not double any slot.
+    server.start_watchdog("second-watchdog")
     yield server
     server.stop_all()
 
@@ -121,7 +123,14 @@ def test_a_schedule_created_on_the_page_shows_its_next_times_and_runs(ticking_si
         assert scroll <= inner, (scroll, inner)
         # It runs at the next minute; the list, read again every few seconds, shows it.
         expect(row.locator('.last-run[data-status="succeeded"]')).to_have_count(1, timeout=120_000)
-        assert any(r["status"] == "succeeded" for r in runs(server, name))
+        done = runs(server, name)
+        assert any(r["status"] == "succeeded" for r in done)
+        # Two ticking watchdogs, yet one run per slot and one backup per run.
+        assert len({r["slot"] for r in done}) == len(done)
+        schedule_id = json.loads(server.cli("schedule", "list", "--json").stdout)
+        schedule_id = next(s["id"] for s in schedule_id if s["name"] == name)
+        made = [b for b in json.loads(server.cli("backups", "--json").stdout) if b["origin"] == f"schedule:{schedule_id}"]
+        assert len(made) == len({r["backup_id"] for r in done if r["status"] == "succeeded"})
         # Paused from the page: the list says so.
         row.locator("button.toggle").click()
         with translation.override("ar" if locale == "ar" else "en"):

@@ -31,6 +31,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from .. import conf, targets
+from ..audit import service as audit
 from ..errors import DbkeeperError, TargetBusy
 from ..messages import Message, N_
 from ..operations.models import Operation
@@ -309,6 +310,10 @@ def start(run: ScheduleRun, now) -> bool:
         _end(run, Run.FAILED, exc.sentence, now)
         return False
     ScheduleRun.objects.filter(pk=run.pk).update(operation_id=op.id, backup_id=op.backup_id)
+    # The audit row of its start, as a person's backup has; its end row is linked to it when it ends.
+    audit.record("backup.start", username=f"schedule:{schedule.name}", method="schedule", target=schedule.target,
+                 database=op.target_display, backup=op.backup_id, operation=op.id, outcome="started",
+                 details={"schedule": schedule.id, "slot": run.slot, "format": op.backup_format})
     log.info("schedule %s (%s): backup %s of slot %s queued as %s", schedule.id, schedule.name, op.backup_id,
              run.slot, op.id)
     return True
