@@ -263,15 +263,20 @@ def dispatch(now, result: TickResult) -> None:
     waiting = ScheduleRun.objects.filter(status=Run.QUEUED, operation_id="", started_at__isnull=True).select_related(
         "schedule").order_by("due_at", "id")[:500]
     full = set()
+    resolved = {}  # target name -> resolved target, or the error resolving it gave (once per pass)
     for run in waiting:
         schedule = run.schedule
         if not schedule.enabled:
             _end(run, Run.SKIPPED, PAUSED, now)
             continue
-        try:
-            target = targets.resolve(schedule.target)
-        except DbkeeperError as exc:
-            _end(run, Run.FAILED, exc.sentence, now)
+        if schedule.target not in resolved:
+            try:
+                resolved[schedule.target] = targets.resolve(schedule.target)
+            except DbkeeperError as exc:
+                resolved[schedule.target] = exc
+        target = resolved[schedule.target]
+        if isinstance(target, DbkeeperError):
+            _end(run, Run.FAILED, target.sentence, now)
             continue
         server, prefix = server_of(target)
         if server in full:
