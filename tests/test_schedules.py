@@ -29,7 +29,7 @@ def runs(schedule):
 
 @pytest.mark.parametrize("expr,code", [("", "invalid_cron"), ("* * * *", "invalid_cron"),
                                         ("* * * * * *", "invalid_cron"), ("61 * * * *", "invalid_cron"),
-                                        ("a b c d e", "invalid_cron")])
+                                        ("a b c d e", "invalid_cron"), ("0 0 30 2 *", "invalid_cron")])
 def test_bad_cron_is_refused_with_a_sentence_and_nothing_saved(sqlite_targets, expr, code):
     with pytest.raises(DbkeeperError) as err:
         add("nightly", "t0", expr)

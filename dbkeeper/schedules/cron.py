@@ -44,10 +44,15 @@ def check_cron(expr) -> str:
                "not."), code="invalid_cron", params={"expr": " ".join(fields)})
     normal = " ".join(fields)
     try:
-        _parsed(normal)
+        it = croniter(normal, datetime(2000, 1, 1))
     except (CroniterError, ValueError, KeyError) as exc:
         raise CronError(N_("The cron expression %(expr)s is not valid: %(reason)s"), code="invalid_cron",
                         params={"expr": normal, "reason": str(exc)}) from None
+    try:
+        it.get_next(datetime)  # a valid expression may still never match (0 0 30 2 *: 30 February)
+    except (CroniterError, ValueError):
+        raise CronError(N_("The cron expression %(expr)s never matches a date."), code="invalid_cron",
+                        params={"expr": normal}) from None
     return normal
 
 
@@ -65,10 +70,6 @@ def check_zone(name) -> ZoneInfo:
 @lru_cache(maxsize=256)
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
-
-
-def _parsed(expr: str):
-    return croniter(expr, datetime(2000, 1, 1))
 
 
 def slot_key(local: datetime) -> str:
