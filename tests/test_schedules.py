@@ -237,3 +237,12 @@ def test_a_run_whose_target_was_removed_fails_with_a_sentence(sqlite_targets, se
     tick(at(start, seconds=2))
     run = ScheduleRun.objects.get()
     assert run.status == "failed" and "There is no target named" in run.rendered_message()
+
+
+def test_a_schedule_that_cannot_be_read_does_not_stop_the_others(sqlite_targets):
+    start = minute("2026-11-30T10:00")
+    good = add("good", "t0", now=at(start, seconds=-30))
+    bad = add("bad", "t1", now=at(start, seconds=-30))
+    Schedule.objects.filter(pk=bad.pk).update(timezone="Nowhere/Else")  # changed behind the service's back
+    assert tick(at(start, seconds=2)).queued == [(good.id, "2026-11-30T10:00")]
+    assert not ScheduleRun.objects.filter(schedule=bad).exists()

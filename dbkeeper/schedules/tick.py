@@ -109,10 +109,18 @@ def record_due(now, result: TickResult) -> None:
     missed, skipped = Message(MISSED).to_json(), Message(SKIPPED).to_json()
     rows = []  # (schedule id, slot, due_at, status, message, finished_at)
     start = now.replace(tzinfo=None)
+    moved = []
     for schedule in due:
-        tz = cron.zone(schedule.timezone)
-        it = cron.parsed(schedule.cron, start)
-        slots, (schedule.next_slot, schedule.next_due_at) = _due_slots(schedule, tz, now, it)
+        try:
+            tz = cron.zone(schedule.timezone)
+            it = cron.parsed(schedule.cron, start)
+            slots, (schedule.next_slot, schedule.next_due_at) = _due_slots(schedule, tz, now, it)
+        except Exception:
+            # One schedule that cannot be read (edited by hand in the database?) does not stop the others.
+            log.exception("schedule %s (%r in %r) cannot be ticked; skipped", schedule.id, schedule.cron,
+                          schedule.timezone)
+            continue
+        moved.append(schedule)
         *older, (slot, due_at) = slots
         for old_slot, old_due in older:
             rows.append((schedule.id, old_slot, old_due, Run.MISSED, missed, now))
@@ -125,7 +133,7 @@ def record_due(now, result: TickResult) -> None:
             result.queued.append((schedule.id, slot))
     with transaction.atomic(using=ScheduleRun.objects.db):
         _insert_or_skip(rows, now)
-        _move_cursors(due)
+        _move_cursors(moved)
     log.debug("tick %s: %d queued, %d skipped, %d missed", now.isoformat(), len(result.queued),
               len(result.skipped), len(result.missed))
 
