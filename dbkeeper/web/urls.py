@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import api, backups_api, databases, downloads, pages, status
+from . import api, backups_api, databases, downloads, pages, schedules_api, schedules_page, status
 
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
@@ -38,4 +38,8 @@ urlpatterns = [
     path("api/databases/<str:target>/<str:database>/duplicate/", databases.duplicate, name="api_database_duplicate"),
     path("api/databases/<str:target>/<str:database>/rename/", databases.rename, name="api_database_rename"),
     path("api/databases/<str:target>/<str:database>/drop/", databases.drop, name="api_database_drop"),
+    path("schedules/", schedules_page.schedules_page, name="schedules"),
+    path("api/schedules/", schedules_api.schedules, name="api_schedules"),
+    path("api/schedules/preview/", schedules_api.preview, name="api_schedules_preview"),
+    path("api/schedules/<str:ref>/", schedules_api.schedule, name="api_schedule"),
 ]
