@@ -267,7 +267,8 @@ def describe(policy) -> str:
     policy = clean_policy(policy)
     if not policy:
         return ""
-    return " ".join(f"--{rule.replace('_', '-')} {policy[rule]}" for rule in RULES if rule in policy)
+    order = ("keep_last", "keep_within", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+    return " ".join(f"--{rule.replace('_', '-')} {policy[rule]}" for rule in order if rule in policy)
 
 
 __all__ = ["Candidate", "Decision", "Duration", "PolicyError", "clean_policy", "describe", "get_zone",
