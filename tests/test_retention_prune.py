@@ -265,3 +265,52 @@ def test_a_crash_between_the_file_and_the_row_is_finished_by_the_next_prune(shop
     assert not Backup.objects.filter(pk=crashed.id).exists() and files_of(crashed) == []
     assert not PendingDeletion.objects.exists()
 
+
+
+# -- API and page ----------------------------------------------------------------------------------------------
+
+def client_for(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_api_preview_and_prune(shop, alice):
+    old = nightly("shop", range(5))
+    pruning.set_policy("shop", {"keep_last": 2})
+    client = client_for(alice)
+    before = state()
+    response = client.get("/api/backups/retention/?target=shop")
+    assert response.status_code == 200 and state() == before
+    group = response.json()["groups"][0]
+    assert group["target"] == "shop" and group["kept"] == 2 and group["deleted"] == 3
+    assert [b["reasons"] for b in group["backups"][:2]] == [["last 2"], ["last 2"]]
+    response = client.post("/api/backups/retention/prune/", {"target": "shop", "dry_run": True},
+                           content_type="application/json")
+    assert response.status_code == 200 and response.json()["dry_run"] and state() == before
+    response = client.post("/api/backups/retention/prune/", {"target": "shop"}, content_type="application/json")
+    assert response.status_code == 200 and sorted(response.json()["deleted"]) == sorted(b.id for b in old[:3])
+    assert AuditEntry.objects.filter(action="prune", username="alice").count() == 3
+
+
+def test_api_refuses_bad_input_and_non_staff(shop, alice, django_user_model):
+    client = client_for(alice)
+    response = client.get("/api/backups/retention/?target=nowhere")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "target_unknown"
+    response = client.post("/api/backups/retention/prune/", {"target": "nowhere"}, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "target_unknown"
+    assert client.get("/api/backups/retention/prune/").status_code == 405
+    carol = django_user_model.objects.create_user("carol", password="pw-carol")
+    assert client_for(carol).get("/api/backups/retention/").status_code == 403
+
+
+def test_the_backups_page_shows_why_each_backup_is_kept(shop, alice):
+    nightly("shop", range(4))
+    pinned = stored_backup("shop", "2026-10-01T02:00", pinned=True)
+    pruning.set_policy("shop", {"keep_last": 2}, "Europe/Paris")
+    html = client_for(alice).get("/backups/").content.decode()
+    assert 'id="retention"' in html and "Policy: --keep-last 2" in html and "Europe/Paris" in html
+    assert html.count('class="retention-row kept"') == 3 and html.count('class="retention-row dropped"') == 2
+    assert "last 2" in html and "pinned" in html and pinned.id in html and "no rule keeps it" in html
