@@ -171,7 +171,7 @@ class Decision:
     id: str
     created_at: datetime
     keep: bool
-    reasons: list = field(default_factory=list)  # Messages
+    reasons: list = field(default_factory=list)  # Messages (a shared tuple for the deleted ones)
 
     def reason_texts(self) -> list[str]:
         return [m.render() for m in self.reasons]
@@ -209,9 +209,20 @@ def plan(backups, policy, tz=None, now=None) -> list[Decision]:
     decisions = []
     if not rows:
         return decisions
+    # One Message per distinct reason, shared by the decisions that give it:
+    # 100,000 decisions must not hold 100,000 copies of "no rule keeps it".
+    cache = {}
+
+    def message(template, value=None):
+        key = (template, value)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = Message(template, None if value is None else {"value": value})
+        return found
+
     if not policy:
         for b in rows:
-            decisions.append(Decision(b.id, b.created_at, True, _protections(b) or [Message(EMPTY_POLICY)]))
+            decisions.append(Decision(b.id, b.created_at, True, _protections(b, message) or [message(EMPTY_POLICY)]))
         return decisions
 
     # keep_within counts back from the newest backup that is not in the future.
@@ -225,10 +236,11 @@ def plan(backups, policy, tz=None, now=None) -> list[Decision]:
     # [rule, count left (-1: every period), last period seen, period function]
     buckets = [[rule, policy[rule], None, periods.get(rule)] for rule in COUNT_RULES if policy.get(rule)]
     last_index = len(rows) - 1
+    dropped = (message(NO_RULE),)  # shared by every decision to delete (never changed)
     for index, b in enumerate(rows):
-        reasons = _protections(b)
+        reasons = _protections(b, message)
         if threshold is not None and b.created_at > threshold:
-            reasons.append(Message(REASONS["keep_within"], {"value": within}))
+            reasons.append(message(REASONS["keep_within"], within))
         local = b.created_at.astimezone(tz) if buckets else None
         for bucket in buckets:
             rule, count, last, period = bucket
@@ -241,24 +253,26 @@ def plan(backups, policy, tz=None, now=None) -> list[Decision]:
                 if count > 0:
                     bucket[1] = count - 1
                 if rule == "keep_last":
-                    reasons.append(Message(REASONS[rule], {"value": policy[rule]}))
+                    reasons.append(message(REASONS[rule], policy[rule]))
                 elif value != last:
-                    reasons.append(Message(REASONS[rule], {"value": value}))
+                    reasons.append(message(REASONS[rule], value))
                 else:
-                    reasons.append(Message(OLDEST_REASONS[rule], {"value": value}))
-        keep = bool(reasons)
-        decisions.append(Decision(b.id, b.created_at, keep, reasons or [Message(NO_RULE)]))
+                    reasons.append(message(OLDEST_REASONS[rule], value))
+        if reasons:
+            decisions.append(Decision(b.id, b.created_at, True, reasons))
+        else:
+            decisions.append(Decision(b.id, b.created_at, False, dropped))
     return decisions
 
 
-def _protections(b: Candidate) -> list:
+def _protections(b: Candidate, message) -> list:
     reasons = []
     if b.pinned:
-        reasons.append(Message(PINNED))
+        reasons.append(message(PINNED))
     if b.in_use:
-        reasons.append(Message(IN_USE))
+        reasons.append(message(IN_USE))
     if b.newest_verified:
-        reasons.append(Message(NEWEST_VERIFIED))
+        reasons.append(message(NEWEST_VERIFIED))
     return reasons
 
 
