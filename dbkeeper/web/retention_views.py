@@ -9,6 +9,7 @@ from django.http import JsonResponse
 from ..backups import pruning
 from ..backups.retention import describe, get_zone
 from ..errors import DbkeeperError
+from ..messages import Message, Np_
 from .api import _field, _payload
 from .decorators import json_api
 
@@ -52,7 +53,12 @@ def panel(user, target="") -> dict:
         rows = [{"id": d.id, "keep": d.keep, "when": d.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
                  "reasons": d.reason_texts()} for d in group.decisions[:PANEL_ROWS]]
         kept = sum(1 for d in group.decisions if d.keep)
+        dropped, more = len(group.decisions) - kept, max(0, len(group.decisions) - PANEL_ROWS)
+        counts = Message(Np_("%(count)s backup kept", "%(count)s backups kept"), {"count": kept}).render() + " · " + \
+            Message(Np_("%(count)s backup the next prune deletes", "%(count)s backups the next prune deletes"),
+                    {"count": dropped}).render()
         shown.append({"target": group.target, "policy": describe(group.policy), "timezone": group.timezone,
-                      "kept": kept, "dropped": len(group.decisions) - kept, "rows": rows,
-                      "more": max(0, len(group.decisions) - PANEL_ROWS)})
+                      "kept": kept, "dropped": dropped, "rows": rows, "counts": counts,
+                      "more": Message(Np_("and %(count)s older backup", "and %(count)s older backups"),
+                                      {"count": more}).render() if more else ""})
     return {"error": "", "groups": shown}
