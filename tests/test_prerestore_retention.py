@@ -124,3 +124,11 @@ def test_the_restore_plan_says_how_much_space_the_restore_takes(pg, app, alice):
     assert data["text"].startswith("The scratch copy takes about ") and "the 2 pre-restore copies" in data["text"]
     # A bad backup id is refused as the restore plan refuses it.
     assert client.get("/api/targets/app/plan/?backup=bk_nothing").status_code == 404
+
+
+def test_the_space_sentence_without_kept_copies_or_without_a_live_database():
+    space = prerestore.RestoreSpace(scratch_bytes=5 * 1024, copies_bytes=0, copies=0, live_bytes=2 * 1024 * 1024)
+    assert space.sentence().english() == ("The scratch copy takes about 5.0 KB while the restore runs; the current "
+                                          "database (2.0 MB) is kept as a pre-restore copy.")
+    space.live_bytes = None
+    assert space.sentence().english() == "The scratch copy takes about 5.0 KB while the restore runs."

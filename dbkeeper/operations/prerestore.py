@@ -159,6 +159,13 @@ class RestoreSpace:
     def sentence(self) -> Message:
         from ..streams import human_size
 
+        if not self.copies:
+            if self.live_bytes is None:
+                return Message(N_("The scratch copy takes about %(scratch)s while the restore runs."),
+                               {"scratch": human_size(self.scratch_bytes)})
+            return Message(N_("The scratch copy takes about %(scratch)s while the restore runs; the current database "
+                              "(%(live)s) is kept as a pre-restore copy."),
+                           {"scratch": human_size(self.scratch_bytes), "live": human_size(self.live_bytes)})
         return Message(Np_(
             "The scratch copy takes about %(scratch)s while the restore runs; the %(count)s pre-restore copy kept "
             "of this target takes %(copies)s, and the current database (%(live)s) is kept as one more.",

@@ -57,7 +57,9 @@ def panel(user, target="") -> dict:
         counts = Message(Np_("%(count)s backup kept", "%(count)s backups kept"), {"count": kept}).render() + " · " + \
             Message(Np_("%(count)s backup the next prune deletes", "%(count)s backups the next prune deletes"),
                     {"count": dropped}).render()
-        shown.append({"target": group.target, "policy": describe(group.policy), "timezone": group.timezone,
+        # The options read left to right inside an Arabic sentence (isolated: "-1" stays "-1").
+        shown.append({"target": group.target, "policy": f"\u2066{describe(group.policy)}\u2069" if group.policy else "",
+                      "timezone": group.timezone,
                       "kept": kept, "dropped": dropped, "rows": rows, "counts": counts,
                       "more": Message(Np_("and %(count)s older backup", "and %(count)s older backups"),
                                       {"count": more}).render() if more else ""})
