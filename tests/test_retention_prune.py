@@ -311,6 +311,6 @@ def test_the_backups_page_shows_why_each_backup_is_kept(shop, alice):
     pinned = stored_backup("shop", "2026-10-01T02:00", pinned=True)
     pruning.set_policy("shop", {"keep_last": 2}, "Europe/Paris")
     html = client_for(alice).get("/backups/").content.decode()
-    assert 'id="retention"' in html and "Policy: --keep-last 2" in html and "Europe/Paris" in html
+    assert 'id="retention"' in html and "Policy: \u2066--keep-last 2\u2069" in html and "Europe/Paris" in html
     assert html.count('class="retention-row kept"') == 3 and html.count('class="retention-row dropped"') == 2
     assert "last 2" in html and "pinned" in html and pinned.id in html and "no rule keeps it" in html
