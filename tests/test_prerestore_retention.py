@@ -132,3 +132,21 @@ def test_the_space_sentence_without_kept_copies_or_without_a_live_database():
                                           "database (2.0 MB) is kept as a pre-restore copy.")
     space.live_bytes = None
     assert space.sentence().english() == "The scratch copy takes about 5.0 KB while the restore runs."
+
+
+def test_the_filestore_set_aside_by_an_odoo_restore_goes_with_its_copy(pg, app, tmp_path):
+    live = tmp_path / "filestore" / "shop"
+    live.mkdir(parents=True)
+    (live / "kept.bin").write_bytes(b"live")
+    aside = live.with_name("shop.prerestore-20260101_000000")
+    aside.mkdir()
+    (aside / "old.bin").write_bytes(b"old")
+    young, old = copies_of(pg, app, ages=[0.1, 0.2, 10])[1:]
+    for copy, folder in ((old, aside), (young, live.with_name("shop.prerestore-20261130_000000"))):
+        op = Operation.objects.create(kind=Operation.Kind.RESTORE, status=Operation.Status.SUCCEEDED,
+                                      result={"filestore": str(live), "filestore_prerestore": str(folder)})
+        PreRestoreCopy.objects.filter(pk=copy.pk).update(operation=op)
+    live.with_name("shop.prerestore-20261130_000000").mkdir()
+    assert prerestore.prune_copies()["dropped"] == [old.name]
+    assert not aside.exists() and live.with_name("shop.prerestore-20261130_000000").is_dir()
+    assert (live / "kept.bin").read_bytes() == b"live"

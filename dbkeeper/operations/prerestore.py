@@ -1,7 +1,8 @@
 """Retention of pre-restore copies, and the space a restore will take.
 
 Each restore keeps the database it replaced as a pre-restore copy
-(``PreRestoreCopy``). A copy is kept while it is among the last
+(``PreRestoreCopy``; an Odoo restore also the filestore folder it replaced,
+removed with the copy). A copy is kept while it is among the last
 ``PRERESTORE_KEEP_LAST`` copies of its target or younger than
 ``PRERESTORE_KEEP_DAYS`` days (either is enough); the others are dropped by
 the watchdog (at most once a minute) and by ``dbkeeper prerestore prune``,
@@ -133,7 +134,28 @@ def _drop(copy: PreRestoreCopy) -> None:
         raise DbkeeperError(N_("An operation of %(target)s started meanwhile; the copy is dropped later."),
                             code="target_busy", params={"target": copy.target_display})
     target.drop_named(copy.name)
+    _drop_filestore(copy)
     PreRestoreCopy.objects.filter(pk=copy.pk).update(dropped_at=timezone.now())
+
+
+def _drop_filestore(copy: PreRestoreCopy) -> None:
+    """The filestore folder an Odoo restore set aside with the database (the
+    operation's ``filestore_prerestore``), removed with it."""
+    import shutil
+    from pathlib import Path
+
+    result = (copy.operation.result or {}) if copy.operation_id else {}
+    previous, live = result.get("filestore_prerestore"), result.get("filestore")
+    if not previous or not live:
+        return
+    folder, live = Path(previous), Path(live)
+    # Only the folder the restore set aside beside the live one, never anything else.
+    if folder.parent != live.parent or not folder.name.startswith(live.name + ".prerestore-"):
+        log.warning("not removing %s: it is not a pre-restore filestore of %s", folder, live)
+        return
+    if folder.is_dir():
+        shutil.rmtree(folder)
+        log.info("pre-restore filestore %s removed with the copy %s", folder, copy.name)
 
 
 def maybe_prune(now_monotonic=None) -> dict | None:
