@@ -29,7 +29,6 @@ turned back into a row by ``rescan``.
 
 import logging
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
