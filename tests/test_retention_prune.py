@@ -314,3 +314,14 @@ def test_the_backups_page_shows_why_each_backup_is_kept(shop, alice):
     assert 'id="retention"' in html and "Policy: \u2066--keep-last 2\u2069" in html and "Europe/Paris" in html
     assert html.count('class="retention-row kept"') == 3 and html.count('class="retention-row dropped"') == 2
     assert "last 2" in html and "pinned" in html and pinned.id in html and "no rule keeps it" in html
+
+
+def test_a_deletion_stopped_before_its_file_went_is_called_off_once_the_backup_is_pinned(shop):
+    stored_backup("shop", "2026-11-29T02:00")
+    stopped = stored_backup("shop", "2026-11-28T02:00")
+    PendingDeletion.objects.create(backup_id=stopped.id, storage=stopped.storage, storage_name=stopped.storage_name,
+                                   reason="test")
+    Backup.objects.filter(pk=stopped.id).update(pinned=True)
+    result = pruning.prune("shop", policy={"keep_last": 1}, now=NOW)
+    assert result.finished == [] and result.deleted == [] and not PendingDeletion.objects.exists()
+    assert Backup.objects.filter(pk=stopped.id).exists() and len(files_of(stopped)) == 2

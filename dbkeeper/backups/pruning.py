@@ -228,6 +228,13 @@ def finish_pending() -> list[str]:
     file or the manifest)."""
     done = []
     for pending in PendingDeletion.objects.all():
+        backup = Backup.objects.filter(pk=pending.backup_id).first()
+        if backup is not None and (backup.pinned or backup.id in _in_use()) and \
+                get_storage(pending.storage or None).exists(pending.storage_name):
+            # Stopped before its file went, and pinned or in use since: it stays, whole.
+            PendingDeletion.objects.filter(pk=pending.pk).delete()
+            log.info("deletion of backup %s called off: it is pinned or in use now", pending.backup_id)
+            continue
         try:
             _delete_files(pending)
         except Exception:
