@@ -94,6 +94,7 @@ def cmd_prune(args):
     for group in result.groups:
         sys.stdout.write(f"{group.target}: {retention.describe(group.policy) or 'no policy: every backup is kept'}"
                          f" (time zone {group.timezone or 'of the server'})\n")
+        zone = retention.get_zone(group.timezone or None)  # times as the periods are read
         rows = []
         for d in group.decisions:
             if d.keep:
@@ -103,7 +104,7 @@ def cmd_prune(args):
             else:
                 action = "FAILED" if d.id in failed else ("deleted" if d.id in result.deleted else "left")
             why = ", ".join(d.reason_texts())
-            rows.append([d.id, d.created_at.strftime("%Y-%m-%d %H:%M:%S %z"), action,
+            rows.append([d.id, d.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %z"), action,
                          f"{why}: {failed[d.id]}" if d.id in failed else why])
         if rows:
             print_table(["id", "created", "action", "why"], rows, keep={"id"})
