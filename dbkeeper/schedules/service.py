@@ -286,6 +286,19 @@ def delete_schedule(ref, user=None) -> None:
 
 
 def after_successful_run(run: ScheduleRun) -> None:
-    """Called once for each scheduled run that succeeded, after verify-after-backup was started."""
-    # Retention (issue 11, items 4-5) is wired here: prune the schedule's backups by run.schedule.retention.
-    return None
+    """Called once for each scheduled run that succeeded, after verify-after-backup was started:
+    the schedule's retention policy prunes the schedule's own backups (the new one is the newest,
+    and one being verified is in use, so neither goes)."""
+    from ..backups.pruning import prune
+
+    schedule = run.schedule
+    if not schedule.retention:
+        return
+    try:
+        result = prune(schedule.target, policy=schedule.retention, tz=schedule.timezone, origin=f"schedule:{schedule.id}")
+    except DbkeeperError as exc:
+        # A prune that cannot run must not fail the backup that succeeded; the next run tries again.
+        log.error("schedule %s: retention after run %s failed: %s", schedule.name, run.slot, exc.message)
+        return
+    log.info("schedule %s: retention after run %s deleted %d backup(s), %d failed",
+             schedule.name, run.slot, len(result.deleted), len(result.failed))

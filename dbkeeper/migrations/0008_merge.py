@@ -6,5 +6,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ("dbkeeper", "0007_databases"),
         ("dbkeeper", "0007_schedules"),
+        ("dbkeeper", "0007_retention"),
     ]
     operations = []
