@@ -246,3 +246,20 @@ def test_a_schedule_that_cannot_be_read_does_not_stop_the_others(sqlite_targets)
     Schedule.objects.filter(pk=bad.pk).update(timezone="Nowhere/Else")  # changed behind the service's back
     assert tick(at(start, seconds=2)).queued == [(good.id, "2026-11-30T10:00")]
     assert not ScheduleRun.objects.filter(schedule=bad).exists()
+
+
+def test_each_successful_run_prunes_the_schedules_own_backups_by_its_policy(sqlite_targets):
+    start = minute("2026-11-30T10:00")
+    schedule = add("s", "t0", now=at(start, seconds=-30), retention={"keep_last": 2})
+    other = add("other", "t0", "0 3 * * *", now=at(start, seconds=-30))
+    for m in range(4):
+        tick(at(start, minutes=m, seconds=1))
+        run_queued()
+    tick(at(start, minutes=4, seconds=1))  # follows the last run: its success prunes
+    done = list(ScheduleRun.objects.filter(schedule=schedule, status="succeeded").order_by("due_at"))
+    assert len(done) == 4
+    kept = set(Backup.objects.filter(origin=f"schedule:{schedule.id}").values_list("id", flat=True))
+    assert kept == {done[-1].backup_id, done[-2].backup_id}
+    pruned = AuditEntry.objects.filter(action="prune", outcome="ok")
+    assert sorted(pruned.values_list("backup", flat=True)) == sorted(r.backup_id for r in done[:2])
+    assert not ScheduleRun.objects.filter(schedule=other).exists()
