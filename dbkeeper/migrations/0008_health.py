@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dbkeeper', '0006_verify'),
+        ('dbkeeper', '0007_schedules'),
     ]
 
     operations = [
