@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "dbkeeper.audit.commands",
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",
+    "dbkeeper.health.commands",
 ]
 
 
@@ -27,7 +28,7 @@ COMMAND_MODULES = [
 SERVER_COMMANDS = {"serve", "web", "worker", "watchdog"}
 # Commands that only read: they never create a data folder (None: every action).
 READ_ONLY_COMMANDS = {"operations": None, "inspect": None, "prerestore": {"list"}, "token": {"list"},
-                      "target": {"list"}}
+                      "target": {"list"}, "status": None}
 VERBOSE_HELP = "also show log lines on the terminal (they always go to the log file)"
 
 

@@ -12,6 +12,7 @@ from ..errors import WorkerLost
 from ..messages import N_
 from .models import Operation
 from .runner import fail_stale
+from .signals import watchdog_swept
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def sweep() -> list[str]:
     from .backup_runner import sweep_leftovers
 
     sweep_leftovers()
+    watchdog_swept.send(sender=sweep)
     return failed
 
 
