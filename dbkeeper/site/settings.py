@@ -168,7 +168,7 @@ if BEHIND_TLS_PROXY:
 SESSION_COOKIE_AGE = int(env("DBKEEPER_SESSION_AGE", str(2 * 3600)))
 SESSION_SAVE_EVERY_REQUEST = False
 LOGIN_URL = "dbkeeper:login"
-LOGIN_REDIRECT_URL = "dbkeeper:restore"
+LOGIN_REDIRECT_URL = "dbkeeper:dashboard"
 LOGOUT_REDIRECT_URL = "dbkeeper:login"
 
 LANGUAGE_CODE = "en"

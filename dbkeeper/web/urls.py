@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import api, backups_api, downloads, pages, status
+from . import api, backups_api, downloads, health_views, pages, status
 
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("operations/", pages.operations_page, name="operations"),
     path("backups/", pages.backups_page, name="backups"),
     path("audit/", pages.audit_page, name="audit"),
+    path("dashboard/", health_views.dashboard, name="dashboard"),
     path("restore-progress/<str:operation_id>/", pages.progress_page, name="progress"),
     path("restore-progress/<str:operation_id>/status/", status.operation_status, name="operation_status"),
     path("api/restores/", api.start_restore, name="api_restores"),
@@ -29,5 +30,6 @@ urlpatterns = [
     path("api/targets/", api.targets_api, name="api_targets"),
     path("api/targets/<str:name>/plan/", api.target_plan, name="api_target_plan"),
     path("api/audit/", api.audit_api, name="api_audit"),
+    path("api/health/", health_views.health_api, name="api_health"),
     path("api/notifications/read/", api.read_notifications, name="api_notifications_read"),
 ]
