@@ -129,7 +129,7 @@ def from_operation(operation: Operation) -> None:
         return
     failed = operation.status == Operation.Status.FAILED
     target = operation.target_spec if "://" not in operation.target_spec else operation.target_display
-    names = {"target": operation.target_display or target, "operation": operation.id}
+    names = {"target": target or operation.target_display, "operation": operation.id}
     if operation.kind == Operation.Kind.BACKUP:
         request = _request(operation)
         storage = request.get("storage") or ""
@@ -244,12 +244,13 @@ def email_for(event: AlertEvent) -> tuple[str, str]:
 
     alert = event.alert
     sentence = render_stored(event.message_data, event.message)
+    about = alert.target or alert.key.split(":", 1)[-1]
     if event.event == AlertEvent.Event.OPENED:
-        subject = _("dbkeeper alert: %(sentence)s") % {"sentence": sentence}
+        subject = _("dbkeeper alert: %(target)s") % {"target": about}
     else:
-        subject = _("dbkeeper resolved: %(sentence)s") % {"sentence": sentence}
+        subject = _("dbkeeper resolved: %(target)s") % {"target": about}
     lines = [sentence, _("First seen: %(when)s; seen %(count)s times.") % {
         "when": alert.first_seen.strftime("%Y-%m-%d %H:%M UTC"), "count": alert.count}]
     if alert.operation_id:
         lines.append(_("Operation: %(id)s") % {"id": alert.operation_id})
-    return subject[:200].replace("\n", " "), "\n\n".join(lines) + "\n"
+    return subject.replace("\n", " "), "\n\n".join(lines) + "\n"
