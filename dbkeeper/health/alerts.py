@@ -160,7 +160,7 @@ def from_operation(operation: Operation) -> None:
         source = backup.target_spec if backup.target_spec and "://" not in backup.target_spec else (
             backup.target_display or "")
         key = f"verify_failed:{source or backup.id}"
-        names = {"backup": backup.name, "target": backup.target_display or source}
+        names = {"backup": backup.name, "target": source or backup.target_display}
         if failed and backup.verification_outcome == "failed":
             open_alert(key, Alert.Kind.VERIFY_FAILED, source, Message(
                 N_("The verification of the backup %(backup)s of %(target)s failed: %(error)s"),
