@@ -162,7 +162,7 @@ def test_the_dashboard_draws_badges_charts_and_calendar_and_mirrors_them_in_arab
     assert 'class="badge health-stale"' in page
     assert page.count('<svg class="chart sizes"') == 3 and page.count('<svg class="calendar"') == 3
     sizes = re.search(r'<svg class="chart sizes".*?</svg>', page, re.S).group(0)
-    assert sizes.count('<rect class="bar"') == 60 and 'data-direction="ltr"' in sizes
+    assert sizes.count('<rect class="chart-bar"') == 60 and 'data-direction="ltr"' in sizes
     first = float(re.search(r'data-index="0" x="([0-9.]+)"', sizes).group(1))
     assert first < 10  # oldest on the left
     assert "<script" not in sizes and "style=" not in page.split("<main>")[1]
@@ -174,7 +174,7 @@ def test_the_dashboard_draws_badges_charts_and_calendar_and_mirrors_them_in_arab
     assert 'data-direction="rtl"' in sizes
     assert float(re.search(r'data-index="0" x="([0-9.]+)"', sizes).group(1)) > 290  # oldest on the right
     calendar = re.search(r'<svg class="calendar".*?</svg>', arabic, re.S).group(0)
-    xs = [int(x) for x in re.findall(r'<rect class="day [a-z]+" data-date="[^"]+" data-backups="\d+" x="(\d+)"',
+    xs = [int(x) for x in re.findall(r'<rect class="cal-day cal-[a-z]+" data-date="[^"]+" data-backups="\d+" x="(\d+)"',
                                      calendar)]
     assert len(xs) == 90 and xs[0] > xs[-1] == 0
 

@@ -25,14 +25,14 @@ def bars(values, titles, css_class, rtl=False, label=""):
     parts = [f'<svg class="chart {escape(css_class)}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
              f'preserveAspectRatio="none" role="img" aria-label="{escape(label)}" data-count="{count}" '
              f'data-direction="{"rtl" if rtl else "ltr"}" xmlns="http://www.w3.org/2000/svg">',
-             f'<line class="axis" x1="0" y1="{HEIGHT - 0.5}" x2="{WIDTH}" y2="{HEIGHT - 0.5}"/>']
+             f'<line class="chart-axis" x1="0" y1="{HEIGHT - 0.5}" x2="{WIDTH}" y2="{HEIGHT - 0.5}"/>']
     for i, (value, title) in enumerate(zip(values, titles)):
         if value is None or top <= 0:
             continue
         h = max(1.0, (value / top) * (HEIGHT - 2))
         x = _x(i, count, step, rtl)
         w = max(1.0, step * 0.8)
-        parts.append(f'<rect class="bar" data-index="{i}" x="{x + step * 0.1:.2f}" y="{HEIGHT - 1 - h:.2f}" '
+        parts.append(f'<rect class="chart-bar" data-index="{i}" x="{x + step * 0.1:.2f}" y="{HEIGHT - 1 - h:.2f}" '
                      f'width="{w:.2f}" height="{h:.2f}"><title>{escape(title)}</title></rect>')
     parts.append("</svg>")
     return mark_safe("".join(parts))
@@ -47,8 +47,8 @@ def calendar(days, rtl=False, label=""):
              f'data-direction="{"rtl" if rtl else "ltr"}" xmlns="http://www.w3.org/2000/svg">']
     for i, day in enumerate(days):
         x = _x(i, count, CELL + GAP, rtl)
-        kind = "kept" if day["backups"] else "none"
-        parts.append(f'<rect class="day {kind}" data-date="{escape(day["date"])}" data-backups="{day["backups"]}" '
+        kind = "cal-kept" if day["backups"] else "cal-none"
+        parts.append(f'<rect class="cal-day {kind}" data-date="{escape(day["date"])}" data-backups="{day["backups"]}" '
                      f'x="{x}" y="0" width="{CELL}" height="{CELL}"><title>{escape(day["title"])}</title></rect>')
     parts.append("</svg>")
     return mark_safe("".join(parts))
