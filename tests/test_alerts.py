@@ -13,12 +13,12 @@ from dbkeeper.backups import service as backup_service
 from dbkeeper.health import alerts, webhooks
 from dbkeeper.health.models import Alert, AlertEvent, WebhookAttempt
 from dbkeeper.notifications.models import Notification
-from dbkeeper.operations import runner
+from dbkeeper.operations import runner, watchdog
 from dbkeeper.schedules.models import Schedule
 
 from .alert_receivers import SmtpReceiver, WebhookReceiver
-from .backup_helpers import own_storage  # noqa: F401 (fixture)
-from .builders import make_pg_source
+from .backup_helpers import make_backup, own_storage  # noqa: F401 (fixture)
+from .builders import make_pg_source, make_sqlite
 from .pgserver import PgServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_storage")]
@@ -121,6 +121,28 @@ def test_a_manual_backup_failing_opens_no_schedule_alert(pg, pg_dbname, settings
     assert not Alert.objects.exists()
 
 
+def test_a_storage_error_alerts_once_and_the_storage_working_again_resolves_it(tmp_path, settings, s3_server,
+                                                                              s3_bucket, alice):
+    """Storage credentials that are refused: every backup fails on the storage, one alert; right ones resolve it."""
+    db = tmp_path / "notes.sqlite3"
+    make_sqlite(db, rows=10)
+    settings.STORAGES = {**settings.STORAGES,
+                         "dbkeeper_backups": s3_server.storage_settings(s3_bucket, secret_key="not-the-secret")}
+    settings.DBKEEPER = {**settings.DBKEEPER, "TARGETS": {"notes": f"sqlite:///{db}"}, "BACKUP_STORAGE": "s3"}
+    failed = [make_backup("notes") for _ in range(2)]
+    assert [(op.status, op.error_code) for op in failed] == [("failed", "storage_credentials")] * 2
+    alert = Alert.objects.get()
+    assert (alert.key, alert.kind, alert.target, alert.count) == ("storage:s3", "storage", "", 2)
+    assert alert.message.startswith("The s3 backup storage failed: ")
+    assert Notification.objects.filter(outcome="alert", username="alice").count() == 1
+    settings.STORAGES = {**settings.STORAGES, "dbkeeper_backups": s3_server.storage_settings(s3_bucket)}
+    done = make_backup("notes")
+    assert done.status == "succeeded", done.error_message
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+    assert list(alert.events.values_list("event", flat=True)) == ["opened", "resolved"]
+
+
 def test_a_webhook_that_never_answers_gives_up_after_the_attempts_and_records_each(settings, alice):
     settings.DBKEEPER = {**settings.DBKEEPER, "ALERT_WEBHOOK_URL": "http://127.0.0.1:9/nothing-listens",
                          "ALERT_WEBHOOK_SECRET": SECRET, "ALERT_WEBHOOK_BACKOFF": 0, "ALERT_WEBHOOK_ATTEMPTS": 3}
@@ -130,7 +152,7 @@ def test_a_webhook_that_never_answers_gives_up_after_the_attempts_and_records_ea
                                                                           "%(error)s"), {"storage": "local",
                                                                                          "error": "disk full"}))
     for _ in range(5):
-        alerts.sweep()
+        watchdog.sweep()  # the watchdog's loop is what delivers
     event = AlertEvent.objects.get()
     assert event.webhook == "failed" and event.webhook_attempts == 3
     tried = list(WebhookAttempt.objects.values_list("number", "ok", "status_code"))

@@ -33,6 +33,8 @@ from .models import Alert, AlertEvent
 log = logging.getLogger(__name__)
 
 DUMMY_BACKENDS = {"django.core.mail.backends.dummy.EmailBackend"}
+# Error codes of a failed backup that are the storage's fault (besides every "storage_*").
+STORAGE_CODES = {"disk_full"}
 
 
 # -- opening and resolving ---------------------------------------------------------------
@@ -133,7 +135,7 @@ def from_operation(operation: Operation) -> None:
     if operation.kind == Operation.Kind.BACKUP:
         request = _request(operation)
         storage = request.get("storage") or ""
-        if failed and operation.error_code.startswith("storage"):
+        if failed and (operation.error_code.startswith("storage") or operation.error_code in STORAGE_CODES):
             open_alert(f"storage:{storage}", Alert.Kind.STORAGE, "",
                        Message(N_("The %(storage)s backup storage failed: %(error)s"),
                                {"storage": storage, "error": operation.rendered_error()}), operation.id)
