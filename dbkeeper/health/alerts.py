@@ -241,6 +241,7 @@ def send_emails() -> int:
 def email_for(event: AlertEvent) -> tuple[str, str]:
     """Subject and body, in the active language."""
     from django.utils.translation import gettext as _
+    from django.utils.translation import ngettext
 
     from ..messages import render_stored
 
@@ -251,7 +252,8 @@ def email_for(event: AlertEvent) -> tuple[str, str]:
         subject = _("dbkeeper alert: %(target)s") % {"target": about}
     else:
         subject = _("dbkeeper resolved: %(target)s") % {"target": about}
-    lines = [sentence, _("First seen: %(when)s; seen %(count)s times.") % {
+    lines = [sentence, ngettext("First seen: %(when)s; seen %(count)s time.",
+                                "First seen: %(when)s; seen %(count)s times.", alert.count) % {
         "when": alert.first_seen.strftime("%Y-%m-%d %H:%M UTC"), "count": alert.count}]
     if alert.operation_id:
         lines.append(_("Operation: %(id)s") % {"id": alert.operation_id})

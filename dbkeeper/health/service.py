@@ -104,7 +104,7 @@ def schedule_facts(now=None, target: str | None = None) -> list[ScheduleFacts]:
 # -- why a backup is kept --------------------------------------------------------------------
 
 def kept_reasons(backups, target: str) -> dict:
-    """Backup id -> list of Messages saying why it is kept. Uses the retention
+    """Backup id -> list of Messages (or texts) saying why it is kept. Uses the retention
     plan when that part is installed, else says who made it."""
     reasons = {}
     try:
@@ -142,9 +142,7 @@ def _retention_reasons(retention, backups, target):
         backup = getattr(item, "backup", None)
         words = getattr(item, "reasons", None) or []
         if backup is not None:
-            out[getattr(backup, "id", backup)] = [w if isinstance(w, Message) else Message(N_("%(reason)s"),
-                                                                                         {"reason": str(w)})
-                                                  for w in words]
+            out[getattr(backup, "id", backup)] = list(words)
     return out
 
 
@@ -173,7 +171,7 @@ def target_health(name: str, now=None) -> dict:
         entry = days.setdefault(day, {"backups": 0, "reasons": []})
         entry["backups"] += 1
         for r in reasons.get(b.id, []):
-            text = r.render()
+            text = r.render() if isinstance(r, Message) else str(r)
             if text not in entry["reasons"]:
                 entry["reasons"].append(text)
     calendar = []

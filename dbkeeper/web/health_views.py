@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import get_language_bidi
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ..errors import DbkeeperError
 from ..health import charts, service
@@ -41,11 +42,13 @@ def card(row: dict, rtl: bool, now) -> dict:
     sizes = charts.bars(
         [r["size"] for r in runs],
         [f'{r["created_at"][:16].replace("T", " ")} · {size_text(r["size"])}' for r in runs],
-        "sizes", rtl=rtl, label=_("Backup sizes, last %(count)s runs") % {"count": len(runs)})
+        "sizes", rtl=rtl, label=ngettext("Backup sizes, last %(count)s run", "Backup sizes, last %(count)s runs",
+                                          len(runs)) % {"count": len(runs)})
     durations = charts.bars(
         [r["duration_seconds"] for r in runs],
         [f'{r["created_at"][:16].replace("T", " ")} · {_seconds_text(r["duration_seconds"])}' for r in runs],
-        "durations", rtl=rtl, label=_("Backup durations, last %(count)s runs") % {"count": len(runs)})
+        "durations", rtl=rtl, label=ngettext("Backup durations, last %(count)s run",
+                                              "Backup durations, last %(count)s runs", len(runs)) % {"count": len(runs)})
     days = []
     for day in row["calendar"]:
         if day["backups"]:
@@ -53,6 +56,7 @@ def card(row: dict, rtl: bool, now) -> dict:
         else:
             title = _("%(date)s: no kept backup") % {"date": day["date"]}
         days.append({**day, "title": title})
+    kept_days = sum(1 for d in days if d["backups"])
     last = row["last_backup"]
     verified = row["last_verified"]
     durations_known = [r["duration_seconds"] for r in runs if r["duration_seconds"] is not None]
@@ -67,10 +71,14 @@ def card(row: dict, rtl: bool, now) -> dict:
         "duration_chart": durations,
         "largest_size": size_text(max([r["size"] for r in runs], default=0)),
         "longest_duration": _seconds_text(max(durations_known)) if durations_known else "",
-        "calendar_svg": charts.calendar(days, rtl=rtl, label=_("Kept backups over the last %(count)s days")
-                                        % {"count": len(days)}),
-        "kept_days": sum(1 for d in days if d["backups"]),
-        "total_size_text": size_text(row["total_size"]),
+        "calendar_svg": charts.calendar(days, rtl=rtl, label=ngettext(
+            "Kept backups over the last %(count)s day", "Kept backups over the last %(count)s days", len(days))
+            % {"count": len(days)}),
+        "kept_text": ngettext("Kept backups: %(count)s day of the last %(days)s",
+                              "Kept backups: %(count)s days of the last %(days)s", kept_days)
+        % {"count": kept_days, "days": len(days)},
+        "in_storage_text": ngettext("%(size)s in %(count)s backup", "%(size)s in %(count)s backups", row["backups"])
+        % {"size": size_text(row["total_size"]), "count": row["backups"]},
         "first_day": days[0]["date"] if days else "",
         "last_day": days[-1]["date"] if days else "",
     }
