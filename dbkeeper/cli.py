@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",
     "dbkeeper.health.commands",
+    "dbkeeper.schedules.commands",
 ]
 
 
@@ -28,7 +29,7 @@ COMMAND_MODULES = [
 SERVER_COMMANDS = {"serve", "web", "worker", "watchdog"}
 # Commands that only read: they never create a data folder (None: every action).
 READ_ONLY_COMMANDS = {"operations": None, "inspect": None, "prerestore": {"list"}, "token": {"list"},
-                      "target": {"list"}, "status": None}
+                      "target": {"list"}, "schedule": {"list"}, "status": None}
 VERBOSE_HELP = "also show log lines on the terminal (they always go to the log file)"
 
 

@@ -92,6 +92,17 @@ DEFAULTS = {
     "REQUIRE_2FA": False,
     # Key that encrypts saved target passwords (default: secrets.key in the data folder).
     "SECRETS_KEY_FILE": None,
+    # Schedules: whether this process's watchdog ticks them (only one process should;
+    # a second one cannot double a slot), and how often it looks (seconds).
+    "SCHEDULES_TICK": True,
+    "SCHEDULE_TICK_SECONDS": 15,
+    # At most this many backups run against one database server at a time, with
+    # overrides per server: {"host:port": N} (a SQLite target: its file's path).
+    "BACKUPS_PER_SERVER": 1,
+    "BACKUPS_PER_SERVER_OVERRIDES": {},
+    # Scheduled backups started per minute at most: schedules due the same minute
+    # are spread over the following minutes.
+    "SCHEDULE_STARTS_PER_MINUTE": 3,
     # The Content-Security-Policy header of every response (access/csp.py).
     # Alerts (dbkeeper/health): a webhook that gets each alert opened or resolved
     # as a JSON POST signed with HMAC-SHA256 of the body (X-Dbkeeper-Signature:

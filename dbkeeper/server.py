@@ -39,6 +39,8 @@ def register(sub):
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("watchdog", help="run only the watchdog that fails operations whose worker stopped")
+    p.add_argument("--no-schedules", action="store_true",
+                   help="do not tick the schedules here (only one process should tick them)")
     p.set_defaults(func=cmd_watchdog)
 
     p = sub.add_parser("createadmin", help="create a staff superuser and print its password once")
@@ -204,7 +206,7 @@ def cmd_watchdog(args):
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    watchdog.run_forever(stop)
+    watchdog.run_forever(stop, schedules=not getattr(args, "no_schedules", False))
 
 
 def cmd_serve(args):

@@ -51,10 +51,15 @@ def sweep() -> list[str]:
     return failed
 
 
-def run_forever(stop: threading.Event | None = None):
+def run_forever(stop: threading.Event | None = None, schedules: bool = True):
     stop = stop or threading.Event()
     interval = float(conf.get("WATCHDOG_INTERVAL"))
     log.info("watchdog started (timeout %ss)", conf.get("HEARTBEAT_TIMEOUT"))
+    if schedules and conf.get("SCHEDULES_TICK"):
+        # The schedules' tick: a thread of its own here, never on a worker's threads (busy with long restores).
+        from ..schedules.tick import start_thread
+
+        start_thread(stop)
     while not stop.is_set():
         try:
             sweep()

@@ -127,7 +127,9 @@ DBKEEPER = {
     "REDIS_URL": env("DBKEEPER_REDIS_URL") or None,
 }
 for _name, _cast in (("HEARTBEAT_TIMEOUT", float), ("HEARTBEAT_SECONDS", float), ("WATCHDOG_INTERVAL", float),
-                     ("PG_RESTORE_JOBS", int), ("MAX_UPLOAD_SIZE", int), ("ODOO_FILESTORE_DIR", str)):
+                     ("PG_RESTORE_JOBS", int), ("MAX_UPLOAD_SIZE", int), ("ODOO_FILESTORE_DIR", str),
+                     ("SCHEDULE_TICK_SECONDS", float), ("BACKUPS_PER_SERVER", int),
+                     ("SCHEDULE_STARTS_PER_MINUTE", int)):
     if env(f"DBKEEPER_{_name}"):
         DBKEEPER[_name] = _cast(env(f"DBKEEPER_{_name}"))
 
@@ -175,7 +177,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ar", "العربية")]
 USE_I18N = True
 USE_TZ = True
-TIME_ZONE = "UTC"
+TIME_ZONE = env("DBKEEPER_TIME_ZONE", "UTC")  # schedules' default time zone
 
 STATIC_URL = "/static/"
 STATIC_ROOT = str(DATA_DIR / "static")

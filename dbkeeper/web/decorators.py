@@ -65,6 +65,7 @@ STATUS_BY_CODE = {
     "backup_missing": 404,
     "not_found": 404,
     "target_busy": 409,
+    "schedule_exists": 409,
     "already_finished": 409,
     "queue_down": 503,
 }

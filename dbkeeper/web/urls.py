@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import api, backups_api, downloads, health_views, pages, status
+from . import api, backups_api, downloads, health_views, pages, schedules_api, schedules_page, status
 
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
@@ -32,4 +32,8 @@ urlpatterns = [
     path("api/audit/", api.audit_api, name="api_audit"),
     path("api/health/", health_views.health_api, name="api_health"),
     path("api/notifications/read/", api.read_notifications, name="api_notifications_read"),
+    path("schedules/", schedules_page.schedules_page, name="schedules"),
+    path("api/schedules/", schedules_api.schedules, name="api_schedules"),
+    path("api/schedules/preview/", schedules_api.preview, name="api_schedules_preview"),
+    path("api/schedules/<str:ref>/", schedules_api.schedule, name="api_schedule"),
 ]
