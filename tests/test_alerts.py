@@ -6,8 +6,10 @@ and a successful run resolve it once. Also stale schedules, failed
 verifications, and bad webhook settings changing nothing."""
 
 import subprocess
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from dbkeeper.backups import service as backup_service
 from dbkeeper.health import alerts, webhooks
@@ -17,6 +19,7 @@ from dbkeeper.operations import runner, watchdog
 from dbkeeper.schedules.models import Schedule
 
 from .alert_receivers import SmtpReceiver, WebhookReceiver
+from .schedule_helpers import run_queued
 from .backup_helpers import make_backup, own_storage  # noqa: F401 (fixture)
 from .builders import make_pg_source, make_sqlite
 from .pgserver import PgServer
@@ -109,6 +112,58 @@ def test_a_schedule_against_a_stopped_server_alerts_once_and_resolves_once(flaky
         assert len(smtp.messages) == 2 and smtp.messages[1][1] == "dbkeeper resolved: shop"
         assert "The scheduled backup nightly of shop succeeded again." in smtp.messages[1][2]
         assert outsider.email not in [to for m in smtp.messages for to in m[0]]
+
+
+def test_the_schedule_tick_against_a_stopped_server_alerts_once_per_problem_and_resolves_once(flaky_pg, settings,
+                                                                                            alice):
+    """The whole way: the schedules' tick starts the runs, the watchdog's sweep tells."""
+    from dbkeeper.schedules import service as schedules
+    from dbkeeper.schedules.models import ScheduleRun
+    from dbkeeper.schedules.tick import tick
+
+    make_pg_source(flaky_pg, "shop", rows=50, value="x")
+    with WebhookReceiver(SECRET) as hook:
+        settings.DBKEEPER = {**settings.DBKEEPER, "TARGETS": {"shop": flaky_pg.url("shop")},
+                             "SCHEDULE_STARTS_PER_MINUTE": 100, "ALERT_WEBHOOK_URL": hook.url,
+                             "ALERT_WEBHOOK_SECRET": SECRET, "ALERT_WEBHOOK_BACKOFF": 0}
+        start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+        schedule = schedules.create_schedule({"name": "every-minute", "target": "shop", "cron": "* * * * *",
+                                              "timezone": "UTC"}, now=start - timedelta(seconds=30))
+        flaky_pg.halt()
+
+        def minute_passes(m):
+            now = start + timedelta(minutes=m, seconds=1)
+            tick(now)
+            run_queued()
+            tick(now + timedelta(seconds=20))  # follows the runs' operations
+            watchdog_now = now + timedelta(seconds=40)
+            alerts.sweep(now=watchdog_now)
+
+        for m in range(4):  # four slots fail, one after the other
+            minute_passes(m)
+        assert set(ScheduleRun.objects.filter(schedule=schedule).values_list("status", flat=True)) == {"failed"}
+        # pg_dump's check of the server fails when the run is planned: no operation, the run tells.
+        assert set(ScheduleRun.objects.filter(schedule=schedule).values_list("operation_id", flat=True)) == {""}
+        failed = Alert.objects.get(kind="backup_failed")
+        assert failed.state == "open" and failed.count == 4 and failed.target == "shop"
+        assert "The scheduled backup every-minute of shop failed: " in failed.message
+        stale = Alert.objects.get(kind="stale")  # its last two slots passed without a backup
+        assert stale.state == "open"
+        assert sorted(hook.events()) == sorted([("opened", failed.key), ("opened", stale.key)])
+        assert Notification.objects.filter(username="alice", outcome="alert").count() == 2
+
+        flaky_pg.resume()
+        minute_passes(4)
+        minute_passes(5)
+        assert list(ScheduleRun.objects.filter(schedule=schedule).order_by("due_at").values_list(
+            "status", flat=True))[-2:] == ["succeeded", "succeeded"]
+        failed.refresh_from_db()
+        stale.refresh_from_db()
+        assert (failed.state, failed.count, stale.state) == ("resolved", 4, "resolved")
+        assert sorted(hook.events()) == sorted([("opened", failed.key), ("opened", stale.key),
+                                                ("resolved", failed.key), ("resolved", stale.key)])
+        assert AlertEvent.objects.count() == 4
+        assert Notification.objects.filter(username="alice", outcome="resolved").count() == 2
 
 
 def test_a_manual_backup_failing_opens_no_schedule_alert(pg, pg_dbname, settings):

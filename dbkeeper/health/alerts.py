@@ -15,6 +15,7 @@ request or in the worker that ran the operation.
 """
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -190,9 +191,39 @@ def on_watchdog_sweep(sender, **kwargs):
 
 def sweep(now=None) -> None:
     now = now or timezone.now()
+    check_schedule_runs(now)
     check_stale(now)
     send_emails()
     webhooks.deliver_due(now)
+
+
+def check_schedule_runs(now=None, window=timedelta(days=1)) -> None:
+    """Scheduled runs that failed before any operation existed (the target
+    could not be reached when the backup was planned, a removed target): the
+    latest ended run of each schedule tells. Runs with an operation are told
+    by the operation's end (on_operation_finished)."""
+    from ..schedules.models import ScheduleRun
+
+    now = now or timezone.now()
+    recent = (ScheduleRun.objects.filter(status=ScheduleRun.Status.FAILED, operation_id="",
+                                         finished_at__gte=now - window)
+              .values_list("schedule_id", flat=True).distinct())
+    for schedule_id in set(recent):
+        run = (ScheduleRun.objects.filter(schedule_id=schedule_id, status__in=[ScheduleRun.Status.SUCCEEDED,
+                                                                              ScheduleRun.Status.FAILED])
+               .select_related("schedule").order_by("-finished_at", "-id").first())
+        if run is None or run.status != ScheduleRun.Status.FAILED or run.operation_id:
+            continue
+        key = f"backup_failed:schedule:{schedule_id}"
+        seen = f"run:{run.pk}"
+        alert = Alert.objects.filter(key=key).first()
+        if alert is not None and (alert.operation_id == seen or (
+                alert.state == Alert.State.RESOLVED and alert.resolved_at and alert.resolved_at >= run.finished_at)):
+            continue
+        schedule = run.schedule
+        open_alert(key, Alert.Kind.BACKUP_FAILED, schedule.target, Message(
+            N_("The scheduled backup %(schedule)s of %(target)s failed: %(error)s"),
+            {"schedule": schedule.name, "target": schedule.target, "error": run.rendered_message()}), seen)
 
 
 def check_stale(now=None) -> None:
