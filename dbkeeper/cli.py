@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "dbkeeper.engines.commands",
     "dbkeeper.backups.commands",
     "dbkeeper.backups.keygen",
+    "dbkeeper.backups.retention_commands",
     "dbkeeper.access.commands",
     "dbkeeper.audit.commands",
     "dbkeeper.uploads.commands",

@@ -117,6 +117,12 @@ DEFAULTS = {
     "ALERT_EMAILS": True,
     "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                 "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"),
+    # Retention: a storage deletion is tried this many times, waiting n x RETRY_SECONDS after the n-th failure.
+    "RETENTION_DELETE_ATTEMPTS": 3,
+    "RETENTION_RETRY_SECONDS": 1.0,
+    # Pre-restore copies kept: the last N of each target, and any younger than D days (union).
+    "PRERESTORE_KEEP_LAST": 3,
+    "PRERESTORE_KEEP_DAYS": 7,
 }
 
 

@@ -3,6 +3,7 @@
 from .operations.models import Event, Operation, PreRestoreCopy  # noqa: F401
 from .targets.models import Target  # noqa: F401
 from .backups.models import Backup  # noqa: F401
+from .backups.models import PendingDeletion, RetentionPolicy  # noqa: F401
 from .access.api_tokens import ApiToken  # noqa: F401
 from .uploads.models import Upload  # noqa: F401
 from .access.operation_tokens import OperationToken  # noqa: F401

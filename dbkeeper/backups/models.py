@@ -108,3 +108,41 @@ class Backup(models.Model):
             # sha256 is that of the stored bytes; an uploader compares its file with this.
             "plaintext_sha256": (self.info or {}).get("plaintext", {}).get("sha256") if self.encrypted else self.sha256,
         }
+
+
+class RetentionPolicy(models.Model):
+    """How long the backups of one target are kept (backups.retention): the
+    target's backups that no schedule made; a schedule's own backups follow
+    the schedule's policy."""
+
+    target = models.CharField(max_length=255, unique=True)  # a configured target name
+    policy = models.JSONField(default=dict, blank=True)  # retention.clean_policy()
+    updated_at = models.DateTimeField(default=timezone.now)
+    # After updated_at: this field's name hides django.utils.timezone in the class body.
+    timezone = models.CharField(max_length=64, blank=True, default="")  # "": the server's TIME_ZONE
+    updated_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        app_label = "dbkeeper"
+        ordering = ["target"]
+
+    def as_dict(self):
+        return {"target": self.target, "policy": self.policy, "timezone": self.timezone,
+                "updated_at": self.updated_at.isoformat(), "updated_by": self.updated_by}
+
+
+class PendingDeletion(models.Model):
+    """A backup that retention is deleting: written before its files go and
+    removed with its catalog row, so that a crash in between is finished by
+    the next prune (never a catalog row left pointing at a deleted file)."""
+
+    backup_id = models.CharField(max_length=40, unique=True)
+    storage = models.CharField(max_length=64, blank=True, default="")
+    storage_name = models.CharField(max_length=512)
+    roles_name = models.CharField(max_length=512, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "dbkeeper"
+        ordering = ["created_at"]

@@ -9,6 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('dbkeeper', '0007_schedules'),
+        ('dbkeeper', '0007_retention'),
     ]
 
     operations = [

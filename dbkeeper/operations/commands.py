@@ -32,6 +32,11 @@ def register(sub):
     d = psub.add_parser("drop")
     d.add_argument("name", help="name of the copy (see 'dbkeeper prerestore list')")
     d.set_defaults(func=cmd_prerestore_drop)
+    pr = psub.add_parser("prune", help="drop the copies past their retention (the last PRERESTORE_KEEP_LAST of "
+                                       "each target and those younger than PRERESTORE_KEEP_DAYS days are kept)")
+    pr.add_argument("--dry-run", action="store_true", help="only show what would be kept and dropped")
+    pr.add_argument("--json", action="store_true", help="print JSON")
+    pr.set_defaults(func=cmd_prerestore_prune)
 
 
 def cmd_restore(args):
@@ -162,3 +167,28 @@ def cmd_prerestore_drop(args):
     copy.save(update_fields=["dropped_at"])
     sys.stdout.write(f"dropped {copy.name}\n")
     return 0
+
+
+def cmd_prerestore_prune(args):
+    from ..listing import print_json, print_table
+    from ..server import migrate as ensure_migrated
+    from .prerestore import prune_copies
+
+    ensure_migrated()
+    result = prune_copies(dry_run=args.dry_run)
+    if args.json:
+        print_json(result)
+        return 1 if result["failed"] else 0
+    failed = {f["name"]: f["error"] for f in result["failed"]}
+    rows = []
+    for c in result["copies"]:
+        action = "keep" if c["keep"] else ("drop" if args.dry_run else ("FAILED" if c["name"] in failed else "dropped"))
+        why = ", ".join(c["reasons"]) or failed.get(c["name"], "")
+        rows.append([c["name"], c["target"], c["created_at"][:19].replace("T", " "), action, why])
+    if rows:
+        print_table(["name", "target", "created", "action", "why"], rows, keep={"name"})
+    else:
+        sys.stdout.write("No pre-restore copies.\n")
+    sys.stdout.write("Dry run: nothing was dropped.\n" if args.dry_run else
+                     f"{len(result['dropped'])} copy(ies) dropped, {len(result['failed'])} could not be.\n")
+    return 1 if result["failed"] else 0

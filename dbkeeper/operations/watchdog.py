@@ -47,6 +47,13 @@ def sweep() -> list[str]:
     from .backup_runner import sweep_leftovers
 
     sweep_leftovers()
+    # Pre-restore copies past their retention (at most once a minute).
+    from .prerestore import maybe_prune
+
+    try:
+        maybe_prune()
+    except Exception:
+        log.exception("pruning the pre-restore copies failed; trying again later")
     watchdog_swept.send(sender=sweep)
     return failed
 

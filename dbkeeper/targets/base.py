@@ -62,5 +62,9 @@ class Target(ABC):
     def drop_named(self, name: str) -> None:
         """Drop a sibling database (a pre-restore copy or a scratch) by name."""
 
+    def database_size(self, name: str) -> int | None:
+        """Bytes a sibling database (a pre-restore copy) takes; None if unknown or gone."""
+        return None
+
     def check(self) -> None:
         """Engine-independent health check of a restored scratch database."""

@@ -231,6 +231,12 @@ class PostgresTarget(Target):
                               params={"name": name, "live": self.name})
         self._drop(name)
 
+    def database_size(self, name: str) -> int | None:
+        with self._admin() as conn:
+            row = conn.execute("SELECT pg_database_size(datname) FROM pg_database WHERE datname = %s",
+                               (name,)).fetchone()
+        return int(row[0]) if row else None
+
     def _drop(self, name):
         """Drop a database, and the throwaway role of a scratch copy with it."""
         with self._admin() as conn:

@@ -89,6 +89,11 @@ class SqliteTarget(Target):
     def drop(self) -> None:
         _remove(self.path)
 
+    def database_size(self, name: str) -> int | None:
+        paths = [Path(name)] + [Path(name + suffix) for suffix in COMPANIONS]
+        sizes = [p.stat().st_size for p in paths if p.is_file()]
+        return sum(sizes) if sizes else None
+
     def drop_named(self, name: str) -> None:
         path = Path(name)
         if path.parent != self.path.parent or not (

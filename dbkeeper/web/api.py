@@ -14,6 +14,7 @@ from ..errors import DbkeeperError
 from ..notifications import service as notifications
 from ..operations import service
 from ..operations.models import Operation
+from ..operations.prerestore import restore_space_for
 from ..targets import configured_targets
 from ..targets import service as target_service
 from .decorators import json_api
@@ -139,7 +140,9 @@ def target_plan(request, credential, name):
     about the roles, extensions and privileged objects it needs (reads the
     server, changes nothing)."""
     rows = service.restore_needs(name, request.GET.get("backup"))
-    return JsonResponse({"plan": [{"object": subject.render(), "action": action.render()} for subject, action in rows]})
+    space = restore_space_for(name, request.GET.get("backup"))
+    return JsonResponse({"plan": [{"object": subject.render(), "action": action.render()} for subject, action in rows],
+                         "space": space.as_dict()})
 
 
 @json_api("POST")

@@ -88,6 +88,7 @@ def backups_page(request):
     and actions, and "Back up now" per target; the script does the rest."""
     from ..backups.catalog import listed
     from .backups_api import BACKUPS_LISTED, _since
+    from .retention_views import panel as retention_panel
 
     context = _common(request)
     filters = {name: request.GET.get(name, "").strip() for name in ("target", "origin", "since")}
@@ -99,6 +100,7 @@ def backups_page(request):
         rows = listed(limit=BACKUPS_LISTED)
     configured = target_list()
     context.update(filters=filters, targets=configured, initial=[backup_row(b) for b in rows])
+    context["retention"] = retention_panel(request.user, filters["target"])
     context["urls"].update(backups_api=reverse("dbkeeper:api_backups"), backups=reverse("dbkeeper:backups"))
     return render(request, "dbkeeper/backups.html", context)
 

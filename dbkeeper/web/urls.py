@@ -4,6 +4,7 @@ from django.urls import path
 from django.views.i18n import set_language
 
 from . import api, backups_api, downloads, health_views, pages, schedules_api, schedules_page, status
+from . import retention_views
 
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
@@ -19,6 +20,8 @@ urlpatterns = [
     path("restore-progress/<str:operation_id>/status/", status.operation_status, name="operation_status"),
     path("api/restores/", api.start_restore, name="api_restores"),
     path("api/backups/", backups_api.backups, name="api_backups"),
+    path("api/backups/retention/", retention_views.retention_preview, name="api_retention"),
+    path("api/backups/retention/prune/", retention_views.retention_prune, name="api_retention_prune"),
     path("api/operations/", api.list_operations, name="api_operations"),
     path("api/operations/<str:operation_id>/cancel/", api.cancel_operation, name="api_cancel"),
     path("api/operations/<str:operation_id>/token/", api.new_token, name="api_operation_token"),

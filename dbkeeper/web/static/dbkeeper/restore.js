@@ -49,6 +49,7 @@
     if (key === planFor) return;
     planFor = key;
     box.hidden = true;
+    $("restore-space").hidden = true;
     if (!key) return;
     let r;
     try {
@@ -56,7 +57,11 @@
     } catch (e) {
       return;  // the plan is a help, not a step: the restore can still be confirmed
     }
-    if (planFor !== key || r.status !== 200 || !r.data || !r.data.plan.length) return;
+    if (planFor !== key || r.status !== 200 || !r.data) return;
+    // The space the scratch copy and the kept pre-restore copies take.
+    $("restore-space").textContent = (r.data.space && r.data.space.text) || "";
+    $("restore-space").hidden = !$("restore-space").textContent;
+    if (!r.data.plan.length) return;
     const rows = r.data.plan.map((row) => {
       const item = document.createElement("li");
       const what = document.createElement("strong");
