@@ -43,9 +43,12 @@ def seed(now=None):
         Target.objects.create(name=name, url=f"postgresql://keeper@127.0.0.1:9/{name}")
     long_ago = now - timedelta(days=200)
     schedules = {
-        name: Schedule.objects.create(name=f"{name}-nightly", target=name, cron="30 2 * * *", created_at=long_ago)
+        name: Schedule.objects.create(name=f"{name}-nightly", target=name, cron="30 2 * * *", created_at=long_ago,
+                                      timezone="UTC")
         for name in (OK_TARGET, STALE_TARGET, FAILING_TARGET)
     }
+    # The healthy one keeps 30 daily and 8 weekly backups: older ones in between are for the next prune.
+    Schedule.objects.filter(pk=schedules[OK_TARGET].pk).update(retention={"keep_daily": 30, "keep_weekly": 8})
     # Healthy: a backup every day by its schedule, a few days missing long ago, the newest verified.
     kept = add_backups(OK_TARGET, now, runs=100, gap_days=(10, 11, 40), origin=f"schedule:{schedules[OK_TARGET].id}")
     from dbkeeper.backups.models import Backup

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.timeout(300)
 USER, USER_PASSWORD = "dana", "dana-Pw-4410"
 COLOURS = {"ok": "rgb(26, 127, 55)", "stale": "rgb(154, 103, 0)", "failing": "rgb(207, 34, 46)"}  # health.css
 LANGUAGES = {"en": "en-US", "ar": "ar"}
+DROPPED = "rgb(212, 167, 44)"  # health.css: a day whose backups the next prune deletes
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +79,17 @@ def test_dashboard_badges_charts_and_calendar(site, browser, language, width):
         calendar = card.locator("svg.calendar")
         expect(calendar).to_be_visible()
         expect(calendar.locator("rect.cal-day")).to_have_count(90)
+        assert 86 <= calendar.locator('rect.cal-day:not([data-backups="0"])').count() <= 87
         kept = calendar.locator("rect.cal-day.cal-kept")
-        assert 86 <= kept.count() <= 87
+        assert 30 < kept.count() < 40
         assert kept.first.evaluate("(r) => getComputedStyle(r).fill") == COLOURS["ok"]
-        tooltip = kept.last.locator("title").text_content()
-        assert "kept: made by schedule" in tooltip or language == "ar"
+        dropped = calendar.locator("rect.cal-day.cal-dropped")
+        assert dropped.count() > 40 and dropped.first.evaluate("(r) => getComputedStyle(r).fill") == DROPPED
+        if language == "en":  # why, in each day's tooltip (retention's reasons)
+            tooltip = kept.last.locator("title").text_content()
+            assert tooltip.startswith(tooltip[:10] + ": newest verified; daily " + tooltip[:10] + "; weekly "), tooltip
+            assert dropped.first.locator("title").text_content().endswith(
+                ": the next prune deletes it (no rule keeps it)")
         first_day = calendar.locator("rect.cal-day").first.bounding_box()
         last_day = calendar.locator("rect.cal-day").last.bounding_box()
         assert (first_day["x"] > last_day["x"]) == (language == "ar")

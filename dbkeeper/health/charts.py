@@ -39,7 +39,7 @@ def bars(values, titles, css_class, rtl=False, label=""):
 
 
 def calendar(days, rtl=False, label=""):
-    """A strip of day cells; ``days``: dicts with date, backups and title, oldest first."""
+    """A strip of day cells; ``days``: dicts with date, backups, kept (of them) and title, oldest first."""
     count = len(days)
     width = count * (CELL + GAP)
     parts = [f'<svg class="calendar" viewBox="0 0 {width} {CELL}" width="{width}" height="{CELL * 3}" '
@@ -47,7 +47,7 @@ def calendar(days, rtl=False, label=""):
              f'data-direction="{"rtl" if rtl else "ltr"}" xmlns="http://www.w3.org/2000/svg">']
     for i, day in enumerate(days):
         x = _x(i, count, CELL + GAP, rtl)
-        kind = "cal-kept" if day["backups"] else "cal-none"
+        kind = "cal-kept" if day.get("kept", day["backups"]) else ("cal-dropped" if day["backups"] else "cal-none")
         parts.append(f'<rect class="cal-day {kind}" data-date="{escape(day["date"])}" data-backups="{day["backups"]}" '
                      f'x="{x}" y="0" width="{CELL}" height="{CELL}"><title>{escape(day["title"])}</title></rect>')
     parts.append("</svg>")

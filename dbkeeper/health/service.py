@@ -104,45 +104,44 @@ def schedule_facts(now=None, target: str | None = None) -> list[ScheduleFacts]:
 # -- why a backup is kept --------------------------------------------------------------------
 
 def kept_reasons(backups, target: str) -> dict:
-    """Backup id -> list of Messages (or texts) saying why it is kept. Uses the retention
-    plan when that part is installed, else says who made it."""
+    """Backup id -> (kept, list of Messages saying why): the retention
+    planner's decision ("daily 2026-11-29", "pinned", "no rule keeps it"...)
+    under the target's policy or, for what a schedule made, the schedule's;
+    where the planner has no decision, who made it."""
+    planned = _retention_decisions(target)
     reasons = {}
-    try:
-        from ..backups import retention  # noqa: F401
-        planned = _retention_reasons(retention, backups, target)
-    except ImportError:
-        planned = None
     for b in backups:
-        words = list((planned or {}).get(b.id) or [])
-        if not words:
-            if b.pinned:
-                words.append(Message(N_("pinned")))
-            if b.origin.startswith("schedule:"):
-                words.append(Message(N_("kept: made by schedule %(name)s"), {"name": b.origin.split(":", 1)[1]}))
-            elif b.source == "upload":
-                words.append(Message(N_("kept: uploaded by %(user)s"), {"user": b.username or "-"}))
-            else:
-                words.append(Message(N_("kept: made by %(user)s"), {"user": b.username or "-"}))
-        reasons[b.id] = words
+        if b.id in planned:
+            reasons[b.id] = planned[b.id]
+            continue
+        words = [Message(N_("pinned"))] if b.pinned else []
+        if b.origin.startswith("schedule:"):
+            words.append(Message(N_("kept: made by schedule %(name)s"), {"name": b.origin.split(":", 1)[1]}))
+        elif b.source == "upload":
+            words.append(Message(N_("kept: uploaded by %(user)s"), {"user": b.username or "-"}))
+        else:
+            words.append(Message(N_("kept: made by %(user)s"), {"user": b.username or "-"}))
+        reasons[b.id] = (True, words)
     return reasons
 
 
-def _retention_reasons(retention, backups, target):
-    """Reasons from retention.plan, when it offers them; None if its shape is unknown."""
-    plan = getattr(retention, "plan", None)
-    if plan is None:
-        return None
-    try:
-        result = plan(target=target)
-    except Exception:
-        log.debug("retention plan of %s not available", target, exc_info=True)
-        return None
+def _retention_decisions(target) -> dict:
+    """Backup id -> (keep, reasons) from a retention preview (nothing changes)."""
+    from ..backups import pruning
+    from ..schedules.models import Schedule
+
     out = {}
-    for item in getattr(result, "kept", []) or []:
-        backup = getattr(item, "backup", None)
-        words = getattr(item, "reasons", None) or []
-        if backup is not None:
-            out[getattr(backup, "id", backup)] = list(words)
+    try:
+        groups = pruning.preview(target)
+        for s in Schedule.objects.filter(target=target).exclude(retention={}):
+            groups += pruning.preview(target, policy=s.retention, tz=s.timezone, origin=f"schedule:{s.id}")
+    except Exception:  # a policy the planner refuses must not take the dashboard down
+        log.warning("retention preview of %s failed; the dashboard says who made each backup instead", target,
+                    exc_info=True)
+        return out
+    for group in groups:
+        for decision in group.decisions:
+            out[decision.id] = (decision.keep, list(decision.reasons))
     return out
 
 
@@ -168,17 +167,22 @@ def target_health(name: str, now=None) -> dict:
     days = {}
     for b in in_window:
         day = timezone.localtime(b.created_at, zone).date()
-        entry = days.setdefault(day, {"backups": 0, "reasons": []})
+        entry = days.setdefault(day, {"backups": 0, "kept": 0, "reasons": [], "dropped": []})
         entry["backups"] += 1
-        for r in reasons.get(b.id, []):
+        keep, words = reasons.get(b.id, (True, []))
+        entry["kept"] += 1 if keep else 0
+        bucket = entry["reasons"] if keep else entry["dropped"]
+        for r in words:
             text = r.render() if isinstance(r, Message) else str(r)
-            if text not in entry["reasons"]:
-                entry["reasons"].append(text)
+            if text not in bucket:
+                bucket.append(text)
     calendar = []
     for i in range(CALENDAR_DAYS):
         day = first_day + timedelta(days=i)
-        entry = days.get(day, {"backups": 0, "reasons": []})
-        calendar.append({"date": day.isoformat(), "backups": entry["backups"], "reasons": entry["reasons"]})
+        entry = days.get(day, {"backups": 0, "kept": 0, "reasons": [], "dropped": []})
+        # Why the day's backups are kept; for a day whose backups the next prune deletes, why not.
+        calendar.append({"date": day.isoformat(), "backups": entry["backups"], "kept": entry["kept"],
+                         "reasons": entry["reasons"] if entry["kept"] else entry["dropped"]})
 
     problems, state = [], OK
     facts = schedule_facts(now=now, target=name)

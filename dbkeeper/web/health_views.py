@@ -51,12 +51,15 @@ def card(row: dict, rtl: bool, now) -> dict:
                                               "Backup durations, last %(count)s runs", len(runs)) % {"count": len(runs)})
     days = []
     for day in row["calendar"]:
-        if day["backups"]:
+        if day["kept"]:
             title = _("%(date)s: %(reasons)s") % {"date": day["date"], "reasons": "; ".join(day["reasons"])}
+        elif day["backups"]:
+            title = _("%(date)s: the next prune deletes it (%(reasons)s)") % {
+                "date": day["date"], "reasons": "; ".join(day["reasons"])}
         else:
             title = _("%(date)s: no kept backup") % {"date": day["date"]}
         days.append({**day, "title": title})
-    kept_days = sum(1 for d in days if d["backups"])
+    kept_days = sum(1 for d in days if d["kept"])
     last = row["last_backup"]
     verified = row["last_verified"]
     durations_known = [r["duration_seconds"] for r in runs if r["duration_seconds"] is not None]
