@@ -106,6 +106,11 @@ def test_a_schedule_against_a_stopped_server_alerts_once_and_resolves_once(flaky
         assert alert.state == "resolved" and alert.resolved_at is not None
         assert list(AlertEvent.objects.values_list("event", flat=True)) == ["opened", "resolved"]
         assert Notification.objects.filter(outcome="resolved").count() == 2
+        from dbkeeper.audit.models import AuditEntry
+
+        assert list(AuditEntry.objects.filter(action__startswith="alert.").order_by("number").values_list(
+            "action", "target", "outcome")) == [("alert.opened", "shop", "backup_failed"),
+                                                ("alert.resolved", "shop", "backup_failed")]
         alerts.sweep()
         alerts.sweep()
         assert hook.events() == [("opened", alert.key), ("resolved", alert.key)]

@@ -97,6 +97,11 @@ def _event(alert: Alert, event: str, sentence: Message) -> AlertEvent:
         for u in users
     ])
     log.warning("alert %s %s: %s (told %s users in-app)", alert.key, event, sentence.english(), len(users))
+    from ..audit.service import record as audit
+
+    operation = alert.operation_id if alert.operation_id.startswith("op_") else ""
+    audit(f"alert.{event}", target=alert.target, operation=operation, outcome=alert.kind, sentence=sentence,
+          details={"key": alert.key, "count": alert.count, "told_in_app": len(users)})
     return record
 
 
