@@ -8,6 +8,7 @@ class DbkeeperConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 -- importing it registers dbkeeper's system checks
+        from .health import checks as alert_checks  # noqa: F401 -- and the alert settings' checks
 
         # Signal receivers are connected here, once the apps are loaded (as
         # django.contrib.auth does), not as a side effect of importing a module.

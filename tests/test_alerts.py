@@ -250,3 +250,20 @@ def test_no_webhook_configured_sends_nothing_and_the_signature_is_hmac_sha256():
 
     body = b'{"a":1}'
     assert webhooks.signature(body, "k") == "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("url,secret,errors", [
+    ("https://hooks.example.org/x", "s", []),
+    ("http://127.0.0.1:8080/x", "s", []),
+    ("hooks.example.org/x", "s", ["dbkeeper.E101"]),
+    ("ftp://hooks.example.org/x", "s", ["dbkeeper.E101"]),
+    ("https://hooks.example.org/x", "", ["dbkeeper.E102"]),
+    ("https:///x", None, ["dbkeeper.E101", "dbkeeper.E102"]),
+])
+def test_bad_webhook_settings_are_errors_of_the_system_checks(settings, url, secret, errors):
+    from django.core.checks import run_checks
+
+    settings.DBKEEPER = {**settings.DBKEEPER, "ALERT_WEBHOOK_URL": url, "ALERT_WEBHOOK_SECRET": secret}
+    found = run_checks(tags=["dbkeeper"])
+    assert [e.id for e in found] == errors
+    assert all("ALERT_WEBHOOK" in e.msg for e in found)
