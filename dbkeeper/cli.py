@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",
     "dbkeeper.databases.commands",
+    "dbkeeper.health.commands",
     "dbkeeper.schedules.commands",
 ]
 
@@ -30,7 +31,7 @@ COMMAND_MODULES = [
 SERVER_COMMANDS = {"serve", "web", "worker", "watchdog"}
 # Commands that only read: they never create a data folder (None: every action).
 READ_ONLY_COMMANDS = {"operations": None, "inspect": None, "prerestore": {"list"}, "token": {"list"},
-                      "target": {"list"}, "db": {"list"}, "schedule": {"list"}}
+                      "target": {"list"}, "db": {"list"}, "schedule": {"list"}, "status": None}
 VERBOSE_HELP = "also show log lines on the terminal (they always go to the log file)"
 
 

@@ -104,6 +104,17 @@ DEFAULTS = {
     # are spread over the following minutes.
     "SCHEDULE_STARTS_PER_MINUTE": 3,
     # The Content-Security-Policy header of every response (access/csp.py).
+    # Alerts (dbkeeper/health): a webhook that gets each alert opened or resolved
+    # as a JSON POST signed with HMAC-SHA256 of the body (X-Dbkeeper-Signature:
+    # sha256=<hex>) with this secret; tried up to ALERT_WEBHOOK_ATTEMPTS times,
+    # waiting ALERT_WEBHOOK_BACKOFF seconds, then twice as long each time.
+    "ALERT_WEBHOOK_URL": None,
+    "ALERT_WEBHOOK_SECRET": None,
+    "ALERT_WEBHOOK_ATTEMPTS": 8,
+    "ALERT_WEBHOOK_BACKOFF": 30,
+    "ALERT_WEBHOOK_TIMEOUT": 10,
+    # Alert e-mails go to the staff who may view the target (Django's mail settings).
+    "ALERT_EMAILS": True,
     "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                 "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"),
     # Retention: a storage deletion is tried this many times, waiting n x RETRY_SECONDS after the n-th failure.

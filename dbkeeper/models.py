@@ -11,4 +11,5 @@ from .notifications.models import Notification  # noqa: F401
 from .audit.models import AuditEntry  # noqa: F401
 from .access.signin import SigninFailure, SigninLock  # noqa: F401
 from .access.twofactor import TotpDevice  # noqa: F401
+from .health.models import Alert, AlertEvent, WebhookAttempt  # noqa: F401
 from .schedules.models import Schedule, ScheduleRun  # noqa: F401

@@ -61,9 +61,7 @@ class PgServer:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         self._run([pg_bin("initdb"), "-D", str(self.data), "-U", self.user, "-E", "UTF8", "--locale=C.UTF-8",
                    "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"])
-        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
-        self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.base / "log"), "-w", "start"])
+        self.resume()
         return self
 
     def stop(self):
@@ -71,6 +69,15 @@ class PgServer:
             self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+    def halt(self):
+        """Stop the server but keep its data, for resume() (a server that went down)."""
+        self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def resume(self):
+        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
+        self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.base / "log"), "-w", "start"])
 
     def url(self, dbname="postgres"):
         return f"postgresql://{self.user}:{PASSWORD}@127.0.0.1:{self.port}/{dbname}"

@@ -200,7 +200,7 @@ def test_pages_work_under_the_policy_in_chromium(site, context, path):
     page.fill("#id_username", "boss")
     page.fill("#id_password", "pw-boss")
     page.click("#login-button")
-    page.wait_for_url(site.url("/"))
+    page.wait_for_url(site.url("/dashboard/"))
     response = page.goto(site.url(path))
     assert response.headers["content-security-policy"] == POLICY
     page.wait_for_load_state("networkidle")

@@ -39,11 +39,11 @@ def test_non_staff_get_403(path, django_user_model):
     assert response.status_code == 403 and "Only staff members" in response.content.decode()
 
 
-def test_login_page_signs_in_and_goes_to_the_restore_page(alice):
+def test_login_page_signs_in_and_goes_to_the_dashboard(alice):
     client = Client()
     assert client.get("/login/").status_code == 200
     response = client.post("/login/", {"username": "alice", "password": "pw-alice"})
-    assert response.status_code == 302 and response["Location"] == "/"
+    assert response.status_code == 302 and response["Location"] == "/dashboard/"
     bad = Client().post("/login/", {"username": "alice", "password": "wrong"})
     assert bad.status_code == 200 and "do not match" in bad.content.decode()
 

@@ -21,11 +21,18 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # A notification about no operation (a backup alert): its sentence, Message.to_json().
+    sentence = models.JSONField(null=True, blank=True)
 
     class Meta:
         app_label = "dbkeeper"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["user_id", "read_at"])]
+
+    def rendered_sentence(self) -> str:
+        from ..messages import render_stored
+
+        return render_stored(self.sentence) if self.sentence else ""
 
     def __str__(self):
         return f"notification {self.pk} for {self.username}: {self.operation_id} {self.outcome}"

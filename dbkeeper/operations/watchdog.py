@@ -12,6 +12,7 @@ from ..errors import WorkerLost
 from ..messages import N_
 from .models import Operation
 from .runner import fail_stale
+from .signals import watchdog_swept
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def sweep() -> list[str]:
         maybe_prune()
     except Exception:
         log.exception("pruning the pre-restore copies failed; trying again later")
+    watchdog_swept.send(sender=sweep)
     return failed
 
 

@@ -19,6 +19,9 @@ from the environment, with embedded defaults that need no other service:
   is trusted, cookies are Secure, HSTS is on, and the client's address is the
   last one the proxy put in X-Forwarded-For (sign-in throttling, audit log)
 - DBKEEPER_REQUIRE_2FA=1: superusers must sign in with a TOTP code
+- DBKEEPER_ALERT_WEBHOOK_URL, DBKEEPER_ALERT_WEBHOOK_SECRET: send alerts
+  (failed scheduled backups, failed verifications, stale schedules, storage
+  errors) as signed JSON POSTs to this address
 """
 
 import os
@@ -158,6 +161,9 @@ if env("DBKEEPER_BACKUP_STORAGE"):
     DBKEEPER["BACKUP_STORAGE"] = env("DBKEEPER_BACKUP_STORAGE")
 if env("DBKEEPER_REQUIRE_2FA", "") == "1":
     DBKEEPER["REQUIRE_2FA"] = True
+if env("DBKEEPER_ALERT_WEBHOOK_URL"):
+    DBKEEPER["ALERT_WEBHOOK_URL"] = env("DBKEEPER_ALERT_WEBHOOK_URL")
+    DBKEEPER["ALERT_WEBHOOK_SECRET"] = env("DBKEEPER_ALERT_WEBHOOK_SECRET", "")
 
 BEHIND_TLS_PROXY = env("DBKEEPER_BEHIND_TLS_PROXY", "") == "1"
 if BEHIND_TLS_PROXY:
@@ -170,7 +176,7 @@ if BEHIND_TLS_PROXY:
 SESSION_COOKIE_AGE = int(env("DBKEEPER_SESSION_AGE", str(2 * 3600)))
 SESSION_SAVE_EVERY_REQUEST = False
 LOGIN_URL = "dbkeeper:login"
-LOGIN_REDIRECT_URL = "dbkeeper:restore"
+LOGIN_REDIRECT_URL = "dbkeeper:dashboard"
 LOGOUT_REDIRECT_URL = "dbkeeper:login"
 
 LANGUAGE_CODE = "en"

@@ -236,9 +236,9 @@ def login_code(request):
             request.session.pop(PENDING, None)
             signin.register_success(user.get_username())
             auth_login(request, user, backend=pending["backend"])
-            target = pending.get("next") or reverse("dbkeeper:restore")
+            target = pending.get("next") or reverse("dbkeeper:dashboard")
             if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-                target = reverse("dbkeeper:restore")
+                target = reverse("dbkeeper:dashboard")
             return HttpResponseRedirect(target)
         else:
             signin.on_login_failed(sender=__name__, credentials={"username": user.get_username(), "step": "code"},

@@ -3,7 +3,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.i18n import set_language
 
-from . import api, backups_api, databases, downloads, pages, retention_views, schedules_api, schedules_page, status
+from . import (api, backups_api, databases, downloads, health_views, pages, retention_views, schedules_api,
+               schedules_page, status)
 
 urlpatterns = [
     path("", pages.restore_page, name="restore"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("operations/", pages.operations_page, name="operations"),
     path("backups/", pages.backups_page, name="backups"),
     path("audit/", pages.audit_page, name="audit"),
+    path("dashboard/", health_views.dashboard, name="dashboard"),
     path("restore-progress/<str:operation_id>/", pages.progress_page, name="progress"),
     path("restore-progress/<str:operation_id>/status/", status.operation_status, name="operation_status"),
     path("api/restores/", api.start_restore, name="api_restores"),
@@ -31,6 +33,7 @@ urlpatterns = [
     path("api/targets/", api.targets_api, name="api_targets"),
     path("api/targets/<str:name>/plan/", api.target_plan, name="api_target_plan"),
     path("api/audit/", api.audit_api, name="api_audit"),
+    path("api/health/", health_views.health_api, name="api_health"),
     path("api/notifications/read/", api.read_notifications, name="api_notifications_read"),
     path("databases/", databases.databases_page, name="databases"),
     path("api/databases/", databases.databases, name="api_databases"),

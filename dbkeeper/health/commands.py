@@ -1,0 +1,57 @@
+"""``dbkeeper status [--json] [--target NAME]``: backup health for
+monitoring systems. Exit code 0: all ok, 1: something stale, 2: something failing."""
+
+import sys
+
+from ..streams import human_size
+
+
+def register(sub):
+    p = sub.add_parser("status", help="backup health of every target (exit code 0 ok, 1 stale, 2 failing)")
+    p.add_argument("--target", default="", help="only this configured target")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=status)
+
+
+def _age(seconds):
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def status(args):
+    from ..errors import DbkeeperError
+    from ..listing import open_records, print_json, print_table
+    from . import service
+
+    if not open_records(as_json=args.json):
+        return 0
+    try:
+        data = service.overview(None, target=args.target.strip(), everything=True)
+    except DbkeeperError as exc:
+        sys.stderr.write(exc.render() + "\n")
+        return 3
+    if args.json:
+        print_json(data)
+        return data["exit_code"]
+    if not data["targets"]:
+        sys.stdout.write("No targets configured yet ('dbkeeper target add').\n")
+        return 0
+    rows = []
+    for t in data["targets"]:
+        last = t["last_backup"]
+        verified = t["last_verified"]
+        rows.append([t["target"], t["health"],
+                     f"{last['created_at'][:16]} ({_age(last['age_seconds'])})" if last else "never",
+                     verified["verified_at"][:16] if verified else "never",
+                     (t["next_run"] or "-")[:16], human_size(t["total_size"]), str(t["backups"])])
+    print_table(["target", "health", "last backup", "last verified", "next run", "size", "backups"], rows,
+                keep={"target", "health"})
+    for t in data["targets"]:
+        for problem in t["problems"]:
+            sys.stdout.write(f"{t['target']}: {problem}\n")
+    return data["exit_code"]
