@@ -92,6 +92,10 @@ DEFAULTS = {
     "REQUIRE_2FA": False,
     # Key that encrypts saved target passwords (default: secrets.key in the data folder).
     "SECRETS_KEY_FILE": None,
+    # What plain staff (is_staff) may do on every target without a grant
+    # (access/permissions.py); [] makes grants the only way. manage_targets
+    # stays with superusers and grants, as before permissions existed.
+    "STAFF_PERMISSIONS": ["view", "backup", "restore", "manage_databases", "manage_schedules"],
     # The Content-Security-Policy header of every response (access/csp.py).
     "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                 "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"),

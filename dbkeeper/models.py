@@ -10,3 +10,4 @@ from .notifications.models import Notification  # noqa: F401
 from .audit.models import AuditEntry  # noqa: F401
 from .access.signin import SigninFailure, SigninLock  # noqa: F401
 from .access.twofactor import TotpDevice  # noqa: F401
+from .access.grants import TargetGrant  # noqa: F401
