@@ -20,7 +20,8 @@ Where a user's rights come from:
   existed (adding a target was for superusers). Set it to ``[]`` to make
   grants the only way in.
 
-A grant does not need ``is_staff``: any active user with a permission may use
+Any permission on a target also lets one see it (``view``). A grant does
+not need ``is_staff``: any active user with a permission may use
 the pages and the API for what it allows. An inactive user has none.
 
 A user's rights are read once per user object (one query on the user's
@@ -74,15 +75,20 @@ class Rights:
     everywhere: frozenset = frozenset()
     on: dict = field(default_factory=dict)  # target name -> frozenset of permissions
 
+    # Any permission on a target lets one see it (pick it, see its backups and operations).
+
+    def _holds(self, perm, perms) -> bool:
+        return bool(perms) if perm == "view" else perm in perms
+
     def allows(self, perm, target=None) -> bool:
-        return perm in self.everywhere or (bool(target) and perm in self.on.get(target, ()))
+        return self._holds(perm, self.everywhere) or (bool(target) and self._holds(perm, self.on.get(target, ())))
 
     def anywhere(self, perm) -> bool:
-        return perm in self.everywhere or any(perm in perms for perms in self.on.values())
+        return self._holds(perm, self.everywhere) or any(self._holds(perm, perms) for perms in self.on.values())
 
     def targets(self, perm) -> frozenset:
         """The targets on which ``perm`` was granted one by one (beside ``everywhere``)."""
-        return frozenset(name for name, perms in self.on.items() if perm in perms)
+        return frozenset(name for name, perms in self.on.items() if self._holds(perm, perms))
 
 
 NOTHING = Rights()
@@ -206,4 +212,26 @@ def target_filter(user, perm: str = "view"):
     else the set of target names they have it on (maybe empty)."""
     _check(perm)
     allowed = rights(user)
-    return None if perm in allowed.everywhere else set(allowed.targets(perm))
+    return None if allowed.allows(perm) else set(allowed.targets(perm))
+
+
+def target_of(spec: str, display: str = "") -> str:
+    """The name permissions know a target by: its configured name, or (for a
+    database URL, which no grant names) the URL without its password."""
+    return display if "://" in (spec or "") else (spec or display or "")
+
+
+def require_on(user, perm: str, spec: str, display: str = "") -> None:
+    """``require`` for something recorded with a target spec (an operation, a
+    backup); one recorded without a target (an uploaded backup) asks for
+    ``perm`` on at least one target."""
+    name = target_of(spec, display)
+    if name:
+        require(user, perm, name)
+    else:
+        require_anywhere(user, perm)
+
+
+def may_on(user, perm: str, spec: str, display: str = "") -> bool:
+    name = target_of(spec, display)
+    return has_perm(user, perm, name) if name else has_perm_anywhere(user, perm)
