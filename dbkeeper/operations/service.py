@@ -236,6 +236,9 @@ def visible_operation(operation_id, user) -> Operation:
     if op is None:
         raise DbkeeperError(N_("There is no operation with this id."), code="not_found")
     if user is not None and not can_see(user, op):
+        if str(user.pk) == op.user_id:  # their own, on a target they may no longer see
+            permissions.require_on(user, "view", op.target_spec, op.target_display)
+        permissions.require_anywhere(user, "view")
         raise DbkeeperError(N_("This restore was started by someone else."), code="not_your_operation")
     return op
 
