@@ -245,8 +245,17 @@ def test_a_group_grant_applies_to_its_members_until_revoked(site, django_user_mo
 
 def test_superusers_have_every_permission_and_plain_staff_those_of_the_setting(site, root, alice, settings):
     assert all(permissions.has_perm(root, perm, "b") for perm in PERMS)
+    client, csrf = csrf_client(root)
+    assert _post(client, csrf, "/api/backups/", target="b").status_code == 202
+    added = _post(client, csrf, "/api/targets/", name="c", url=f"sqlite:///{site['dir'] / 'c.sqlite3'}")
+    assert added.status_code == 201
+    assert {b["id"] for b in client.get("/api/backups/").json()["backups"]} == {
+        site["a"].id, site["b"].id, site["upload"].id}
+    # Plain staff: everything but managing targets, on every target.
     assert [p for p in PERMS if permissions.has_perm(alice, p, "b")] == [
         "view", "backup", "restore", "manage_databases", "manage_schedules"]
+    assert _post(*csrf_client(alice), "/api/targets/", name="d", url="sqlite:////tmp/d.db").status_code == 403
+    # Without staff permissions, plain staff need grants like anyone else.
     settings.DBKEEPER = {**settings.DBKEEPER, "STAFF_PERMISSIONS": []}
     permissions.forget(alice)
     client, csrf = csrf_client(alice)
