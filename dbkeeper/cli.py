@@ -134,7 +134,10 @@ def _acting_user_resolver(args):
     """Who the command acts as, looked up when first asked (after the command
     has migrated the control database): ``--as USERNAME``, else the first
     active superuser (by id), else nobody: a server without a superuser yet is
-    run by its operator with every right, as before permissions existed."""
+    run by its operator with every right, as before permissions existed. So
+    is a project whose user table cannot be read now (it lives in a database
+    that is missing, e.g. the one about to be restored), unless ``--as``
+    names a user."""
     if not getattr(args, "needs_django", True):
         return None
     username = getattr(args, "as_user", None)
@@ -145,10 +148,19 @@ def _acting_user_resolver(args):
         from .errors import DbkeeperError
         from .messages import N_
 
+        from django.db import DatabaseError
+
         User = get_user_model()
-        if username is None:
-            return User._default_manager.filter(is_superuser=True, is_active=True).order_by("pk").first()
-        user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+        try:
+            if username is None:
+                return User._default_manager.filter(is_superuser=True, is_active=True).order_by("pk").first()
+            user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+        except DatabaseError as exc:
+            if username is None:
+                log.warning("the user table cannot be read (%s): acting as the operator", exc)
+                return None
+            raise DbkeeperError(N_("The users cannot be read to act as %(name)s: %(error)s"), code="users_unreadable",
+                                params={"name": username, "error": str(exc).strip()}) from None
         if user is None:
             raise DbkeeperError(N_("There is no user named %(name)s to act as."), code="not_found",
                                 params={"name": username})
