@@ -368,3 +368,7 @@ def test_the_command_line_acts_as_the_user_named_with_as(site, root, django_user
                 configure=False) == 1
     assert "You may not add, change or remove targets." in capsys.readouterr().err
     assert not Target.objects.filter(name="c").exists()
+    # The audit log is for superusers on the command line too.
+    assert main(["--as", "ann", "audit"], configure=False) == 1
+    assert "Only superusers may read the audit log." in capsys.readouterr().err
+    assert main(["audit", "verify"], configure=False) == 0
