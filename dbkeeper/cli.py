@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "dbkeeper.backups.keygen",
     "dbkeeper.backups.retention_commands",
     "dbkeeper.access.commands",
+    "dbkeeper.access.grant_commands",
     "dbkeeper.audit.commands",
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",
@@ -31,8 +32,10 @@ COMMAND_MODULES = [
 SERVER_COMMANDS = {"serve", "web", "worker", "watchdog"}
 # Commands that only read: they never create a data folder (None: every action).
 READ_ONLY_COMMANDS = {"operations": None, "inspect": None, "prerestore": {"list"}, "token": {"list"},
-                      "target": {"list"}, "db": {"list"}, "schedule": {"list"}, "status": None}
+                      "target": {"list"}, "db": {"list"}, "schedule": {"list"}, "status": None, "grants": None}
 VERBOSE_HELP = "also show log lines on the terminal (they always go to the log file)"
+AS_HELP = ("act as this user: the command is checked against their permissions and recorded under their name "
+           "(default: the first active superuser)")
 
 
 def is_read_only(args) -> bool:
@@ -64,6 +67,7 @@ def build_parser():
             raise
         module.register(sub)
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("--as", dest="as_user", metavar="USERNAME", default=None, help=AS_HELP)
     _add_verbose(sub)
     return parser
 
@@ -76,6 +80,8 @@ def _add_verbose(subparsers_action):
             _add_verbose(nested[0])
         if not any("--verbose" in a.option_strings for a in parser._actions):
             parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        if not nested and not any("--as" in a.option_strings for a in parser._actions):
+            parser.add_argument("--as", dest="as_user", metavar="USERNAME", default=argparse.SUPPRESS, help=AS_HELP)
 
 
 def terminal_logging(args):
@@ -110,11 +116,12 @@ def main(argv=None, configure=True):
             conf.record_data_dir(conf.data_dir())
     if configure:
         terminal_logging(args)
-    from .audit.context import via
+    from .audit.context import acting_as, via
     from .errors import DbkeeperError
 
     try:
-        with via("cli"):  # audit rows written by the command say so
+        # Audit rows written by the command say so, under the name of the user it acts as.
+        with via("cli"), acting_as(_acting_user_resolver(args)):
             return args.func(args) or 0
     except DbkeeperError as exc:
         # A client command runs without Django settings: no catalog, so English.
@@ -125,6 +132,48 @@ def main(argv=None, configure=True):
     except KeyboardInterrupt:
         sys.stderr.write("dbkeeper: interrupted\n")
         return 130
+
+
+def _acting_user_resolver(args):
+    """Who the command acts as, looked up when first asked (after the command
+    has migrated the control database): ``--as USERNAME``, else the first
+    active superuser (by id), else nobody: a server without a superuser yet is
+    run by its operator with every right, as before permissions existed. So
+    is a project whose user table cannot be read now (it lives in a database
+    that is missing, e.g. the one about to be restored), unless ``--as``
+    names a user."""
+    if not getattr(args, "needs_django", True):
+        return None
+    username = getattr(args, "as_user", None)
+
+    def resolve():
+        from django.contrib.auth import get_user_model
+
+        from .errors import DbkeeperError
+        from .messages import N_
+
+        from django.db import DatabaseError
+
+        User = get_user_model()
+        try:
+            if username is None:
+                return User._default_manager.filter(is_superuser=True, is_active=True).order_by("pk").first()
+            user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+        except DatabaseError as exc:
+            if username is None:
+                log.warning("the user table cannot be read (%s): acting as the operator", exc)
+                return None
+            raise DbkeeperError(N_("The users cannot be read to act as %(name)s: %(error)s"), code="users_unreadable",
+                                params={"name": username, "error": str(exc).strip()}) from None
+        if user is None:
+            raise DbkeeperError(N_("There is no user named %(name)s to act as."), code="not_found",
+                                params={"name": username})
+        if not user.is_active:
+            raise DbkeeperError(N_("The user %(name)s is inactive and cannot act."), code="forbidden",
+                                params={"name": username})
+        return user
+
+    return resolve
 
 
 if __name__ == "__main__":

@@ -103,6 +103,10 @@ DEFAULTS = {
     # Scheduled backups started per minute at most: schedules due the same minute
     # are spread over the following minutes.
     "SCHEDULE_STARTS_PER_MINUTE": 3,
+    # What plain staff (is_staff) may do on every target without a grant
+    # (access/permissions.py); [] makes grants the only way. manage_targets
+    # stays with superusers and grants, as before permissions existed.
+    "STAFF_PERMISSIONS": ["view", "backup", "restore", "manage_databases", "manage_schedules"],
     # The Content-Security-Policy header of every response (access/csp.py).
     # Alerts (dbkeeper/health): a webhook that gets each alert opened or resolved
     # as a JSON POST signed with HMAC-SHA256 of the body (X-Dbkeeper-Signature:

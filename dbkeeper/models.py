@@ -13,3 +13,4 @@ from .access.signin import SigninFailure, SigninLock  # noqa: F401
 from .access.twofactor import TotpDevice  # noqa: F401
 from .health.models import Alert, AlertEvent, WebhookAttempt  # noqa: F401
 from .schedules.models import Schedule, ScheduleRun  # noqa: F401
+from .access.grants import TargetGrant  # noqa: F401

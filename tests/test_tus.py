@@ -272,7 +272,7 @@ def test_a_revoked_token_or_a_renamed_user_no_longer_authenticates(users):
 
 def test_non_staff_is_refused(users):
     response = create(api(users[2]), 10)
-    assert response.status_code == 403 and "staff" in response.json()["error"]["message"]
+    assert response.status_code == 403 and "upload backups" in response.json()["error"]["message"]
     assert not Upload.objects.exists()
 
 

@@ -39,15 +39,23 @@ class Credential:
 
 
 def can_restore(user) -> bool:
-    """Only staff and superusers restore, watch and cancel restores."""
-    return bool(user is not None and user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser))
+    """Whether ``user`` may use dbkeeper's pages and API at all: any
+    permission on any target (access/permissions.py); what each action needs
+    is checked by its service."""
+    from .permissions import may_use
+
+    return may_use(user)
 
 
 def can_see(user, operation) -> bool:
-    """A staff user sees their own operations; a superuser sees everyone's."""
+    """A user sees their own operations on targets they may still see; a superuser sees everyone's."""
+    from .permissions import may_on
+
     if not can_restore(user):
         return False
-    return user.is_superuser or str(user.pk) == operation.user_id
+    if user.is_superuser:
+        return True
+    return str(user.pk) == operation.user_id and may_on(user, "view", operation.target_spec, operation.target_display)
 
 
 def has_bearer(request) -> bool:
@@ -102,4 +110,7 @@ def not_signed_in(request=None) -> Refusal:
 
 
 def not_staff() -> Refusal:
-    return Refusal(403, "forbidden", Message(N_("Only staff members may restore databases or see their restores.")))
+    """The answer to a user who holds no dbkeeper permission at all."""
+    from .permissions import REFUSED
+
+    return Refusal(403, "forbidden", Message(REFUSED["view"]))

@@ -48,15 +48,30 @@ def cmd_create(args):
                             params={"name": args.username})
     if not user.is_active:
         raise DbkeeperError(N_("The user %(name)s is inactive; a token for it would not work."), params={"name": args.username})
+    _may_act_for(user.pk)
     record, secret = create_token(user, name=args.name)
     sys.stdout.write(secret + "\n")
     sys.stderr.write(
         f"Token {record.id} ({record.prefix}…) for {record.username}. It is shown only this once; "
         f"revoke it with 'dbkeeper token revoke {record.prefix}'.\n"
     )
-    if not user.is_staff:
-        sys.stderr.write(f"Note: {record.username} is not staff, and only staff may upload backups.\n")
+    from .permissions import may_use
+
+    if not may_use(user):
+        sys.stderr.write(f"Note: {record.username} holds no dbkeeper permission yet, so the token can do nothing; "
+                         f"see 'dbkeeper grant'.\n")
     return 0
+
+
+def _may_act_for(user_id):
+    """A command run as a user other than a superuser manages only that user's own tokens and sign-in."""
+    from ..audit.context import acting_user
+    from ..messages import N_
+    from .permissions import PermissionRefused
+
+    acting = acting_user()
+    if acting is not None and not acting.is_superuser and str(acting.pk) != str(user_id):
+        raise PermissionRefused(N_("Only superusers may manage the tokens and two-factor sign-in of other users."))
 
 
 def cmd_revoke(args):
@@ -64,7 +79,9 @@ def cmd_revoke(args):
     from .api_tokens import find_token, revoke_token
 
     migrate()
-    record = revoke_token(find_token(args.token))
+    found = find_token(args.token)
+    _may_act_for(found.user_id)
+    record = revoke_token(found)
     sys.stdout.write(f"revoked token {record.id} ({record.prefix}…) of {record.username}\n")
     return 0
 
@@ -116,6 +133,7 @@ def cmd_2fa_enrol(args):
 
     migrate()
     user = _user(args.username)
+    _may_act_for(user.pk)
     _device, uri = enrol(user)
     sys.stdout.write(uri + "\n")
     sys.stderr.write(f"Two-factor sign-in is on for {user.get_username()}: add the URI above to an authenticator "
@@ -129,6 +147,7 @@ def cmd_2fa_remove(args):
 
     migrate()
     user = _user(args.username)
+    _may_act_for(user.pk)
     count, _ = TotpDevice.objects.filter(user_id=str(user.pk)).delete()
     sys.stdout.write(f"two-factor sign-in {'removed' if count else 'was not on'} for {user.get_username()}\n")
     return 0

@@ -71,6 +71,13 @@ def _seen_by(user, operation_id):
     if operation is None:
         return None, _not_found()
     if not auth.can_see(user, operation):
+        from .permissions import PermissionRefused, require_on
+
+        try:  # their own, on a target they may no longer see
+            if str(user.pk) == operation.user_id:
+                require_on(user, "view", operation.target_spec, operation.target_display)
+        except PermissionRefused as exc:
+            return None, Refusal(403, exc.code, exc.sentence)
         return None, Refusal(403, "not_your_operation", Message(N_("This restore was started by someone else.")))
     return operation, None
 

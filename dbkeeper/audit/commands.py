@@ -29,6 +29,7 @@ def cmd_export(args):
     from .service import record
 
     migrate()
+    _superuser_only()
     rows = query.filtered(since=query.parse_since(args.since), until=query.parse_since(args.until, "until"),
                           action=args.action, username=args.user, outcome=args.outcome)
     fmt = "jsonl" if args.json else args.format
@@ -65,6 +66,7 @@ def cmd_verify(args):
     from .models import AuditEntry
 
     migrate()
+    _superuser_only()
     anchors = [chain.parse_anchor(text, "the command line") for text in args.anchor]
     log_dir = Path(args.log_dir) if args.log_dir else conf.data_dir() / "logs"
     logged = chain.anchors_in_logs(log_dir)
@@ -79,3 +81,14 @@ def cmd_verify(args):
     for problem in report.problems:
         sys.stderr.write(f"dbkeeper: audit log broken: {problem.english()}\n")
     return 1
+
+
+def _superuser_only():
+    """The audit log is for superusers, on the command line (run ``--as`` someone) as on the web."""
+    from ..errors import DbkeeperError
+    from ..messages import N_
+    from .context import acting_user
+
+    user = acting_user()
+    if user is not None and not user.is_superuser:
+        raise DbkeeperError(N_("Only superusers may read the audit log."), code="forbidden")

@@ -14,6 +14,9 @@ from .. import conf
 _request = contextvars.ContextVar("dbkeeper_audit_request", default=None)
 # How actions outside a request came: "cli" while a dbkeeper command runs.
 _via = contextvars.ContextVar("dbkeeper_audit_via", default="")
+# Who a dbkeeper command acts as (``dbkeeper --as USERNAME``): its actions are
+# checked against that user's permissions and recorded under their name.
+_acting = contextvars.ContextVar("dbkeeper_acting_user", default=None)
 
 
 def current_request():
@@ -22,6 +25,36 @@ def current_request():
 
 def current_via() -> str:
     return _via.get()
+
+
+class _Acting:
+    """The acting user, looked up on first use (``resolve`` may raise a DbkeeperError)."""
+
+    def __init__(self, resolve):
+        self.resolve, self.done, self.user = resolve, False, None
+
+    def get(self):
+        if not self.done:
+            self.user, self.done = self.resolve(), True
+        return self.user
+
+
+def acting_user():
+    """The user the running command acts as, or None (no command, or no user to act as)."""
+    holder = _acting.get()
+    return holder.get() if holder is not None else None
+
+
+@contextlib.contextmanager
+def acting_as(user):
+    """Inside this block, commands act as ``user`` (a user, None, or a function
+    that finds the user when first asked)."""
+    holder = _Acting(user if callable(user) else (lambda: user))
+    token = _acting.set(holder)
+    try:
+        yield user
+    finally:
+        _acting.reset(token)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ..messages import Message
 from . import chain
-from .context import current_request, current_via, request_fields
+from .context import acting_user, current_request, current_via, request_fields
 from .models import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ def record(action, *, user=None, method="", address="", user_agent="", target=""
     ``parent``: the start row (or its number) of a long action's end row.
     A failure to write is logged and never stops the action itself."""
     fields = request_fields(current_request())
+    if user is None and not username and not user_id and current_request() is None:
+        try:
+            user = acting_user()  # a command run as ``--as USERNAME``
+        except Exception:  # an unknown --as user: the command itself says so
+            user = None
     values = {
         "action": action,
         "user_id": str(getattr(user, "pk", "") or "") if user is not None else user_id,

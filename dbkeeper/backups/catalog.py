@@ -92,10 +92,21 @@ def rescan(storage_name=None) -> dict:
     return {"storage": storage.name, "manifests": found, "added": added, "skipped": skipped}
 
 
-def listed(target="", origin="", since=None, limit=None):
+def listed(target="", origin="", since=None, limit=None, user=None):
     """Catalog rows, newest first; ``target`` matches the target's name, spec
-    or display; ``origin`` "manual", "schedule" (any schedule) or exact."""
+    or display; ``origin`` "manual", "schedule" (any schedule) or exact.
+    ``user``: only the backups of targets they may see (and those made of no
+    target, such as uploads, when they may see some target)."""
     rows = Backup.objects.all()
+    if user is not None:
+        from django.db.models import Q
+
+        from ..access import permissions
+
+        permissions.require_anywhere(user, "view")
+        names = permissions.target_filter(user, "view")
+        if names is not None:
+            rows = rows.filter(Q(target_spec__in=names) | Q(target_spec=""))
     if target:
         from django.db.models import Q
 

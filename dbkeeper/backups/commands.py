@@ -68,11 +68,14 @@ def cmd_backup(args):
     from . import service
     from .models import Backup
 
+    from ..audit.context import acting_user
+
     ensure_migrated()
+    user = acting_user()
     console = Console(stderr=True)
     try:
         plan = service.plan_backup(args.target, format=args.format, storage=args.storage, compress=args.compress,
-                                   roles=args.roles, role_passwords=args.role_passwords)
+                                   roles=args.roles, role_passwords=args.role_passwords, user=user)
     except DbkeeperError as exc:
         if exc.code == "target_unknown" and args.target.endswith((".json", ".json.gz")):
             raise DbkeeperError(N_("There is no target named %(name)s. To write a fixture file, use %(example)s."),
@@ -80,11 +83,11 @@ def cmd_backup(args):
                                                        "example": f"--output {args.target}"}) from None
         raise
     if args.queue:
-        op = service.launch(plan).operation
+        op = service.launch(plan, user=user).operation
         sys.stdout.write(f"{op.id}\n")
         console.print(f"Queued as {op.id}: follow it with 'dbkeeper operations'.")
         return 0
-    op = service.record(plan)
+    op = service.record(plan, user=user)
     console.print(f"Backing up {plan.target.display()} as {plan.maker.format} to the {plan.storage.name} storage.")
     op = run_with_bar(console, "backup", op)
     if op.status != Operation.Status.SUCCEEDED:
@@ -108,15 +111,18 @@ def cmd_verify(args):
     from ..server import migrate as ensure_migrated
     from . import verification
 
+    from ..audit.context import acting_user
+
     ensure_migrated()
+    user = acting_user()
     console = Console(stderr=True)
-    plan = verification.plan_verify(args.backup, target=args.target)
+    plan = verification.plan_verify(args.backup, target=args.target, user=user)
     if args.queue:
-        op = verification.launch(plan).operation
+        op = verification.launch(plan, user=user).operation
         sys.stdout.write(f"{op.id}\n")
         console.print(f"Queued as {op.id}: follow it with 'dbkeeper operations'.")
         return 0
-    op = verification.record(plan)
+    op = verification.record(plan, user=user)
     console.print(f"Verifying {plan.backup.id} ({plan.backup.name}) with a scratch copy next to "
                   f"{plan.target.display()}.")
     op = run_with_bar(console, "verify", op)
@@ -169,8 +175,10 @@ def cmd_backups(args):
     from ..streams import human_size
     from .catalog import listed
 
+    from ..audit.context import acting_user
+
     ensure_migrated()
-    rows = listed(target=args.target, origin=args.origin, limit=args.limit)
+    rows = listed(target=args.target, origin=args.origin, limit=args.limit, user=acting_user())
     if args.json:
         sys.stdout.write(json.dumps([b.as_dict() for b in rows], indent=2) + "\n")
         return 0
@@ -190,7 +198,12 @@ def cmd_rescan(args):
     from ..server import migrate as ensure_migrated
     from .catalog import rescan
 
+    from ..access import permissions
+    from ..audit.context import acting_user
+
     ensure_migrated()
+    if acting_user() is not None:  # rows for backups of any target: the backup permission on every target
+        permissions.require(acting_user(), "backup")
     found = rescan(args.storage)
     if args.json:
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
@@ -225,6 +238,12 @@ def cmd_roles_apply(args):
     backup = Backup.objects.filter(pk=args.backup).first()
     if backup is None:
         raise DbkeeperError(N_("There is no stored backup with that id."), code="backup_missing")
+    from ..access import permissions
+    from ..audit.context import acting_user
+
+    user = acting_user()
+    if user is not None:  # roles are the server's, shared by every database on it
+        permissions.require(user, "manage_databases", args.target if "://" not in args.target else None)
     target = targets.resolve(args.target)
     if target.kind != "postgresql":
         raise DbkeeperError(N_("Only a PostgreSQL server has roles to back up."), code="no_roles")

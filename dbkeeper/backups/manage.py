@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 
+from ..access import permissions
 from ..audit import service as audit
 from ..errors import DbkeeperError
 from ..messages import N_
@@ -25,13 +26,22 @@ def _backup(backup_id, lock=False) -> Backup:
     return backup
 
 
-def visible(backup_id) -> Backup:
-    return _backup(backup_id)
+def visible(backup_id, user=None, perm="view") -> Backup:
+    """The backup, if ``user`` has ``perm`` on its target (None: dbkeeper itself)."""
+    backup = _backup(backup_id)
+    if user is not None:
+        permissions.require_on(user, perm, backup.target_spec, backup.target_display)
+    return backup
+
+
+def downloadable(backup_id, user=None) -> Backup:
+    """A download hands over the whole database: it needs ``backup`` on its target."""
+    return visible(backup_id, user, "backup")
 
 
 def set_pinned(backup_id, pinned: bool, user=None) -> Backup:
     """Pin (kept whatever any clean-up says; not deletable until unpinned) or unpin."""
-    backup = _backup(backup_id)
+    backup = visible(backup_id, user, "backup")
     Backup.objects.filter(pk=backup.pk).update(pinned=bool(pinned))
     backup.pinned = bool(pinned)
     log.info("backup %s %s", backup.id, "pinned" if pinned else "unpinned")
@@ -45,6 +55,8 @@ def delete_backup(backup_id, confirm, user=None) -> Backup:
     pinned or an active restore or verification reads it."""
     with transaction.atomic(using=Backup.objects.db):
         backup = _backup(backup_id, lock=True)
+        if user is not None:
+            permissions.require_on(user, "backup", backup.target_spec, backup.target_display)
         if str(confirm or "").strip() != backup.id:
             raise DbkeeperError(N_("To confirm that backup %(id)s will be deleted, type its id exactly."),
                                 code="not_confirmed", params={"id": backup.id})

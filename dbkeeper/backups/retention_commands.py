@@ -2,6 +2,8 @@
 
 import sys
 
+from ..audit.context import acting_user
+
 RULE_OPTIONS = [
     ("--keep-last", "keep_last", "the N newest backups"),
     ("--keep-within", "keep_within", "every backup newer than DURATION (30d, 12h, 1y2m5d) before the newest one"),
@@ -45,7 +47,7 @@ def cmd_set(args):
 
     ensure_migrated()
     policy = {dest: getattr(args, dest) for _, dest, _ in RULE_OPTIONS if getattr(args, dest) not in (None, "")}
-    row = pruning.set_policy(args.target, policy, args.timezone)
+    row = pruning.set_policy(args.target, policy, args.timezone, user=acting_user())
     described = retention.describe(row.policy) or "no rule: every backup is kept"
     sys.stdout.write(f"{row.target}: {described} (time zone {row.timezone or 'of the server'})\n")
     return 0
@@ -75,7 +77,7 @@ def cmd_clear(args):
     from . import pruning
 
     ensure_migrated()
-    pruning.clear_policy(args.target)
+    pruning.clear_policy(args.target, user=acting_user())
     sys.stdout.write(f"{args.target}: retention policy removed; its backups are kept.\n")
     return 0
 
@@ -86,7 +88,7 @@ def cmd_prune(args):
     from . import pruning, retention
 
     ensure_migrated()
-    result = pruning.prune(args.target.strip() or None, dry_run=args.dry_run)
+    result = pruning.prune(args.target.strip() or None, dry_run=args.dry_run, user=acting_user())
     if args.json:
         print_json(result.as_dict())
         return 1 if result.failed else 0

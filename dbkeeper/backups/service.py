@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from .. import conf, targets
+from ..access import permissions
 from ..errors import DbkeeperError, TargetBusy, TargetError
 from ..messages import N_
 from ..operations.models import Operation
@@ -42,17 +43,22 @@ def _is_name(spec: str) -> bool:
 
 
 def plan_backup(target, format=None, storage=None, compress=None, roles=False, role_passwords=False,
-                origin="manual", named_only=False) -> BackupPlan:
+                origin="manual", named_only=False, user=None) -> BackupPlan:
     """Check a backup of ``target`` (a configured name; unless ``named_only``
     also ``alias:NAME`` or a database URL): the format fits its kind, the
     storage exists, the compression level is valid, pg_dump is new enough
-    for its server. Records nothing."""
+    for its server. Records nothing. ``user`` needs ``backup`` on the target
+    (None: dbkeeper itself, e.g. a schedule)."""
     target = str(target or "").strip()
     if not target:
         raise DbkeeperError(N_("Choose the database to back up."), code="target_required")
+    if user is not None and (named_only or _is_name(target)):
+        permissions.require(user, "backup", target)
     if (named_only or _is_name(target)) and target not in targets.configured_targets():
         raise TargetError(N_("There is no target named %(name)s."), code="target_unknown", params={"name": target})
     resolved = targets.resolve(target)
+    if user is not None and not (named_only or _is_name(target)):
+        permissions.require(user, "backup", resolved.display())
     maker = makers.by_format(format) if format else makers.default_for(resolved)
     level = check_compress(conf.get("BACKUP_COMPRESSION") if compress in (None, "") else compress)
     chosen = get_storage(storage or None)
@@ -118,5 +124,5 @@ def start_backup(target, format=None, storage=None, user=None, language="", toke
                  compress=None, roles=False, role_passwords=False, named_only=False) -> StartedBackup:
     """Check, record and queue a backup: the API's one call."""
     plan = plan_backup(target, format=format, storage=storage, compress=compress, roles=roles,
-                       role_passwords=role_passwords, origin=origin, named_only=named_only)
+                       role_passwords=role_passwords, origin=origin, named_only=named_only, user=user)
     return launch(plan, user=user, language=language, token=token)

@@ -44,15 +44,22 @@ class StartedVerify:
     token: str = ""
 
 
-def plan_verify(backup_id, target="") -> VerifyPlan:
+def plan_verify(backup_id, target="", user=None) -> VerifyPlan:
     """Check that ``backup_id`` exists and has somewhere to be test-restored:
     the target it was made from, or ``target`` (a configured name) for a
-    backup dbkeeper did not make. Records nothing."""
+    backup dbkeeper did not make. Records nothing. ``user`` needs ``backup``
+    on the backup's target and on the target named (None: dbkeeper itself)."""
+    from ..access import permissions
+
     backup_id = str(backup_id or "").strip()
     backup = Backup.objects.filter(pk=backup_id).first() if backup_id else None
     if backup is None:
         raise DbkeeperError(N_("There is no stored backup with that id."), code="backup_missing")
     target = str(target or "").strip()
+    if user is not None:
+        permissions.require_on(user, "backup", backup.target_spec, backup.target_display)
+        if target:
+            permissions.require(user, "backup", target)
     if target and target not in targets.configured_targets():
         raise TargetError(N_("There is no target named %(name)s."), code="target_unknown", params={"name": target})
     spec = target or backup.target_spec
@@ -109,7 +116,7 @@ def launch(plan: VerifyPlan, user=None, language="", token=False) -> StartedVeri
 
 def start_verify(backup_id, user=None, language="", token=False, target="") -> StartedVerify:
     """Check, record and queue a verification: the API's one call."""
-    return launch(plan_verify(backup_id, target=target), user=user, language=language, token=token)
+    return launch(plan_verify(backup_id, target=target, user=user), user=user, language=language, token=token)
 
 
 # ------------------------------------------------------------------ the work

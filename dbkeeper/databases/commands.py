@@ -2,6 +2,8 @@
 
 import sys
 
+from ..audit.context import acting_user
+
 
 def register(sub):
     p = sub.add_parser("db", help="the databases of the targets' servers: list, create, duplicate, rename, drop")
@@ -133,7 +135,7 @@ def cmd_list(args):
 
     if not open_records(args.json):
         return 0
-    data = service.listing()
+    data = service.listing(user=acting_user())
     if args.json:
         print_json(data)
         return 0
@@ -170,7 +172,7 @@ def cmd_create(args):
 
     _ready()
     facts = service.create_database(args.target, args.name, owner=args.owner, encoding=args.encoding,
-                                    locale=args.locale)
+                                    locale=args.locale, user=acting_user())
     sys.stdout.write(f"created {facts['name']} (owner {facts['owner']}, {facts['encoding']}, {facts['collate']})\n")
     return 0
 
@@ -181,13 +183,13 @@ def cmd_duplicate(args):
     _ready()
     mode = "stream" if args.stream else "template"
     try:
-        plan = service.plan_duplicate(args.target, args.source, args.name, mode=mode, strategy=args.strategy)
+        plan = service.plan_duplicate(args.target, args.source, args.name, mode=mode, strategy=args.strategy, user=acting_user())
     except service.SessionsOpen as exc:
         if not _agree_to_end(exc, args.yes):
             return 1
         plan = service.plan_duplicate(args.target, args.source, args.name, mode=mode, end_sessions=True,
-                                      strategy=args.strategy)
-    op = service.record_duplicate(*plan)
+                                      strategy=args.strategy, user=acting_user())
+    op = service.record_duplicate(*plan, user=acting_user())
     return _run_or_queue(op, args.queue)
 
 
@@ -196,11 +198,11 @@ def cmd_rename(args):
 
     _ready()
     try:
-        done = service.rename_database(args.target, args.database, args.new_name)
+        done = service.rename_database(args.target, args.database, args.new_name, user=acting_user())
     except service.SessionsOpen as exc:
         if not _agree_to_end(exc, args.yes):
             return 1
-        done = service.rename_database(args.target, args.database, args.new_name, end_sessions=True)
+        done = service.rename_database(args.target, args.database, args.new_name, end_sessions=True, user=acting_user())
     sys.stdout.write(f"renamed {done['previous_name']} to {done['name']}\n")
     return 0
 
@@ -210,10 +212,10 @@ def cmd_drop(args):
 
     _ready()
     # Every other rule first: nobody types a name for an action that would be refused anyway.
-    service.plan_drop(args.target, args.database, args.database, not args.no_backup, args.storage)
+    service.plan_drop(args.target, args.database, args.database, not args.no_backup, args.storage, user=acting_user())
     typed = ask_typed(args.database, args.yes)
-    plan = service.plan_drop(args.target, args.database, typed, not args.no_backup, args.storage)
-    op = service.record_drop(*plan)
+    plan = service.plan_drop(args.target, args.database, typed, not args.no_backup, args.storage, user=acting_user())
+    op = service.record_drop(*plan, user=acting_user())
     return _run_or_queue(op, args.queue)
 
 
@@ -225,8 +227,8 @@ def cmd_undo(args):
     copy = service.find_copy(args.copy)
     target = targets.resolve(copy.target_spec)
     sys.stderr.write(f"{copy.name} goes back in place of {target.name}; that is kept as a new pre-restore copy.\n")
-    target, copy = service.plan_undo(copy.pk, ask_typed(service.undo_confirmation(target, copy), args.yes))
-    op = service.record_undo(target, copy)
+    target, copy = service.plan_undo(copy.pk, ask_typed(service.undo_confirmation(target, copy), args.yes), user=acting_user())
+    op = service.record_undo(target, copy, user=acting_user())
     return _run_or_queue(op, args.queue)
 
 
@@ -235,6 +237,6 @@ def cmd_drop_copy(args):
 
     _ready()
     copy = service.find_copy(args.copy)
-    service.drop_copy(copy.pk, ask_typed(copy.name, args.yes, what="copy"))
+    service.drop_copy(copy.pk, ask_typed(copy.name, args.yes, what="copy"), user=acting_user())
     sys.stdout.write(f"dropped {copy.name}\n")
     return 0

@@ -6,5 +6,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ("dbkeeper", "0008_merge"),
         ("dbkeeper", "0008_health"),
+        ("dbkeeper", "0007_grants"),
     ]
     operations = []

@@ -51,12 +51,15 @@ def cmd_restore(args):
     from .models import Operation
     from ..server import migrate as ensure_migrated
 
+    from ..audit.context import acting_user
+
     ensure_migrated()
+    user = acting_user()
     if args.jobs:
         settings.DBKEEPER = {**getattr(settings, "DBKEEPER", {}), "PG_RESTORE_JOBS": args.jobs}
     console = Console(stderr=True)
     # The same rules, in the same order, as the restore page and the API.
-    plan = service.plan_restore(args.target, backup_id=args.backup or "", source_path=args.file or "")
+    plan = service.plan_restore(args.target, backup_id=args.backup or "", source_path=args.file or "", user=user)
     if plan.info is not None:
         size, tables = plan.info.size, len(plan.info.tables)
     else:
@@ -74,11 +77,11 @@ def cmd_restore(args):
     service.check_confirmation(plan, typed)
 
     if args.queue:
-        op = service.launch(plan).operation
+        op = service.launch(plan, user=user).operation
         sys.stdout.write(f"{op.id}\n")
         console.print(f"Queued as {op.id}: follow it with 'dbkeeper operations'.")
         return 0
-    op = service.record(plan)
+    op = service.record(plan, user=user)
     with Progress(
         TextColumn("{task.fields[stage]:<10}"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
         TimeRemainingColumn(), TextColumn("{task.fields[message]}"), console=console, transient=False,
@@ -100,12 +103,13 @@ def cmd_restore(args):
 
 
 def cmd_operations(args):
+    from ..audit.context import acting_user
     from ..listing import open_records, print_json, print_table, say_empty
-    from .models import Operation
+    from .service import visible_operations
 
     if not open_records(args.json):
         return 0
-    operations = list(Operation.objects.all()[: args.limit])
+    operations = list(visible_operations(acting_user())[: args.limit])
     if args.json:
         print_json([{"id": o.id, "kind": o.kind, "status": o.status, "stage": o.stage, "percent": o.percent,
                      "target": o.target_display, "user": o.username, "message": o.rendered_error() or o.rendered_message(),
@@ -126,18 +130,27 @@ def cmd_cancel(args):
     from ..messages import Message, N_
     from . import service
 
-    op = service.cancel_operation(args.operation_id, by=Message(N_("the command line")))
+    from ..audit.context import acting_user
+
+    user = acting_user()
+    op = service.cancel_operation(args.operation_id, user=user,
+                                  by=user.get_username() if user is not None else Message(N_("the command line")))
     sys.stdout.write(f"{op.id}: {op.status}\n")
     return 0
 
 
 def cmd_prerestore_list(args):
+    from ..access import permissions
+    from ..audit.context import acting_user
     from ..listing import open_records, print_json, print_table, say_empty
     from .models import PreRestoreCopy
 
     if not open_records(args.json):
         return 0
     copies = list(PreRestoreCopy.objects.filter(dropped_at__isnull=True))
+    user = acting_user()
+    if user is not None:  # only the copies of targets the user may see
+        copies = [c for c in copies if permissions.may_on(user, "view", c.target_spec, c.target_display)]
     if args.json:
         print_json([{"name": c.name, "target": c.target_display, "created_at": c.created_at.isoformat(),
                      "operation": c.operation_id} for c in copies])
@@ -157,8 +170,10 @@ def cmd_prerestore_drop(args):
     from ..databases.commands import ask_typed
     from ..databases.service import drop_copy, find_copy
 
+    from ..audit.context import acting_user
+
     copy = find_copy(args.name)
-    drop_copy(copy.pk, ask_typed(copy.name, args.yes, what="copy"))
+    drop_copy(copy.pk, ask_typed(copy.name, args.yes, what="copy"), user=acting_user())
     sys.stdout.write(f"dropped {copy.name}\n")
     return 0
 

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import engines, targets
+from ..access import permissions
 from ..audit import service as audit
 from ..errors import BackupRejected, DbkeeperError, TargetBusy, TargetError
 from ..messages import Message, N_
@@ -52,22 +53,30 @@ def _is_name(spec: str) -> bool:
     return "://" not in spec and not spec.startswith("alias:")
 
 
-def plan_restore(target, backup_id="", source_path="", named_only=False) -> RestorePlan:
+def plan_restore(target, backup_id="", source_path="", named_only=False, user=None) -> RestorePlan:
     """Check a restore of a stored backup (``backup_id``) or of a file
     (``source_path``) into ``target``: a configured target name, or (unless
-    ``named_only``, as for the web) ``alias:NAME`` or a database URL."""
+    ``named_only``, as for the web) ``alias:NAME`` or a database URL.
+    ``user`` needs ``restore`` on the target and may only restore a backup
+    of a target they may see (None: dbkeeper itself)."""
     target = str(target or "").strip()
     backup_id = str(backup_id or "").strip()
     if not backup_id and not source_path:
         raise DbkeeperError(N_("Choose a backup to restore."), code="backup_required")
     if not target:
         raise DbkeeperError(N_("Choose the database to restore into."), code="target_required")
+    if user is not None and (named_only or _is_name(target)):
+        permissions.require(user, "restore", target)  # before its existence: names are not probed
     if (named_only or _is_name(target)) and target not in targets.configured_targets():
         raise TargetError(N_("There is no target named %(name)s."), code="target_unknown", params={"name": target})
     resolved = targets.resolve(target)
+    if user is not None and not (named_only or _is_name(target)):
+        permissions.require(user, "restore", resolved.display())
     backup, info = None, None
     if backup_id:
         backup = _stored_backup(backup_id)
+        if user is not None:
+            permissions.require_on(user, "view", backup.target_spec, backup.target_display)
         engine = engines.by_format(backup.format)
         label = backup.format_label or backup.format
     else:
@@ -94,11 +103,11 @@ def _stored_backup(backup_id):
     return backup
 
 
-def restore_needs(target, backup_id) -> list:
+def restore_needs(target, backup_id, user=None) -> list:
     """What restoring stored backup ``backup_id`` into configured target
     ``target`` would do about the roles, extensions and privileged objects the
     backup needs: (subject, action) Messages. Reads the server, changes nothing."""
-    plan = plan_restore(target, backup_id=backup_id, named_only=True)
+    plan = plan_restore(target, backup_id=backup_id, named_only=True, user=user)
     if plan.target.kind != "postgresql":
         return []
     from ..targets.pgneeds import restore_plan
@@ -128,7 +137,7 @@ def start_restore(source_path="", target="", *, confirm, backup_id="", user=None
     question between them.) ``token``: also issue the progress token (before
     the work is queued, so it exists before the first progress); ``language``:
     the user's, for the message that will say how it ended."""
-    plan = plan_restore(target, backup_id=backup_id, source_path=source_path, named_only=named_only)
+    plan = plan_restore(target, backup_id=backup_id, source_path=source_path, named_only=named_only, user=user)
     check_confirmation(plan, confirm)
     return launch(plan, user=user, language=language, token=token)
 
@@ -227,13 +236,51 @@ def visible_operation(operation_id, user) -> Operation:
     if op is None:
         raise DbkeeperError(N_("There is no operation with this id."), code="not_found")
     if user is not None and not can_see(user, op):
+        if str(user.pk) == op.user_id:  # their own, on a target they may no longer see
+            permissions.require_on(user, "view", op.target_spec, op.target_display)
+        permissions.require_anywhere(user, "view")
         raise DbkeeperError(N_("This restore was started by someone else."), code="not_your_operation")
     return op
 
 
+KIND_PERMISSION = {Operation.Kind.RESTORE: "restore", Operation.Kind.BACKUP: "backup", Operation.Kind.VERIFY: "backup"}
+
+
+def kind_permission(op: Operation) -> str:
+    """The permission that starts (and cancels) an operation of this kind."""
+    return KIND_PERMISSION.get(op.kind, "restore")
+
+
+def may_cancel(user, op: Operation) -> bool:
+    from ..access.auth import can_see
+
+    return (not op.finished and can_see(user, op)
+            and permissions.may_on(user, kind_permission(op), op.target_spec, op.target_display))
+
+
+def visible_operations(user):
+    """The operations ``user`` may see, newest first: their own on targets
+    they may see; everyone's for a superuser (and for None, dbkeeper itself)."""
+    rows = Operation.objects.all()
+    if user is None or user.is_superuser:
+        return rows
+    permissions.require_anywhere(user, "view")
+    rows = rows.filter(user_id=str(user.pk))
+    names = permissions.target_filter(user, "view")
+    if names is not None:
+        from django.db.models import Q
+
+        # An operation on a named target, or (for one without any) if the user may see some target.
+        rows = rows.filter(Q(target_spec__in=names) | Q(target_spec=""))
+    return rows
+
+
 def cancel_operation(operation_id, user=None, by="") -> Operation:
-    """Cancel an operation ``user`` may see."""
-    op = cancel(visible_operation(operation_id, user), by=by)
+    """Cancel an operation ``user`` may see, with the permission its kind needs."""
+    op = visible_operation(operation_id, user)
+    if user is not None:
+        permissions.require_on(user, kind_permission(op), op.target_spec, op.target_display)
+    op = cancel(op, by=by)
     audit.record(f"{op.kind}.cancel", user=user, target=audit.target_label(op.target_spec, op.target_display),
                  database=op.target_display, backup=op.backup_id or op.source_name, operation=op.id, outcome=op.status)
     return op

@@ -3,6 +3,8 @@
 import json
 import sys
 
+from ..audit.context import acting_user
+
 RETENTION_OPTIONS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 
 
@@ -114,7 +116,7 @@ def cmd_add(args):
     data = _data(args)
     if args.paused:
         data["enabled"] = False
-    _show(service.create_schedule(data), args)
+    _show(service.create_schedule(data, user=acting_user()), args)
     return 0
 
 
@@ -122,7 +124,7 @@ def cmd_edit(args):
     from . import service
 
     _migrated()
-    _show(service.update_schedule(args.schedule, _data(args, editing=True)), args)
+    _show(service.update_schedule(args.schedule, _data(args, editing=True), user=acting_user()), args)
     return 0
 
 
@@ -132,10 +134,10 @@ def cmd_change(args):
     _migrated()
     if args.change == "remove":
         schedule = service.find(args.schedule)
-        service.delete_schedule(schedule.id)
+        service.delete_schedule(schedule.id, user=acting_user())
         sys.stdout.write(f"removed schedule {schedule.name} ({schedule.id}); its backups are kept\n")
         return 0
-    schedule = service.set_enabled(args.schedule, args.change == "resume")
+    schedule = service.set_enabled(args.schedule, args.change == "resume", user=acting_user())
     sys.stdout.write(f"schedule {schedule.name} ({schedule.id}) {'resumed' if schedule.enabled else 'paused'}\n")
     return 0
 
@@ -146,7 +148,7 @@ def cmd_list(args):
 
     if not open_records(args.json):
         return 0
-    schedules = service.list_schedules()
+    schedules = service.list_schedules(user=acting_user())
     latest = service.last_runs(schedules)
     rows = [service.as_dict(s, last_run=latest.get(s.id)) for s in schedules]
     if args.json:

@@ -1,13 +1,14 @@
-"""Adding restore targets: the rules the web form, the API and ``dbkeeper
-target add`` share."""
+"""Adding and removing restore targets: the rules the web form, the API and
+``dbkeeper target add | remove`` share."""
 
 import logging
 import re
 
 from .. import secretbox
+from ..access import permissions
 from ..audit.service import record
 from ..dburl import DbUrl
-from ..errors import DbkeeperError, TargetError
+from ..errors import TargetError
 from ..messages import N_
 from . import configured_targets, resolve
 from .models import Target
@@ -19,13 +20,13 @@ TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 def add_target(name, url, user=None, trust="", owner="", extensions=(), check=True) -> dict:
-    """Validate and record a target. ``user`` is who asks from the web (only a
-    superuser may); None is the command line, run by whoever runs the server.
+    """Validate and record a target. ``user`` is who asks (they need
+    ``manage_targets`` on every target); None is dbkeeper itself.
     ``trust="superuser"`` runs the backups' SQL with the target's own rights:
     only when asked for explicitly. With ``check``, connect first and refuse a
     target a restore could not use; what was found is returned under "found"."""
-    if user is not None and not user.is_superuser:
-        raise DbkeeperError(N_("Only superusers may add restore targets."), code="forbidden")
+    if user is not None:
+        permissions.require(user, "manage_targets")
     name, url = str(name or "").strip(), str(url or "").strip()
     if not TARGET_NAME.match(name):
         raise TargetError(N_("A target name is 1 to 100 letters, digits, dots, dashes or underscores, "
@@ -55,3 +56,27 @@ def add_target(name, url, user=None, trust="", owner="", extensions=(), check=Tr
 
 def _without_password(url: DbUrl) -> DbUrl:
     return DbUrl(url.kind, url.name, url.user, "", url.host, url.port, url.options)
+
+
+def remove_target(name, user=None) -> str:
+    """Remove a target added on this server (not one from the settings),
+    refused while an operation on it runs. ``user`` needs ``manage_targets``
+    on it. Its grants stay until revoked (a target added again under that
+    name gets them back)."""
+    from ..operations.models import Operation
+
+    name = str(name or "").strip()
+    if user is not None:
+        permissions.require(user, "manage_targets", name)
+    row = Target.objects.filter(name=name).first()
+    if row is None:
+        raise TargetError(N_("There is no target named %(name)s added on this server (targets from the settings "
+                             "cannot be removed here)."), code="target_unknown", params={"name": name})
+    busy = Operation.objects.filter(target_spec=name, status__in=Operation.ACTIVE).first()
+    if busy is not None:
+        raise TargetError(N_("Target %(name)s has a restore in progress (%(id)s); wait for it to end or cancel it "
+                             "first."), code="target_busy", params={"name": name, "id": busy.id})
+    row.delete()
+    record("target.remove", user=user, target=name, outcome="ok")
+    log.info("target %s removed", name)
+    return name

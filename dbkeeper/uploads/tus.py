@@ -104,8 +104,11 @@ def authenticate(request):
             return None, unauthorized(
                 _("You are not signed in (or your session expired). Sign in again, or send a personal "
                   "API token in the Authorization header."), scheme="Bearer")
-    if not (user.is_active and (user.is_staff or user.is_superuser)):
-        return None, json_error(403, "forbidden", _("Only staff members may upload backups."))
+    from ..access import permissions
+
+    if not permissions.has_perm_anywhere(user, "restore"):
+        # An upload is a backup to restore: it needs the restore permission on some target.
+        return None, json_error(403, "forbidden", permissions.refusal("restore").render())
     if via == "session" and request.method not in SAFE_METHODS and csrf_refused(request):
         return None, json_error(403, "csrf_failed", _("The request was refused because its CSRF token is missing or "
                                   "wrong. Reload the page and try again."))

@@ -1,7 +1,6 @@
 """The upload page: pick a backup file and send it with the tus client."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseForbidden
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -26,8 +25,11 @@ def chunk_size(request):
 @ensure_csrf_cookie  # the client sends it back in X-CSRFToken
 @login_required
 def new_upload(request):
-    if not (request.user.is_staff or request.user.is_superuser):
-        return HttpResponseForbidden("Only staff members may upload backups.")
+    from ..access import permissions
+
+    if not permissions.has_perm_anywhere(request.user, "restore"):
+        return render(request, "dbkeeper/forbidden.html", {"refusal": permissions.refusal("restore").render()},
+                      status=403)
     context = {
         "upload_config": {"endpoint": reverse("dbkeeper:tus"), "chunk_size": chunk_size(request)},
         "max_size": conf.get("MAX_UPLOAD_SIZE"),

@@ -10,6 +10,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from .. import targets
+from ..access import permissions
 from ..errors import DbkeeperError
 from ..notifications import service as notifications
 from ..operations import service
@@ -70,10 +71,9 @@ def start_restore(request, credential):
 
 
 def operation_rows(user, active_only=False) -> list[dict]:
-    """The operations ``user`` may see (their own; everyone's for a superuser), newest first."""
-    rows = Operation.objects.all()
-    if not user.is_superuser:
-        rows = rows.filter(user_id=str(user.pk))
+    """The operations ``user`` may see (their own on targets they may see;
+    everyone's for a superuser), newest first."""
+    rows = service.visible_operations(user)
     if active_only:
         rows = rows.filter(status__in=Operation.ACTIVE)
     return [
@@ -102,9 +102,13 @@ def new_token(request, credential, operation_id):
     return JsonResponse({"id": operation.id, "token": token, **_urls(operation)}, status=201)
 
 
-def target_list():
+def target_list(user=None, perm="view"):
+    """The configured targets ``user`` has ``perm`` on (None: all of them)."""
     rows = []
-    for name, spec in sorted(configured_targets().items()):
+    names = sorted(configured_targets())
+    if user is not None:
+        names = permissions.visible_targets(user, names, perm)
+    for name in names:
         try:
             target = targets.resolve(name)  # by name: a saved password is decrypted (or its key is missing)
             rows.append({"name": name, "display": target.display(), "kind": target.kind, "database": target.name,
@@ -117,7 +121,8 @@ def target_list():
 @json_api("GET", "POST")
 def targets_api(request, credential):
     if request.method == "GET":
-        return JsonResponse({"targets": target_list()})
+        permissions.require_anywhere(credential.user, "view")
+        return JsonResponse({"targets": target_list(credential.user)})
     data = _payload(request)
     # Full trust runs the backups' SQL with the target's own rights: only when asked for explicitly.
     trust = "superuser" if data.get("trust_superuser") is True else ""
@@ -139,7 +144,7 @@ def target_plan(request, credential, name):
     """What restoring stored backup ``?backup=ID`` into target NAME would do
     about the roles, extensions and privileged objects it needs (reads the
     server, changes nothing)."""
-    rows = service.restore_needs(name, request.GET.get("backup"))
+    rows = service.restore_needs(name, request.GET.get("backup"), user=credential.user)
     space = restore_space_for(name, request.GET.get("backup"))
     return JsonResponse({"plan": [{"object": subject.render(), "action": action.render()} for subject, action in rows],
                          "space": space.as_dict()})

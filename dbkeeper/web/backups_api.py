@@ -46,7 +46,7 @@ def _flag(data, name) -> bool:
 def backups(request, credential):
     if request.method == "GET":
         rows = listed(target=request.GET.get("target", "").strip(), origin=request.GET.get("origin", "").strip(),
-                      since=_since(request.GET.get("since", "").strip()), limit=BACKUPS_LISTED)
+                      since=_since(request.GET.get("since", "").strip()), limit=BACKUPS_LISTED, user=credential.user)
         return JsonResponse({"backups": [row.as_dict() for row in rows]})
     data = _payload(request)
     compress = _field(data, "compress")
@@ -105,7 +105,7 @@ def delete_backup(request, credential, backup_id):
     """GET: the catalog entry. DELETE (or POST …/delete/): delete it, with the
     backup's id typed as ``confirm`` (JSON body, form, or ?confirm=)."""
     if request.method == "GET":
-        return JsonResponse(manage.visible(backup_id).as_dict())
+        return JsonResponse(manage.visible(backup_id, user=credential.user).as_dict())
     data = _payload(request) if request.method == "POST" or request.body else {}
     confirm = _field(data, "confirm") or request.GET.get("confirm", "")
     backup = manage.delete_backup(backup_id, confirm, user=credential.user)

@@ -56,8 +56,10 @@ def cmd_add(args):
         if parsed.kind != "postgresql":
             raise TargetError(N_("--password-stdin is for PostgreSQL targets; a SQLite file has no password."))
         url = DbUrl(parsed.kind, parsed.name, parsed.user, password, parsed.host, parsed.port, parsed.options).to_url()
+    from ..audit.context import acting_user
+
     target = add_target(args.name, url, trust="superuser" if args.trust_superuser else "", owner=args.owner,
-                        extensions=args.extensions, check=not args.no_check)
+                        extensions=args.extensions, check=not args.no_check, user=acting_user())
     found = f" ({describe(target['found'])})" if target["found"] is not None else " (not checked)"
     sys.stdout.write(f"added target {target['name']}: {target['display']}{found}\n")
     if args.trust_superuser:
@@ -71,7 +73,9 @@ def cmd_list(args):
 
     if not open_records(args.json):
         return 0
-    rows = target_list()
+    from ..audit.context import acting_user
+
+    rows = target_list(acting_user())
     if args.json:
         print_json(rows)
         return 0
@@ -86,22 +90,10 @@ def cmd_list(args):
 
 
 def cmd_remove(args):
-    from ..audit.service import record
-    from ..errors import TargetError
-    from ..messages import N_
-    from ..operations.models import Operation
-    from ..targets.models import Target
+    from ..audit.context import acting_user
+    from ..targets.service import remove_target
 
     _migrated()
-    row = Target.objects.filter(name=args.name).first()
-    if row is None:
-        raise TargetError(N_("There is no target named %(name)s added on this server (targets from the settings cannot be removed here)."),
-                          params={"name": args.name})
-    busy = Operation.objects.filter(target_spec=args.name, status__in=Operation.ACTIVE).first()
-    if busy is not None:
-        raise TargetError(N_("Target %(name)s has a restore in progress (%(id)s); wait for it to end or cancel it first."),
-                          params={"name": args.name, "id": busy.id})
-    row.delete()
-    record("target.remove", target=args.name, outcome="ok")
+    remove_target(args.name, user=acting_user())
     sys.stdout.write(f"removed target {args.name}\n")
     return 0

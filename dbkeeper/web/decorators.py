@@ -22,16 +22,32 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def staff_page(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not can_restore(request.user):
-            return render(request, "dbkeeper/forbidden.html", status=403)
-        return view(request, *args, **kwargs)
+def app_page(view=None, *, perm=None):
+    """A page for a signed-in user who holds a dbkeeper permission (``perm``
+    on at least one target, or any permission when ``perm`` is None); others
+    get the forbidden page. A PermissionRefused raised by the view does too."""
+    from ..access.permissions import PermissionRefused, has_perm_anywhere
 
-    return never_cache(wrapper)
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            allowed = has_perm_anywhere(request.user, perm) if perm else can_restore(request.user)
+            if not allowed:
+                return render(request, "dbkeeper/forbidden.html", status=403)
+            try:
+                return view(request, *args, **kwargs)
+            except PermissionRefused as exc:
+                return render(request, "dbkeeper/forbidden.html", {"refusal": exc.render()}, status=403)
+
+        return never_cache(wrapper)
+
+    return decorate(view) if view is not None else decorate
+
+
+# The name the pages used before permissions: any permission opens the page.
+staff_page = app_page
 
 
 def refusal_response(refusal: Refusal):
@@ -81,7 +97,9 @@ def error_response(exc: DbkeeperError):
 
 
 def json_api(*methods):
-    """A JSON endpoint for staff: session (+ CSRF for writes) or personal API token.
+    """A JSON endpoint for a signed-in, active user: session (+ CSRF for writes)
+    or personal API token. Which permission the action needs is the service's
+    to check (access/permissions.py; a refusal is 403 JSON with its sentence).
     The view is called as ``view(request, credential, ...)``."""
 
     def decorate(view):
@@ -96,7 +114,7 @@ def json_api(*methods):
             request.dbkeeper_auth_method = credential.method
             if not credential.authenticated:
                 return session_expired_response(request)
-            if not can_restore(credential.user):
+            if not getattr(credential.user, "is_active", False):
                 return forbidden_response()
             if credential.method == Method.SESSION and request.method not in SAFE_METHODS and csrf_failed(request):
                 return json_error(403, "csrf_failed", _("This page's security token is missing or out of date. Reload the page and try again."))

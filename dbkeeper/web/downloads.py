@@ -10,7 +10,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date
 
 from ..access.http import json_error
-from ..backups.models import Backup
+from ..backups import manage
 from ..backups.storage import StorageError, get_storage
 from ..errors import DbkeeperError
 from ..messages import N_
@@ -58,9 +58,13 @@ def download_name(backup) -> str:
 
 @json_api("GET", "HEAD")
 def download_backup(request, credential, backup_id):
-    backup = Backup.objects.filter(pk=backup_id).first()
-    if backup is None:
-        raise DbkeeperError(N_("There is no stored backup %(id)s."), code="not_found", params={"id": backup_id[:60]})
+    try:
+        backup = manage.downloadable(backup_id, user=credential.user)
+    except DbkeeperError as exc:
+        if exc.code != "backup_missing":
+            raise
+        raise DbkeeperError(N_("There is no stored backup %(id)s."), code="not_found",
+                            params={"id": backup_id[:60]}) from None
     try:
         storage = get_storage(backup.storage or None)
         size = storage.size(backup.storage_name)

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from ..access import signin, twofactor
+from ..access import permissions, signin, twofactor
 from ..access.auth import can_restore, can_see
 from ..audit import query as audit_query
 from ..audit.context import client_address
@@ -28,7 +28,7 @@ from ..backups.models import Backup
 from ..notifications.models import Notification
 from ..operations.models import Operation
 from .api import operation_rows, target_list
-from .decorators import staff_page
+from .decorators import app_page
 from .strings import format_name, js_strings
 from .templatetags.dbkeeper_pages import target_name
 
@@ -65,14 +65,16 @@ def _uploads_url():
         return ""
 
 
-def _backups():
+def _backups(user):
+    from ..backups.catalog import listed
+
     return [
         {
             "id": b.id, "name": b.name, "size": b.size, "format": b.format,
             "format_label": format_name(b.format, b.format_label),
             "info": b.info, "created_at": b.created_at.isoformat(), "username": b.username,
         }
-        for b in Backup.objects.all()[:200]
+        for b in listed(limit=200, user=user)
     ]
 
 
@@ -82,7 +84,7 @@ def backup_row(b: Backup) -> dict:
             "download_url": reverse("dbkeeper:api_backup_download", args=[b.id])}
 
 
-@staff_page
+@app_page(perm="view")
 def backups_page(request):
     """The catalog with filters (target, origin, date), each backup's details
     and actions, and "Back up now" per target; the script does the rest."""
@@ -94,21 +96,25 @@ def backups_page(request):
     filters = {name: request.GET.get(name, "").strip() for name in ("target", "origin", "since")}
     try:
         rows = listed(target=filters["target"], origin=filters["origin"], since=_since(filters["since"]),
-                      limit=BACKUPS_LISTED)
+                      limit=BACKUPS_LISTED, user=request.user)
+    except permissions.PermissionRefused:
+        raise
     except DbkeeperError as exc:
         context["filter_error"] = exc.render()
-        rows = listed(limit=BACKUPS_LISTED)
-    configured = target_list()
+        rows = listed(limit=BACKUPS_LISTED, user=request.user)
+    configured = target_list(request.user)
     context.update(filters=filters, targets=configured, initial=[backup_row(b) for b in rows])
     context["retention"] = retention_panel(request.user, filters["target"])
     context["urls"].update(backups_api=reverse("dbkeeper:api_backups"), backups=reverse("dbkeeper:backups"))
     return render(request, "dbkeeper/backups.html", context)
 
 
-@staff_page
+@app_page
 def restore_page(request):
+    """Restore into the targets the user may restore into; the backups of the targets they may see."""
     context = _common(request)
-    context.update(targets=target_list(), backups=_backups(), can_add_targets=request.user.is_superuser)
+    context.update(targets=target_list(request.user, "restore"), backups=_backups(request.user),
+                   can_add_targets=permissions.has_perm(request.user, "manage_targets"))
     return render(request, "dbkeeper/restore.html", context)
 
 
@@ -143,7 +149,7 @@ def progress_page(request, operation_id):
     return render(request, "dbkeeper/progress.html", context)
 
 
-@staff_page
+@app_page
 def operations_page(request):
     context = _common(request)
     context["initial"] = operation_rows(request.user)
@@ -252,7 +258,7 @@ def login_code(request):
 AUDIT_PAGE_SIZE = 50
 
 
-@staff_page
+@app_page
 def audit_page(request):
     """The audit log, newest first, with filters (superusers only)."""
     if not request.user.is_superuser:

@@ -83,7 +83,7 @@ def status_of(operation: Operation, events=True, last_event_id=None) -> dict:
 
 def summary_of(operation: Operation, user=None) -> dict:
     """A row of the operations list: the status plus what and who."""
-    from ..access.auth import can_see
+    from ..operations.service import may_cancel
 
     data = status_of(operation, events=False)
     data["events"] = events_of(operation, limit=5)
@@ -93,6 +93,6 @@ def summary_of(operation: Operation, user=None) -> dict:
         username=operation.username,
         created_at=_iso(operation.created_at),
         finished_at=_iso(operation.finished_at),
-        can_cancel=bool(user is not None and not operation.finished and can_see(user, operation)),
+        can_cancel=bool(user is not None and may_cancel(user, operation)),
     )
     return data
