@@ -35,7 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import conf
-from ..access.permissions import require, visible_targets
+from ..access.permissions import require, require_anywhere, visible_targets
 from ..audit import service as audit
 from ..errors import DbkeeperError
 from ..messages import Message, N_
@@ -178,6 +178,8 @@ def _groups(target=None, policy=None, tz=None, origin=None, now=None) -> list[Gr
 
 def preview(target=None, *, policy=None, tz=None, origin=None, user=None, now=None) -> list[Group]:
     """What a prune would keep and delete, and why; changes nothing."""
+    if user is not None:
+        require_anywhere(user, "backup")  # someone with no right at all is refused, not shown an empty preview
     if target:
         _allowed(user, "backup", str(target).strip())
     groups = _groups(target, policy, tz, origin, now)

@@ -224,7 +224,7 @@ def cmd_undo(args):
     from . import service
 
     _ready()
-    copy = service.find_copy(args.copy)
+    copy = service.find_copy(args.copy, user=acting_user())
     target = targets.resolve(copy.target_spec)
     sys.stderr.write(f"{copy.name} goes back in place of {target.name}; that is kept as a new pre-restore copy.\n")
     target, copy = service.plan_undo(copy.pk, ask_typed(service.undo_confirmation(target, copy), args.yes), user=acting_user())
@@ -236,7 +236,7 @@ def cmd_drop_copy(args):
     from . import service
 
     _ready()
-    copy = service.find_copy(args.copy)
+    copy = service.find_copy(args.copy, user=acting_user())
     service.drop_copy(copy.pk, ask_typed(copy.name, args.yes, what="copy"), user=acting_user())
     sys.stdout.write(f"dropped {copy.name}\n")
     return 0

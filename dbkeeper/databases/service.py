@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import conf, targets
-from ..access.permissions import require, visible_targets
+from ..access.permissions import require, require_anywhere, visible_targets
 from ..audit import service as audit
 from ..errors import DbkeeperError, TargetBusy, TargetError
 from ..messages import Message, N_, Np_
@@ -184,6 +184,7 @@ def listing(user=None) -> dict:
 
     names = list(targets.configured_targets())
     if user is not None:
+        require_anywhere(user, "view")  # someone with no right at all is refused, not shown an empty list
         names = visible_targets(user, names)
     servers, files, errors = {}, [], []
     for name in names:
@@ -327,13 +328,16 @@ def rename_database(target, database, new_name, end_sessions=False, user=None) -
     return {"name": new_name, "previous_name": database, "sessions_ended": count, "filestore": moved}
 
 
-def find_copy(ref) -> PreRestoreCopy:
+def find_copy(ref, user=None) -> PreRestoreCopy:
+    """A pre-restore copy by id or name; with ``user``, one they may manage
+    (checked before anyone is asked to confirm)."""
     ref = str(ref or "").strip()
     rows = PreRestoreCopy.objects.filter(dropped_at__isnull=True)
     copy = rows.filter(pk=int(ref)).first() if ref.isdigit() else None
     copy = copy or rows.filter(name=ref).first()
     if copy is None:
         raise DbkeeperError(N_("There is no pre-restore copy named %(name)s."), code="not_found", params={"name": ref})
+    _require(user, "manage_databases", copy.target_spec)
     return copy
 
 

@@ -14,7 +14,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from .. import targets
-from ..access.permissions import require, visible_targets
+from ..access.permissions import require, require_anywhere, visible_targets
 from ..backups.models import Backup
 from ..errors import DbkeeperError
 from ..messages import Message, N_
@@ -243,6 +243,8 @@ def overview(user, target: str = "", now=None, everything=False) -> dict:
         if not everything:
             require(user, "view", target)
         names = [target]
+    if not everything:
+        require_anywhere(user, "view")  # someone with no right at all is refused, not shown an empty list
     shown = names if everything else visible_targets(user, names)
     rows = [target_health(name, now=now) for name in shown]
     worst = max((r["health"] for r in rows), key=RANK.get, default=OK)

@@ -172,7 +172,7 @@ def cmd_prerestore_drop(args):
 
     from ..audit.context import acting_user
 
-    copy = find_copy(args.name)
+    copy = find_copy(args.name, user=acting_user())
     drop_copy(copy.pk, ask_typed(copy.name, args.yes, what="copy"), user=acting_user())
     sys.stdout.write(f"dropped {copy.name}\n")
     return 0

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import targets
-from ..access.permissions import require, visible_targets
+from ..access.permissions import require, require_anywhere, visible_targets
 from ..audit import service as audit
 from ..errors import DbkeeperError, TargetError
 from ..messages import N_, Np_
@@ -162,6 +162,8 @@ def get_schedule(ref, user=None) -> Schedule:
 
 
 def list_schedules(user=None) -> list:
+    if user is not None:
+        require_anywhere(user, "view")  # someone with no right at all is refused, not shown an empty list
     schedules = list(Schedule.objects.all())
     if user is None:
         return schedules
