@@ -480,6 +480,26 @@ def plan_create_from_backup(target, name, backup_id="", source_path="", user=Non
     return plan
 
 
+def backups_to_create_from(user=None, limit=200) -> list:
+    """The stored backups a database can be created from (of a format a
+    PostgreSQL server takes, made of a target the user may view), newest
+    first: what the page's form offers."""
+    from .. import engines
+    from ..backups.models import Backup
+
+    rows = []
+    for backup in Backup.objects.order_by("-created_at")[:limit]:
+        engine = engines.by_format(backup.format)
+        if engine is None or "postgresql" not in engine.target_kinds:
+            continue
+        rows.append(backup)
+    if user is not None:
+        allowed = set(visible_targets(user, sorted({b.target_spec for b in rows})))
+        rows = [b for b in rows if b.target_spec in allowed]
+    return [{"id": b.id, "name": b.name, "format": b.format, "format_label": b.format_label or b.format,
+             "target": b.target_spec, "database": b.database, "created_at": b.created_at.isoformat()} for b in rows]
+
+
 def start_create_from_backup(target, name, backup_id, user=None, language="", token=False):
     """Check, record and queue the restore of stored backup ``backup_id``
     into the new database ``name`` (the API's and the page's one call):

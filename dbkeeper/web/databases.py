@@ -147,6 +147,7 @@ def databases_page(request):
 
     context = _common(request)
     context["initial"] = service.listing(request.user)
+    context["backups"] = service.backups_to_create_from(request.user)
     context["db_strings"] = page_strings()
     context["urls"].update(databases_api=reverse("dbkeeper:api_databases"),
                            databases=reverse("dbkeeper:databases"))
