@@ -287,3 +287,28 @@ def test_cli_creates_from_a_stored_backup_and_from_a_file(pg, shop, tmp_path, ca
     assert main(["operations", "--json"], configure=False) == 0
     assert op_id in {o["id"] for o in json.loads(capsys.readouterr().out)}
     assert new + "2" not in pg.databases()
+
+
+def test_the_new_database_goes_to_the_targets_owner_role(pg, shop, settings):
+    """As a restore gives it: the target's configured owner role when it names one."""
+    name, backup_id, made = shop
+    new = name[:40] + "_owned"
+    made.append(new)
+    with pg.connect() as conn:
+        conn.execute("DROP ROLE IF EXISTS dbk_newdb_owner")
+        conn.execute("CREATE ROLE dbk_newdb_owner NOLOGIN")
+    settings.DBKEEPER = {**settings.DBKEEPER, "TARGETS": {"shop": {"url": pg.url(name), "owner": "dbk_newdb_owner"}}}
+    try:
+        op = run(service.start_create_from_backup("shop", new, backup_id).operation)
+        assert op.status == "succeeded", op.error_message
+        assert owner_of(pg, new) == ("dbk_newdb_owner", False)
+        with pg.connect(new) as conn:
+            owners = {r[0] for r in conn.execute("SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c "
+                                                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                                 "WHERE n.nspname IN ('public', 'sales')")}
+        assert owners == {"dbk_newdb_owner"}
+        assert snap(pg, new) == snap(pg, name)
+    finally:
+        pg.drop_db(new)
+        with pg.connect() as conn:
+            conn.execute("DROP ROLE IF EXISTS dbk_newdb_owner")
