@@ -1,7 +1,7 @@
 """The Databases page in Debian's Chromium against the real server (web,
 worker, watchdog): the list, create, duplicate with a session open on the
 source (the warning names the count), rename, drop with its safety backup,
-undo a restore and undo the undo; each leaves the databases and data the
+undo a restore and undo the undo, create one from a stored backup; each leaves the databases and data the
 test expects (checksums). The page fits a phone's width, in Arabic too."""
 
 import pytest
@@ -14,7 +14,7 @@ from .pgserver import conninfo
 
 pytestmark = pytest.mark.timeout(300)
 
-NAMES = ("dbb_shop", "dbb_new", "dbb_renamed", "dbb_dup", "dbb_src")
+NAMES = ("dbb_shop", "dbb_new", "dbb_renamed", "dbb_dup", "dbb_src", "dbb_frombk")
 
 
 def login(page, base, then):
@@ -48,8 +48,10 @@ def clean(pg):
     from dbkeeper.targets.postgres import is_sibling
 
     for db in pg.databases():
-        if db in NAMES or is_sibling("dbb_shop", db):
+        if db in NAMES or is_sibling("dbb_shop", db) or is_sibling("dbb_frombk", db):
             pg.drop_db(db)
+    with pg.connect() as conn:  # the role a restore gives a new database's objects
+        conn.execute("DROP ROLE IF EXISTS dbb_frombk_owner")
 
 
 def test_manage_databases_from_the_page(working_site, pg, browser, tmp_path, clean):
@@ -147,7 +149,32 @@ def test_manage_databases_from_the_page(working_site, pg, browser, tmp_path, cle
         copy.locator("button.go-undo").click()
         ended(page, "is back in place of dbb_shop")
         assert snap(pg, "dbb_shop") == restored
-        assert not errors, errors
+
+        # Create a database from a stored backup: the safety backup of dbb_dup, which held the original data.
+        page.reload()
+        option = page.locator("#b-backup option", has_text="dbb_dup_")
+        expect(option).to_have_count(1)
+        page.select_option("#b-target", "dbb")
+        page.fill("#b-name", "dbb_frombk")
+        page.select_option("#b-backup", option.get_attribute("value"))
+        page.click("#from-backup-button")
+        ended(page, "The database dbb_frombk was created from")
+        expect(row(page, "dbb_frombk")).to_be_visible()
+        assert snap(pg, "dbb_frombk") == original
+        assert snap(pg, "dbb_shop") == restored  # nothing else was touched
+        assert not [db for db in pg.databases() if "__dbk_scratch_" in db]
+        # The same name again is refused with a sentence, and nothing changes.
+        page.fill("#b-name", "dbb_frombk")
+        page.select_option("#b-backup", option.get_attribute("value"))
+        page.click("#from-backup-button")
+        refused = page.locator("#databases-status[data-outcome='refused']")
+        expect(refused).to_contain_text("already exists")
+        assert snap(pg, "dbb_frombk") == original
+        # The form, with a backup's long name in its list, fits a phone's width.
+        page.set_viewport_size({"width": 360, "height": 800})
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner, f"the page is {scroll} px wide in a {inner} px window"
+        assert not [e for e in errors if "409" not in e and "400" not in e], errors
     finally:
         context.close()
 

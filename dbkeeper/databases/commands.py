@@ -13,12 +13,19 @@ def register(sub):
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_list)
 
-    c = dsub.add_parser("create", help="create an empty database")
+    c = dsub.add_parser("create", help="create an empty database, or one from a backup (a restore into a new name)")
     c.add_argument("target", help="a target on the server (its role creates the database)")
     c.add_argument("name")
     c.add_argument("--owner", default="", help="the role that owns it (default: the target's role)")
     c.add_argument("--encoding", default="", help="for example UTF8 (default: the server's)")
     c.add_argument("--locale", default="", help="LC_COLLATE and LC_CTYPE, for example C.UTF-8 (default: the server's)")
+    source = c.add_mutually_exclusive_group()
+    source.add_argument("--from-backup", metavar="ID", default="",
+                        help="restore this stored backup into the new database (as a restore does it: scratch copy, "
+                             "checks, least privilege; its owner is the one a restore gives)")
+    source.add_argument("--from-file", metavar="PATH", default="", help="the same from a backup file")
+    c.add_argument("--queue", action="store_true", help="with --from-backup or --from-file: hand it to the worker "
+                                                        "and print the operation's id")
     c.set_defaults(func=cmd_create)
 
     d = dsub.add_parser("duplicate", help="copy a database under a new name")
@@ -91,7 +98,7 @@ def _agree_to_end(exc, yes) -> bool:
     return input("End them? [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _run_or_queue(op, queue):
+def _run_or_queue(op, queue, inspected=None):
     from ..operations import runner
     from ..operations.models import Operation
     from ..operations.service import enqueue
@@ -101,7 +108,7 @@ def _run_or_queue(op, queue):
         sys.stdout.write(f"{op.id}\n")
         sys.stderr.write(f"Queued as {op.id}: follow it with 'dbkeeper operations'.\n")
         return 0
-    runner.run(op.id, listener=_show)
+    runner.run(op.id, listener=_show, inspected=inspected)
     op.refresh_from_db()
     if op.status == Operation.Status.SUCCEEDED:
         sys.stdout.write(op.rendered_message() + "\n")
@@ -171,10 +178,26 @@ def cmd_create(args):
     from . import service
 
     _ready()
+    if args.from_backup or args.from_file:
+        return _create_from_backup(args)
     facts = service.create_database(args.target, args.name, owner=args.owner, encoding=args.encoding,
                                     locale=args.locale, user=acting_user())
     sys.stdout.write(f"created {facts['name']} (owner {facts['owner']}, {facts['encoding']}, {facts['collate']})\n")
     return 0
+
+
+def _create_from_backup(args):
+    from ..errors import DbkeeperError
+    from ..messages import N_
+    from ..operations import service as restores
+    from . import service
+
+    if args.owner or args.encoding or args.locale:
+        raise DbkeeperError(N_("A database created from a backup takes its owner, encoding and locale as a restore "
+                               "gives them: leave out --owner, --encoding and --locale."), code="bad_request")
+    plan = service.plan_create_from_backup(args.target, args.name, backup_id=args.from_backup,
+                                           source_path=args.from_file)
+    return _run_or_queue(restores.record(plan), args.queue, inspected=plan.inspected)
 
 
 def cmd_duplicate(args):

@@ -458,6 +458,62 @@ def start_drop(target, database, confirm, safety_backup=True, storage=None, user
     return Started(op, _queue(op, token, language))
 
 
+def plan_create_from_backup(target, name, backup_id="", source_path="", user=None):
+    """Check a restore of a stored backup (or, on the command line, of a
+    file) into a new database ``name`` on ``target``'s server: a restore in
+    every way (the worker, the scratch copy, the checks, the least-privilege
+    content, the owner a restore gives), except that it replaces nothing, so
+    no confirmation is typed and no pre-restore copy is kept. Returns the
+    RestorePlan (operations.service.launch or record it)."""
+    from ..operations.service import plan_restore
+
+    server = _pg_target(target, user, "restore")
+    _require(user, "manage_databases", server.spec)
+    name = _check_name(name)
+    _refuse_protected(server, name, None, Message(N_("create")))
+    if not str(backup_id or "").strip() and not source_path:
+        raise DbkeeperError(N_("Choose the backup to create the database from."), code="backup_required")
+    db = database_target(server, name)
+    _refuse_busy(db)
+    with server.admin_connection() as conn:
+        if pg.exists(conn, name):
+            raise DbkeeperError(N_("A database named %(name)s already exists on this server: a database created from "
+                                   "a backup never replaces one."), code="exists", params={"name": name})
+    plan = plan_restore(server.spec, backup_id=backup_id, source_path=source_path, named_only=True)
+    plan.target, plan.database, plan.confirmation = targets.on_server(server.spec, name), name, name
+    return plan
+
+
+def backups_to_create_from(user=None, limit=200) -> list:
+    """The stored backups a database can be created from (of a format a
+    PostgreSQL server takes, made of a target the user may view), newest
+    first: what the page's form offers."""
+    from .. import engines
+    from ..backups.models import Backup
+
+    rows = []
+    for backup in Backup.objects.order_by("-created_at")[:limit]:
+        engine = engines.by_format(backup.format)
+        if engine is None or "postgresql" not in engine.target_kinds:
+            continue
+        rows.append(backup)
+    if user is not None:
+        allowed = set(visible_targets(user, sorted({b.target_spec for b in rows})))
+        rows = [b for b in rows if b.target_spec in allowed]
+    return [{"id": b.id, "name": b.name, "format": b.format, "format_label": b.format_label or b.format,
+             "target": b.target_spec, "database": b.database, "created_at": b.created_at.isoformat()} for b in rows]
+
+
+def start_create_from_backup(target, name, backup_id, user=None, language="", token=False):
+    """Check, record and queue the restore of stored backup ``backup_id``
+    into the new database ``name`` (the API's and the page's one call):
+    operations.service.StartedRestore."""
+    from ..operations.service import launch
+
+    return launch(plan_create_from_backup(target, name, backup_id=backup_id, user=user), user=user,
+                  language=language, token=token)
+
+
 def record_drop(server, db, request, user=None) -> Operation:
     return _record(Kind.DROP, server, db, request, user, request["database"],
                    N_("Drop of %(name)s queued."), {"name": request["database"]})

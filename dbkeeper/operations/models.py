@@ -67,6 +67,9 @@ class Operation(models.Model):
     backup_format = models.CharField(max_length=32, blank=True, default="")
     target_spec = models.TextField(blank=True, default="")
     target_display = models.CharField(max_length=255, blank=True, default="")
+    # A restore into a new database on the target's server (create from a backup): its name;
+    # "" for the target's own database. target_spec stays the configured target (no password here).
+    database = models.CharField(max_length=255, blank=True, default="")
     # One active operation per target: set while queued/running, cleared at the end.
     lock_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
 

@@ -62,22 +62,23 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
 
         return run_database_action(op, listener)
     progress = Progress(op, listener)
+    wording = CREATE_WORDING if op.database else RESTORE_WORDING
     with Heartbeat(op.id):
         try:
             with source_file(op) as path:
                 op.source_path = str(path)
                 result = restore(op, progress, inspected)
         except Cancelled as exc:
-            finish(op, Status.CANCELLED, error=exc, progress=progress)
+            finish(op, Status.CANCELLED, error=exc, progress=progress, wording=wording)
         except DbkeeperError as exc:
-            finish(op, Status.FAILED, error=exc, progress=progress)
+            finish(op, Status.FAILED, error=exc, progress=progress, wording=wording)
         except Exception as exc:  # a bug: say so plainly, keep the trace in the log
             log.exception("operation %s failed unexpectedly", op.id)
             error = RestoreFailed(N_("The restore stopped on an unexpected error: %(error)s."),
                                   code="internal_error", params={"error": str(exc)})
-            finish(op, Status.FAILED, error=error, progress=progress)
+            finish(op, Status.FAILED, error=error, progress=progress, wording=wording)
         else:
-            finish(op, Status.SUCCEEDED, result=result, progress=progress)
+            finish(op, Status.SUCCEEDED, result=result, progress=progress, wording=wording)
     return op
 
 
@@ -107,10 +108,14 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
     progress.event(Np_("The backup is a %(label)s of %(size)s with %(count)s table.",
                        "The backup is a %(label)s of %(size)s with %(count)s tables."),
                    params={"label": Message(info.label), "size": human_size(info.size), "count": len(info.tables)})
-    target = targets.resolve(op.target_spec)
+    # op.database: a new database on the target's server (created from the backup), never an existing one.
+    target = targets.on_server(op.target_spec, op.database)
     if target.kind not in engine.target_kinds:
         raise RestoreFailed(N_("A %(label)s cannot be restored into a %(kind)s database."), code="wrong_target_kind",
                             params={"label": Message(info.label), "kind": target.kind})
+    if op.database and target.exists():
+        raise RestoreFailed(N_("A database named %(name)s already exists on this server: a restore into a new "
+                               "database never replaces one."), code="exists", params={"name": op.database})
     progress.check_cancel()
 
     # Files that go with the database (an Odoo filestore), swapped in together with it.
@@ -133,10 +138,18 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
             target.finish_restore(scratch, progress)
         # The last moment a cancel is honoured: after this the swap must run to its end.
         progress.check_cancel()
-        progress.stage(Stage.SWAPPING, N_("Putting the restored copy in place of the live database."))
+        if op.database:
+            progress.stage(Stage.SWAPPING, N_("Putting the restored copy in place as %(name)s."),
+                           params={"name": op.database})
+        else:
+            progress.stage(Stage.SWAPPING, N_("Putting the restored copy in place of the live database."))
         companion_result = companion.swap() if companion is not None else {}
         try:
-            prerestore = target.swap_in(scratch, target.prerestore_name(op.id))
+            if op.database:  # nothing is replaced, so nothing is kept aside
+                target.put_in_place(scratch)
+                prerestore = None
+            else:
+                prerestore = target.swap_in(scratch, target.prerestore_name(op.id))
         except BaseException:
             if companion is not None:
                 companion.rollback()
@@ -160,9 +173,18 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
         "size": info.size,
         "target": target.display(),
         "prerestore": prerestore,
+        **_created(op),
         **(companion_result or {}),
         **_sign_in_again(target, progress),
     }
+
+
+def _created(op) -> dict:
+    if not op.database:
+        return {}
+    message = Message(N_("The database %(name)s was created from %(source)s."),
+                      {"name": op.database, "source": op.source_name})
+    return {"database": op.database, "message": message.to_json()}
 
 
 def _sign_in_again(target, progress) -> dict:
@@ -188,6 +210,12 @@ RESTORE_WORDING = Wording(
     finished=N_("The restore finished."),
     succeeded_in=N_("The restore succeeded in %(seconds)s s."),
     nothing_changed=N_("The live database was not changed."),
+)
+# A restore into a new database (created from a backup).
+CREATE_WORDING = Wording(
+    finished=N_("The database was created from the backup."),
+    succeeded_in=N_("The database was created in %(seconds)s s."),
+    nothing_changed=N_("No database was created; no database was changed."),
 )
 
 
@@ -247,7 +275,7 @@ def fail_stale(op: Operation, error: DbkeeperError, check_heartbeat=True) -> boo
         after_worker_lost(op)
     if op.scratch_name:
         try:
-            target = targets.resolve(op.target_spec)
+            target = targets.on_server(op.target_spec, op.database)
             target.drop_named(op.scratch_name)
             Operation.objects.filter(pk=op.pk).update(scratch_name="")
             op.add_event(N_("The unfinished scratch copy was removed; the live database was not changed."))

@@ -36,6 +36,7 @@ class RestorePlan:
     source_path: str = ""
     engine: object = None
     info: object = None  # the BackupInfo of an inspected file
+    database: str = ""  # a new database on the target's server (databases.service.plan_create_from_backup)
 
     @property
     def inspected(self):
@@ -125,7 +126,7 @@ def check_confirmation(plan: RestorePlan, typed) -> None:
 def record(plan: RestorePlan, user=None) -> Operation:
     """The operation for a checked and confirmed plan, holding the target's lock; not queued.
     (Its audit start row is written here, so that a restore the CLI runs itself has one too.)"""
-    op = create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup)
+    op = create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup, database=plan.database)
     audit.operation_started(op, user=user, database=plan.target.name)
     return op
 
@@ -177,10 +178,12 @@ def issue_and_queue(op: Operation, *, token, language, finish, queue_down) -> st
     return raw
 
 
-def create_restore(source_path, target_spec, user=None, source_name="", backup=None, backup_id="") -> Operation:
+def create_restore(source_path, target_spec, user=None, source_name="", backup=None, backup_id="",
+                   database="") -> Operation:
     """Record a restore of a file (``source_path``) or of a stored ``backup``
     (or its ``backup_id``) and take the target's lock; does not queue it yet
-    (so that a token can be created first)."""
+    (so that a token can be created first). ``database``: a new database on
+    the target's server to create from the backup (locked by its own name)."""
     if backup is None and backup_id:
         backup = _stored_backup(backup_id)
     if backup is not None:
@@ -188,7 +191,7 @@ def create_restore(source_path, target_spec, user=None, source_name="", backup=N
     else:
         # A file no engine knows is refused now, not later in the worker.
         backup_format = engines.detect(source_path).format
-    target = targets.resolve(target_spec)
+    target = targets.on_server(target_spec, database)
     waiting = Message(N_("Waiting for a worker."))
     op = Operation(
         kind=Operation.Kind.RESTORE,
@@ -200,6 +203,7 @@ def create_restore(source_path, target_spec, user=None, source_name="", backup=N
         backup_format=backup_format,
         target_spec=target.spec,
         target_display=target.display(),
+        database=database or "",
         lock_key=target.lock_key(),
         message=waiting.english(),
         message_data=waiting.to_json(),

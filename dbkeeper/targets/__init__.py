@@ -92,6 +92,16 @@ def resolve(spec):
         raise TargetError(N_("The target URL is not valid: %(error)s."), params={"error": error}) from exc
 
 
+def on_server(spec, database: str = ""):
+    """The target ``spec`` resolved; with ``database``, that database on the
+    same server instead, reached with the target's role and options (a
+    restore that creates a new database from a backup)."""
+    target = resolve(spec)
+    if not database or database == target.name:
+        return target
+    return target.on_same_server(database)
+
+
 TARGET_OPTIONS = ("url", "trust", "owner", "extensions")
 
 

@@ -4,6 +4,8 @@ scratch twin is another target of the same kind, beside it."""
 from abc import ABC, abstractmethod
 
 from ..dburl import DbUrl
+from ..errors import TargetError
+from ..messages import N_
 
 
 class Target(ABC):
@@ -57,6 +59,18 @@ class Target(ABC):
 
     @abstractmethod
     def prerestore_name(self, operation_id: str) -> str: ...
+
+    def on_same_server(self, name: str) -> "Target":
+        """The database ``name`` beside this one, reached the same way (a
+        restore into a new database). Only a database server has such."""
+        raise TargetError(N_("A %(kind)s target has no server to create another database on."),
+                          code="wrong_target_kind", params={"kind": self.kind})
+
+    def put_in_place(self, scratch: "Target") -> None:
+        """Make ``scratch`` this database, which must not exist: a restore
+        into a new database never replaces one."""
+        raise TargetError(N_("A %(kind)s target has no server to create another database on."),
+                          code="wrong_target_kind", params={"kind": self.kind})
 
     @abstractmethod
     def drop_named(self, name: str) -> None:

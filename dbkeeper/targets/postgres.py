@@ -168,6 +168,25 @@ class PostgresTarget(Target):
         stamp = timezone.now().strftime("%Y%m%d_%H%M%S")
         return sibling_name(self.name, f"prerestore_{stamp}")
 
+    def on_same_server(self, name: str) -> "PostgresTarget":
+        return PostgresTarget(self.url.with_name(name), self.spec, trust=self.trust, owner=self.owner,
+                              extensions=self.extensions)
+
+    def put_in_place(self, scratch: "PostgresTarget") -> None:
+        """One rename, which PostgreSQL refuses if a database of this name
+        appeared meanwhile: nothing is ever replaced."""
+        if scratch.runas is not None:
+            # Never put in place a database that still belongs to a throwaway role.
+            self.finish_restore(scratch)
+        with self._admin() as conn:
+            _end_connections(conn, scratch.name)
+            try:
+                _rename(conn, scratch.name, self.name)
+            except pgerrors.DuplicateDatabase:
+                raise TargetError(N_("A database named %(name)s was created on the server meanwhile; the restored "
+                                     "copy did not replace it."), code="exists", params={"name": self.name}) from None
+        log.info("restored copy %s put in place as the new database %s", scratch.name, self.name)
+
     def create(self) -> None:
         """Create this database empty. A scratch copy takes the live database's
         encoding, locale and tablespace; when the target's role is privileged,

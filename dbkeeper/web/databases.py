@@ -46,10 +46,19 @@ def _sessions_open(exc):
 @json_api("GET", "POST")
 def databases(request, credential):
     """GET: every server's databases. POST: create an empty database
-    (``target``, ``name``, ``owner``, ``encoding``, ``locale``)."""
+    (``target``, ``name``, ``owner``, ``encoding``, ``locale``), or, with
+    ``from_backup`` (a stored backup's id), one restored from that backup: a
+    restore operation (202, followed with its token)."""
     if request.method == "GET":
         return JsonResponse(service.listing(credential.user))
     data = _payload(request)
+    if "from_backup" in data:
+        started = service.start_create_from_backup(_field(data, "target"), _field(data, "name"),
+                                                   _field(data, "from_backup"), user=credential.user,
+                                                   language=get_language(), token=True)
+        log.info("database %s from backup %s queued by %s via %s", started.operation.database,
+                 started.operation.backup_id, credential.username, credential.method)
+        return _started(started)
     facts = service.create_database(_field(data, "target"), _field(data, "name"), owner=_field(data, "owner"),
                                     encoding=_field(data, "encoding"), locale=_field(data, "locale"),
                                     user=credential.user)
@@ -138,6 +147,7 @@ def databases_page(request):
 
     context = _common(request)
     context["initial"] = service.listing(request.user)
+    context["backups"] = service.backups_to_create_from(request.user)
     context["db_strings"] = page_strings()
     context["urls"].update(databases_api=reverse("dbkeeper:api_databases"),
                            databases=reverse("dbkeeper:databases"))

@@ -1,5 +1,6 @@
-/* dbkeeper: the Databases page. Each server's databases are drawn from JSON
-   with their actions: duplicate, rename, drop (the name typed, a safety
+/* dbkeeper: the Databases page. A database is created empty or from a
+   stored backup (a restore into a new name, followed as an operation). Each
+   server's databases are drawn from JSON with their actions: duplicate, rename, drop (the name typed, a safety
    backup first unless unticked), and for a pre-restore copy, undo the
    restore (the live database's name typed) or drop the copy. An action that
    would end other sessions is answered first with their count (409
@@ -247,6 +248,13 @@
     event.preventDefault();
     const form = new FormData($("create-form"));
     await send(d.urls.databases_api, Object.fromEntries(form.entries()), $("create-status"));
+  });
+
+  /* A database created from a stored backup: a restore operation, followed with its token. */
+  $("from-backup-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData($("from-backup-form"));
+    await send(d.urls.databases_api, Object.fromEntries(form.entries()), $("from-backup-status"));
   });
 
   draw();
