@@ -196,7 +196,7 @@ def _create_from_backup(args):
         raise DbkeeperError(N_("A database created from a backup takes its owner, encoding and locale as a restore "
                                "gives them: leave out --owner, --encoding and --locale."), code="bad_request")
     plan = service.plan_create_from_backup(args.target, args.name, backup_id=args.from_backup,
-                                           source_path=args.from_file)
+                                           source_path=args.from_file, user=acting_user())
     return _run_or_queue(restores.record(plan), args.queue, inspected=plan.inspected)
 
 
