@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from dbkeeper.backups.models import Backup
 
-from .builders import dump_custom, make_pg_source
+from .builders import dump_custom, make_big_pg_source, make_pg_source
 from .conftest import UPLOADER, UPLOADER_PASSWORD, add_pg_target
 from .dbsnapshot import pg_snapshot
 from .pgserver import conninfo
@@ -164,3 +164,56 @@ def test_the_page_lists_with_filters_and_is_in_the_menu(alice):
     assert "b.dump" in only and "a.dump" not in only
     bad = client.get("/backups/?since=yesterday-ish").content.decode()
     assert 'id="backups-filter-error"' in bad and "a.dump" in bad
+
+
+def test_the_progress_page_of_a_backup_and_of_a_verification_speaks_of_them(working_site, pg, browser):
+    """Opened from the Operations page, the progress page of a backup or a
+    verification has their titles, stages and endings, never a restore's."""
+    server = working_site
+    make_big_pg_source(pg, "bp_words_source", rows=400_000)
+    add_pg_target(server, pg, "words", "bp_words_source")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    base = server.url("")
+    try:
+        login(page, base, "/backups/")
+        page.locator('.back-up-now[data-target="words"]').click()
+        expect(page.locator("#result-title")).to_have_text("Backup stored", timeout=120_000)
+        expect(page.locator("#backups li.backup")).not_to_have_count(0, timeout=10_000)
+
+        # The finished backup, from the Operations page.
+        page.goto(f"{base}/operations/")
+        backup_row = page.locator("tr[id^=op-]", has_text="words").first
+        backup_row.locator(".actions a").click()
+        page.wait_for_url(re.compile(r"/restore-progress/op_"))
+        expect(page.locator("#progress-heading")).to_have_text("Backup progress")
+        assert page.title().startswith("Backup progress")
+        expect(page.locator("#tracker-title")).to_have_text("Backup of words")
+        expect(page.locator("#result-title")).to_have_text("Backup stored")
+        expect(page.locator("#result-body")).to_contain_text("The backup is stored: ")
+        expect(page.locator("#tracker-another")).to_have_count(0)
+        expect(page.locator("#tracker-backups")).to_be_visible()
+        for part in ("#progress-heading", "#tracker-title", "#tracker-result"):
+            assert "restor" not in page.locator(part).inner_text().lower(), part
+
+        # A verification, opened from the Operations page while it runs: its stages are a verification's.
+        page.goto(f"{base}/backups/")
+        page.locator("#backups li.backup", has_text="words").first.locator("button.verify").click()
+        expect(page.locator("#tracker-title")).to_have_text(re.compile(r"^Verification of "))
+        page.goto(f"{base}/operations/")
+        verify_row = page.locator("tr[id^=op-][data-status=running], tr[id^=op-][data-status=queued]").first
+        verify_row.locator(".actions a").click()
+        page.wait_for_url(re.compile(r"/restore-progress/op_"))
+        expect(page.locator("#progress-heading")).to_have_text("Verification progress")
+        expect(page.locator("#tracker-cancel")).to_have_text("Cancel")
+        expect(page.locator("#tracker-stage")).to_have_text(re.compile(
+            r"^(Reading the stored file and checking its checksum|Test-restoring into a scratch copy…|"
+            r"Comparing the tables and rows with the catalog|Waiting for a worker)$"))
+        expect(page.locator("#tracker-stage")).to_have_text("Test-restoring into a scratch copy…", timeout=60_000)
+        expect(page.locator("#result-title")).to_have_text("Verification passed", timeout=120_000)
+        expect(page.locator("#result-body")).to_contain_text("The backup is sound")
+        for part in ("#progress-heading", "#tracker-title", "#tracker-result"):
+            assert "restore " not in page.locator(part).inner_text().lower(), part
+    finally:
+        context.close()
+        pg.drop_db("bp_words_source")

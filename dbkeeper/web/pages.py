@@ -122,6 +122,7 @@ def progress_page(request, operation_id):
         "status_url": reverse("dbkeeper:operation_status", args=[operation_id]),
         "token_url": reverse("dbkeeper:api_operation_token", args=[operation_id]),
         "own": False, "source_name": "", "target": "", "format": "", "cancel_url": "",
+        "kind": "",  # without a session, the status answer says it
     }
     if not request.user.is_authenticated:
         context = {"strings": js_strings(), "urls": _common(request)["urls"], "operation": None}
@@ -134,6 +135,7 @@ def progress_page(request, operation_id):
         context = _common(request)
         context["operation"] = operation
         operation_json.update(own=operation.user_id == str(request.user.pk), source_name=operation.source_name,
+                              kind=operation.kind,
                               target=target_name(operation), format=operation.backup_format,
                               cancel_url=reverse("dbkeeper:api_cancel", args=[operation.id]))
         context["target_name"] = target_name(operation)
