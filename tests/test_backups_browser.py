@@ -217,3 +217,49 @@ def test_the_progress_page_of_a_backup_and_of_a_verification_speaks_of_them(work
     finally:
         context.close()
         pg.drop_db("bp_words_source")
+
+
+def test_the_restore_page_applies_a_backups_roles_when_the_box_is_ticked(working_site, pg, browser):
+    """A backup made with its server's roles offers "First create the
+    backup's server roles"; ticked, a restore through a trusting target
+    creates the role the server lost, and the table is its own again."""
+    server = working_site
+    from .pgserver import PASSWORD
+
+    make_pg_source(pg, "bp_roles_source", rows=20, value="roles")
+    with pg.connect() as conn:
+        conn.execute("DROP ROLE IF EXISTS bp_page_owner")
+        conn.execute("CREATE ROLE bp_page_owner NOLOGIN")
+    with pg.connect("bp_roles_source") as conn:
+        conn.execute("ALTER TABLE public.items OWNER TO bp_page_owner")
+    server.cli("target", "add", "roles_home", f"postgresql://postgres@127.0.0.1:{pg.port}/bp_roles_source",
+               "--trust-superuser", "--password-stdin", input=PASSWORD + "\n")
+    made = server.cli("backup", "roles_home", "--roles")
+    backup_id = re.search(r"bk_[0-9a-f]+", made.stdout + made.stderr).group(0)
+    with pg.connect("bp_roles_source") as conn:  # "a new server": the role is gone
+        conn.execute("ALTER TABLE public.items OWNER TO CURRENT_USER")
+    with pg.connect() as conn:
+        conn.execute("DROP ROLE bp_page_owner")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    base = server.url("")
+    try:
+        login(page, base, "/")
+        page.select_option("#target", "roles_home")
+        page.select_option("#backup", backup_id)
+        expect(page.locator("#apply-roles-line")).to_be_visible()
+        page.check("#apply-roles")
+        page.fill("#confirm", "roles_home")
+        page.click("#start")
+        expect(page.locator("#result-title")).to_have_text("Restore succeeded", timeout=90_000)
+        expect(page.locator("#tracker-events")).to_contain_text("The backup's role bp_page_owner was created on the server.")
+        with pg.connect("bp_roles_source") as conn:
+            owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'items'").fetchone()[0]
+        assert owner == "bp_page_owner"
+    finally:
+        context.close()
+        pg.drop_db("bp_roles_source")
+        with pg.connect() as conn:
+            for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bp_roles_source%'").fetchall():
+                conn.execute(f'DROP DATABASE "{name}"')
+            conn.execute("DROP ROLE IF EXISTS bp_page_owner")

@@ -61,6 +61,9 @@ class Operation(models.Model):
     backup_format = models.CharField(max_length=32, blank=True, default="")
     target_spec = models.TextField(blank=True, default="")
     target_display = models.CharField(max_length=255, blank=True, default="")
+    # A restore of a stored backup made with its server's roles: create the roles
+    # the server lacks first (only through a target that trusts its backups).
+    apply_roles = models.BooleanField(default=False)
     # One active operation per target: set while queued/running, cleared at the end.
     lock_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
 

@@ -123,6 +123,8 @@ def restore(op: Operation, progress: Progress, inspected=None, source=None) -> d
     scratch.drop()
     scratch.create()
     try:
+        if op.apply_roles:
+            _apply_roles(op, target, progress)
         progress.stage(Stage.RESTORING, N_("Restoring into a scratch copy; the live database is not touched."))
         engine.restore(source, info, scratch, progress)
         if companion is not None:
@@ -165,6 +167,22 @@ def restore(op: Operation, progress: Progress, inspected=None, source=None) -> d
         **(companion_result or {}),
         **_sign_in_again(target, progress),
     }
+
+
+def _apply_roles(op: Operation, target, progress) -> None:
+    """The roles stored with the backup, asked for with the restore: created
+    on the server before the content that may name them (existing roles are
+    never changed)."""
+    from ..audit import service as audit
+    from ..backups.models import Backup
+    from ..backups.roles import apply_for_restore
+
+    backup = Backup.objects.filter(pk=op.backup_id).first()
+    done = apply_for_restore(backup, target, progress)
+    audit.record("roles.apply", username=op.username, user_id=op.user_id,
+                 target=audit.target_label(op.target_spec, op.target_display), backup=op.backup_id,
+                 operation=op.id, outcome="ok",
+                 details={"created": done["created"], "refused": done["refused"], "memberships": done["memberships"]})
 
 
 def _sign_in_again(target, progress) -> dict:

@@ -71,6 +71,7 @@ def _backups():
             "id": b.id, "name": b.name, "size": b.size, "format": b.format,
             "format_label": format_name(b.format, b.format_label),
             "info": b.info, "created_at": b.created_at.isoformat(), "username": b.username,
+            "has_roles": bool(b.roles_name),
         }
         for b in Backup.objects.all()[:200]
     ]
