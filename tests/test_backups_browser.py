@@ -195,6 +195,17 @@ def test_the_progress_page_of_a_backup_and_of_a_verification_speaks_of_them(work
         expect(page.locator("#tracker-backups")).to_be_visible()
         for part in ("#progress-heading", "#tracker-title", "#tracker-result"):
             assert "restor" not in page.locator(part).inner_text().lower(), part
+        # The same page on a phone, in Arabic: right to left, no sideways scrolling.
+        phone = browser.new_context(locale="ar", viewport={"width": 360, "height": 800})
+        try:
+            small = phone.new_page()
+            login(small, base, "/backups/")
+            small.goto(page.url)
+            expect(small.locator("#tracker-result")).to_be_visible(timeout=15_000)
+            assert small.evaluate("document.documentElement.dir") == "rtl"
+            assert small.evaluate("document.documentElement.scrollWidth") <= small.evaluate("window.innerWidth")
+        finally:
+            phone.close()
 
         # A verification, opened from the Operations page while it runs: its stages are a verification's.
         page.goto(f"{base}/backups/")
