@@ -26,6 +26,7 @@ same way, before psql reads the end of its input (psql would run an
 unfinished last statement at end of file).
 """
 
+import contextlib
 import gzip
 import logging
 import re
@@ -488,11 +489,23 @@ def read_sql(path, chunk_size=CHUNK):
         raise BackupRejected(N_("The gzipped SQL file is damaged or cut short: %(error)s."), params={"error": str(exc)}) from exc
 
 
+@contextlib.contextmanager
 def _open_sql(path):
+    """The file's bytes as a binary stream, gunzipped as they are read when
+    gzipped; a StreamSource's stream (and what feeds it) is closed with it."""
     if isinstance(path, StreamSource):
         raw = path.open()
-        return gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(len(GZIP_MAGIC)) == GZIP_MAGIC else raw
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+        try:
+            if raw.peek(len(GZIP_MAGIC)) == GZIP_MAGIC:
+                with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                    yield unzipped
+            else:
+                yield raw
+        finally:
+            raw.close()
+        return
+    with (gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")) as stream:
+        yield stream
 
 
 def looks_like_sql(head: bytes) -> bool:
