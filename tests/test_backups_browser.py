@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from dbkeeper.backups.models import Backup
 
-from .builders import dump_custom, make_pg_source
+from .builders import dump_custom, make_big_pg_source, make_pg_source
 from .conftest import UPLOADER, UPLOADER_PASSWORD, add_pg_target
 from .dbsnapshot import pg_snapshot
 from .pgserver import conninfo
@@ -164,3 +164,113 @@ def test_the_page_lists_with_filters_and_is_in_the_menu(alice):
     assert "b.dump" in only and "a.dump" not in only
     bad = client.get("/backups/?since=yesterday-ish").content.decode()
     assert 'id="backups-filter-error"' in bad and "a.dump" in bad
+
+
+def test_the_progress_page_of_a_backup_and_of_a_verification_speaks_of_them(working_site, pg, browser):
+    """Opened from the Operations page, the progress page of a backup or a
+    verification has their titles, stages and endings, never a restore's."""
+    server = working_site
+    make_big_pg_source(pg, "bp_words_source", rows=400_000)
+    add_pg_target(server, pg, "words", "bp_words_source")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    base = server.url("")
+    try:
+        login(page, base, "/backups/")
+        page.locator('.back-up-now[data-target="words"]').click()
+        expect(page.locator("#result-title")).to_have_text("Backup stored", timeout=120_000)
+        expect(page.locator("#backups li.backup")).not_to_have_count(0, timeout=10_000)
+
+        # The finished backup, from the Operations page.
+        page.goto(f"{base}/operations/")
+        backup_row = page.locator("tr[id^=op-]", has_text="words").first
+        backup_row.locator(".actions a").click()
+        page.wait_for_url(re.compile(r"/restore-progress/op_"))
+        expect(page.locator("#progress-heading")).to_have_text("Backup progress")
+        assert page.title().startswith("Backup progress")
+        expect(page.locator("#tracker-title")).to_have_text("Backup of words")
+        expect(page.locator("#result-title")).to_have_text("Backup stored")
+        expect(page.locator("#result-body")).to_contain_text("The backup is stored: ")
+        expect(page.locator("#tracker-another")).to_have_count(0)
+        expect(page.locator("#tracker-backups")).to_be_visible()
+        for part in ("#progress-heading", "#tracker-title", "#tracker-result"):
+            assert "restor" not in page.locator(part).inner_text().lower(), part
+        # The same page on a phone, in Arabic: right to left, no sideways scrolling.
+        phone = browser.new_context(locale="ar", viewport={"width": 360, "height": 800})
+        try:
+            small = phone.new_page()
+            login(small, base, "/backups/")
+            small.goto(page.url)
+            expect(small.locator("#tracker-result")).to_be_visible(timeout=15_000)
+            assert small.evaluate("document.documentElement.dir") == "rtl"
+            assert small.evaluate("document.documentElement.scrollWidth") <= small.evaluate("window.innerWidth")
+        finally:
+            phone.close()
+
+        # A verification, opened from the Operations page while it runs: its stages are a verification's.
+        page.goto(f"{base}/backups/")
+        page.locator("#backups li.backup", has_text="words").first.locator("button.verify").click()
+        expect(page.locator("#tracker-title")).to_have_text(re.compile(r"^Verification of "))
+        page.goto(f"{base}/operations/")
+        verify_row = page.locator("tr[id^=op-][data-status=running], tr[id^=op-][data-status=queued]").first
+        verify_row.locator(".actions a").click()
+        page.wait_for_url(re.compile(r"/restore-progress/op_"))
+        expect(page.locator("#progress-heading")).to_have_text("Verification progress")
+        expect(page.locator("#tracker-cancel")).to_have_text("Cancel")
+        expect(page.locator("#tracker-stage")).to_have_text(re.compile(
+            r"^(Reading the stored file and checking its checksum|Test-restoring into a scratch copy…|"
+            r"Comparing the tables and rows with the catalog|Waiting for a worker)$"))
+        expect(page.locator("#tracker-stage")).to_have_text("Test-restoring into a scratch copy…", timeout=60_000)
+        expect(page.locator("#result-title")).to_have_text("Verification passed", timeout=120_000)
+        expect(page.locator("#result-body")).to_contain_text("The backup is sound")
+        for part in ("#progress-heading", "#tracker-title", "#tracker-result"):
+            assert "restore " not in page.locator(part).inner_text().lower(), part
+    finally:
+        context.close()
+        pg.drop_db("bp_words_source")
+
+
+def test_the_restore_page_applies_a_backups_roles_when_the_box_is_ticked(working_site, pg, browser):
+    """A backup made with its server's roles offers "First create the
+    backup's server roles"; ticked, a restore through a trusting target
+    creates the role the server lost, and the table is its own again."""
+    server = working_site
+    from .pgserver import PASSWORD
+
+    make_pg_source(pg, "bp_roles_source", rows=20, value="roles")
+    with pg.connect() as conn:
+        conn.execute("DROP ROLE IF EXISTS bp_page_owner")
+        conn.execute("CREATE ROLE bp_page_owner NOLOGIN")
+    with pg.connect("bp_roles_source") as conn:
+        conn.execute("ALTER TABLE public.items OWNER TO bp_page_owner")
+    server.cli("target", "add", "roles_home", f"postgresql://postgres@127.0.0.1:{pg.port}/bp_roles_source",
+               "--trust-superuser", "--password-stdin", input=PASSWORD + "\n")
+    made = server.cli("backup", "roles_home", "--roles")
+    backup_id = re.search(r"bk_[0-9a-f]+", made.stdout + made.stderr).group(0)
+    with pg.connect("bp_roles_source") as conn:  # "a new server": the role is gone
+        conn.execute("ALTER TABLE public.items OWNER TO CURRENT_USER")
+    with pg.connect() as conn:
+        conn.execute("DROP ROLE bp_page_owner")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    base = server.url("")
+    try:
+        login(page, base, "/")
+        page.select_option("#target", "roles_home")
+        page.select_option("#backup", backup_id)
+        expect(page.locator("#apply-roles-line")).to_be_visible()
+        page.check("#apply-roles")
+        page.fill("#confirm", "roles_home")
+        page.click("#start")
+        expect(page.locator("#result-title")).to_have_text("Restore succeeded", timeout=90_000)
+        expect(page.locator("#tracker-events")).to_contain_text("The backup's role bp_page_owner was created on the server.")
+        with pg.connect("bp_roles_source") as conn:
+            owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'items'").fetchone()[0]
+        assert owner == "bp_page_owner"
+    finally:
+        context.close()
+        pg.drop_db("bp_roles_source")
+        with pg.connect() as conn:
+            for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bp_roles_source%'").fetchall():
+                conn.execute(f'DROP DATABASE "{name}"')
+            conn.execute("DROP ROLE IF EXISTS bp_page_owner")

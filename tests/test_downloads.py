@@ -146,6 +146,23 @@ def test_each_download_is_logged_with_who_and_which_backup_never_the_token(alice
     assert secret not in caplog.text and secret[8:] not in caplog.text
 
 
+def test_each_download_writes_an_audit_row_with_who_and_which_backup(alice, staff, stored, data):
+    from dbkeeper.audit.models import AuditEntry
+
+    _, secret = create_token(alice, "laptop")
+    body(staff.get(url(stored)))
+    body(Client().get(url(stored), HTTP_AUTHORIZATION=f"Bearer {secret}", HTTP_RANGE="bytes=10-"))
+    staff.head(url(stored))  # headers only: no bytes left, no row
+    staff.get("/api/backups/bk_0000000000000000/download/")  # refused: no row
+    rows = list(AuditEntry.objects.filter(action="backup.download").order_by("number"))
+    assert len(rows) == 2
+    assert all(r.username == "alice" and r.backup == stored.id and r.outcome == "ok" for r in rows)
+    assert rows[0].details["whole"] is True and rows[0].details["start"] == 0
+    assert rows[1].details["whole"] is False and rows[1].details["start"] == 10
+    assert rows[1].details["end"] == len(data) - 1 and rows[1].method == "api_token" and rows[1].token_prefix
+    assert all(secret not in str(r.details) for r in rows)
+
+
 def test_an_encrypted_backup_downloads_as_stored(staff, settings, tmp_path):
     settings.DBKEEPER = {**settings.DBKEEPER, "DATA_DIR": str(tmp_path / "data")}
     backup = put_backup(get_storage(), b"age-encryption.org/v1\n...", name="shop.dump",

@@ -283,19 +283,103 @@ def decrypt_to(stream, dest_path, identity_path) -> int:
         out = _CountingFile(fh)
         try:
             pyrage.decrypt_io(reader, out, identities)
-        except pyrage.DecryptError as exc:
-            if getattr(reader, "error", None) is not None:
-                raise reader.error from None
-            if "no matching keys" in str(exc).lower():
-                raise EncryptionError(
-                    N_("The age identity in %(path)s cannot decrypt this backup: it was encrypted to other keys."),
-                    code="wrong_identity", params={"path": str(identity_path)}) from None
-            raise _damaged(exc, out.size) from None
-        except OSError as exc:
-            if getattr(reader, "error", None) is not None:
-                raise reader.error from None
-            raise _damaged(exc, out.size) from None
+        except (pyrage.DecryptError, OSError) as exc:
+            raise _decrypt_error(exc, reader, out.size, identity_path) from None
     return out.size
+
+
+def _decrypt_error(exc, reader, written, identity_path):
+    """What a failed decryption means: the stream's own error (S3 went
+    away), a key the backup was not encrypted to, or damaged ciphertext."""
+    if getattr(reader, "error", None) is not None:
+        return reader.error
+    if "no matching keys" in str(exc).lower():
+        return EncryptionError(
+            N_("The age identity in %(path)s cannot decrypt this backup: it was encrypted to other keys."),
+            code="wrong_identity", params={"path": str(identity_path)})
+    return _damaged(exc, written)
+
+
+class _Failure:
+    def __init__(self, exc):
+        self.exc = exc
+
+
+class _QueueSink(io.RawIOBase):
+    """Where pyrage writes plaintext: a bounded queue the reading side empties."""
+
+    def __init__(self, chunks, stop):
+        self.chunks = chunks
+        self.stop = stop
+        self.size = 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        item = bytes(data)
+        while True:
+            if self.stop.is_set():
+                raise OSError("decryption abandoned")
+            try:
+                self.chunks.put(item, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self.size += len(item)
+        return len(item)
+
+
+def decrypted_chunks(chunks, identity_path):
+    """The plaintext of the age ciphertext in ``chunks`` (an iterator of bytes,
+    e.g. BackupStorage.open_stream), as chunks, decrypted in a thread while
+    it is read: nothing is written to disk. A wrong identity, or a damaged,
+    truncated or altered ciphertext raises EncryptionError where decryption
+    stops, after the authenticated plaintext before it was yielded: a
+    consumer must treat what it received as scratch until the end."""
+    pyrage = _pyrage()
+    identities = load_identities(identity_path)
+    reader = _StreamReader(chunks)
+    pending = queue.Queue(maxsize=QUEUE_CHUNKS)
+    stop = threading.Event()
+    sink = _QueueSink(pending, stop)
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def run():
+        try:
+            pyrage.decrypt_io(reader, sink, identities)
+        except BaseException as exc:  # handed to the reading side
+            put(_Failure(exc))
+        else:
+            put(_EOF)
+
+    thread = threading.Thread(target=run, name="age-decrypt", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is _EOF:
+                return
+            if isinstance(item, _Failure):
+                exc = item.exc
+                if isinstance(exc, (pyrage.DecryptError, OSError)):
+                    raise _decrypt_error(exc, reader, sink.size, identity_path) from None
+                raise EncryptionError(N_("Decrypting the backup failed: %(detail)s."), code="decryption_failed",
+                                      params={"detail": str(exc) or type(exc).__name__}) from exc
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        closer = getattr(reader.chunks, "close", None)
+        if closer is not None and not thread.is_alive():
+            closer()  # the S3 body
 
 
 def _damaged(exc, written):

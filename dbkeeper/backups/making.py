@@ -70,7 +70,8 @@ def make(op, request: BackupRequest, progress, target=None) -> Backup:
         with storage.writer(name, op.id) as out, contextlib.ExitStack() as more:
             try:
                 sink = more.enter_context(encrypting(out, recipients)) if recipients else out
-                plain = _Hashing(sink)
+                # Unencrypted, the plaintext is what is stored: the writer's own hash is enough.
+                plain = _Hashing(sink) if recipients else sink
                 made = maker.make(target, plain, progress, options)
                 if recipients:
                     sink.close()  # the age stream's last chunk, before the commit

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from .. import conf
 from ..errors import DbkeeperError
-from ..messages import N_
+from ..messages import N_, Np_, shortened
 from ..targets.pgroles import RoleFacts
 
 log = logging.getLogger(__name__)
@@ -124,3 +124,43 @@ def read_roles(backup) -> str:
         plain = Path(folder) / "roles.sql"
         decrypt_to(stream, plain, identity_file())
         return plain.read_text("utf-8")
+
+
+# -- on a restore (``dbkeeper restore --apply-roles``, the API's apply_roles, the page's checkbox) --
+
+def check_apply(backup, target) -> None:
+    """Refuse, with a sentence, to apply ``backup``'s roles during a restore
+    into ``target`` unless the backup has them and the target trusts its
+    backups (trust "superuser"): creating roles is the server's business."""
+    if backup is None or not backup.roles_name:
+        raise DbkeeperError(N_("This backup was made without the server's roles, so there are none to apply."),
+                            code="no_roles")
+    if target.kind != "postgresql":
+        raise DbkeeperError(N_("Only a PostgreSQL server has roles to apply."), code="no_roles")
+    if getattr(target, "trust", "") != "superuser":
+        raise DbkeeperError(
+            N_("The backup's roles are applied only through a target that trusts its backups (trust \"superuser\"), "
+               "and %(target)s does not. Restore without applying the roles, or apply them with %(command)s."),
+            code="roles_need_trust", params={"target": target.name, "command": "dbkeeper roles apply"})
+
+
+def apply_for_restore(backup, target, progress) -> dict:
+    """Before the restore: create the roles of ``backup`` that ``target``'s
+    server lacks, role by role; existing roles are never changed, and roles
+    with SUPERUSER, REPLICATION or BYPASSRLS are left out (``dbkeeper roles
+    apply --allow-superuser`` creates those). Says what it did as events."""
+    check_apply(backup, target)  # again in the worker: the target's settings may have changed since
+    done = apply(parse(read_roles(backup)), target, allow_powerful=False)
+    created, refused = done["created"], done["refused"]
+    if created:
+        progress.event(Np_("The backup's role %(roles)s was created on the server.",
+                           "The backup's %(count)s roles were created on the server: %(roles)s."),
+                       params={"count": len(created), "roles": shortened(created, 10)})
+    else:
+        progress.event(N_("The server already has every role of the backup; none was changed."))
+    if refused:
+        progress.event(N_("Roles with SUPERUSER, REPLICATION or BYPASSRLS were left out: %(roles)s. "
+                          "Create them with %(command)s if they are wanted."),
+                       params={"roles": shortened(refused, 10), "command": "dbkeeper roles apply --allow-superuser"},
+                       level="warning")
+    return done

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .. import conf, engines
 from ..errors import BackupRejected
+from ..streams import StreamSource
 from .models import Backup, new_backup_id
 from .storage import LocalStorage, get_storage
 
@@ -109,9 +110,39 @@ def local_path(backup: Backup):
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def restore_source(backup: Backup):
+    """What a restore or a verification reads: on remote storage (S3), for a
+    format whose tool reads a stream (serial pg_restore, psql), the stored
+    bytes streamed (decrypted on the way when encrypted), with no local copy;
+    otherwise a local path (local_path)."""
+    storage = get_storage(backup.storage or None)
+    engine = engines.by_format(backup.format)
+    if isinstance(storage, LocalStorage) or engine is None or not engine.can_stream():
+        with local_path(backup) as path:
+            yield path
+        return
+    yield stream_source(backup, storage)
+
+
+def stream_source(backup: Backup, storage=None) -> StreamSource:
+    """The backup's plaintext as a StreamSource over its stored bytes."""
+    storage = storage or get_storage(backup.storage or None)
+    name = backup.storage_name
+    if not backup.encrypted:
+        return StreamSource(f"{storage.name}:{name}", lambda: storage.open_stream(name), format=backup.format,
+                            size=backup.size)
+    from .encryption import decrypted_chunks, identity_file, load_identities
+
+    identity = identity_file()
+    load_identities(identity)  # a missing or unreadable identity is said before anything starts
+    return StreamSource(f"{storage.name}:{name}", lambda: decrypted_chunks(storage.open_stream(name), identity),
+                        format=backup.format)
+
+
 def delete(backup: Backup):
     get_storage(backup.storage or None).delete(backup.storage_name)
     backup.delete()
 
 
-__all__ = ["add_file", "local_path", "delete", "backup_storage", "BackupRejected"]
+__all__ = ["add_file", "local_path", "restore_source", "stream_source", "delete", "backup_storage", "BackupRejected"]

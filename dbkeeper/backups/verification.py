@@ -20,6 +20,7 @@ from .. import conf, engines, targets
 from ..errors import Cancelled, DbkeeperError, TargetError
 from ..messages import Message, N_, Np_, shortened
 from ..operations.models import Operation
+from ..streams import StreamSource
 from .models import Backup
 from .storage import LocalStorage, StorageError, get_storage
 
@@ -137,7 +138,8 @@ def verify(op: Operation, progress) -> dict:
         progress.event(N_("The stored file has the size and SHA-256 of the catalog."))
         Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name)
         op.scratch_name = scratch.name
-        info = engine.inspect(path)
+        # From a stream: what can be read without another pass; the rest is checked on the way.
+        info = engine.preview(path) if isinstance(path, StreamSource) else engine.inspect(path)
         progress.check_cancel()
         scratch.drop()
         scratch.create()
@@ -166,11 +168,13 @@ def verify(op: Operation, progress) -> dict:
 
 @contextlib.contextmanager
 def checked_file(backup: Backup, progress):
-    """A local path with the backup's plaintext, once its stored bytes were
-    compared with the catalog. Local storage: the file is hashed where it is
-    (and decrypted into scratch space when encrypted, as restores do). Other
-    storage: hashed while it is downloaded, so that it is read once."""
-    from .store import local_path
+    """The backup's plaintext, once its stored bytes were compared with the
+    catalog. Local storage: the file is hashed where it is (and decrypted into
+    scratch space when encrypted, as restores do). Other storage, for a format
+    whose tool reads a stream: hashed as it streams past, then streamed again
+    into the tool (a StreamSource, no local copy); for the others: hashed while
+    it is downloaded, so that it is read once."""
+    from .store import local_path, stream_source
 
     storage = get_storage(backup.storage or None)
     try:
@@ -185,6 +189,11 @@ def checked_file(backup: Backup, progress):
         compare_stored_bytes(backup, storage.open_stream(backup.storage_name), progress)
         with local_path(backup) as path:
             yield path
+        return
+    if engine_streams(backup):
+        source = stream_source(backup, storage)  # the identity is checked before the bytes are read
+        compare_stored_bytes(backup, storage.open_stream(backup.storage_name), progress)
+        yield source
         return
     folder = Path(tempfile.mkdtemp(prefix="verify-", dir=conf.data_subdir("tmp")))
     try:
@@ -203,6 +212,11 @@ def checked_file(backup: Backup, progress):
         yield plain
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def engine_streams(backup: Backup) -> bool:
+    engine = engines.by_format(backup.format)
+    return engine is not None and engine.can_stream()
 
 
 def compare_stored_bytes(backup: Backup, chunks, progress, copy_to=None) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import BackupRejected
 from ..messages import N_, Message
 from ..registry import Registry
-from ..streams import GZIP_MAGIC
+from ..streams import GZIP_MAGIC, StreamSource
 from .base import BackupInfo, Engine
 
 __all__ = ["BackupInfo", "Engine", "all_engines", "by_format", "detect", "inspect", "preview", "read_head", "registry"]
@@ -55,7 +55,14 @@ def read_head(path, size=4096) -> bytes:
 
 
 def detect(path) -> Engine:
-    """The engine for ``path``, or BackupRejected with a sentence."""
+    """The engine for ``path``, or BackupRejected with a sentence. A
+    StreamSource (a stored backup read as a stream) has its catalog's format."""
+    if isinstance(path, StreamSource):
+        engine = by_format(path.format)
+        if engine is None or not engine.can_stream():
+            raise BackupRejected(N_("This file is not a backup dbkeeper can restore. The formats it knows are: "
+                                    "%(formats)s."), params={"formats": [Message(e.label) for e in all_engines()]})
+        return engine
     path = Path(path)
     if not path.is_file():
         raise BackupRejected(N_("The backup file %(name)s does not exist."), params={"name": path.name})

@@ -2,12 +2,16 @@
 it into a (scratch) target while reporting progress. The runner uses nothing
 of an engine that is not declared here."""
 
+import logging
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import CheckFailed
+from ..errors import CheckFailed, DbkeeperError, RestoreFailed
 from ..messages import Message, N_, Np_
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -97,6 +101,12 @@ class Engine(ABC):
         """Describe the backup; raise BackupRejected if it is corrupt or hostile.
         Nothing is written anywhere."""
 
+    def can_stream(self) -> bool:
+        """True when inspect() and restore() also take a StreamSource
+        (dbkeeper.streams): a stored backup read front to back from remote
+        storage, without a local copy. False: they need a local file."""
+        return False
+
     def preview(self, path) -> BackupInfo:
         """What a person confirms a restore from (format, size, tables), as
         quickly as the format allows. An engine that can check the rest while
@@ -126,3 +136,45 @@ class Engine(ABC):
             raise CheckFailed(Np_("The restored copy is missing %(count)s table of the backup: %(tables)s.",
                                   "The restored copy is missing %(count)s tables of the backup: %(tables)s."),
                               params={"count": len(missing), "tables": shown})
+
+
+class StdinFeed:
+    """Copies a StreamSource into a tool's standard input from a thread.
+    ``error`` holds what broke the stream (a DbkeeperError with a sentence);
+    a tool that stops reading (it failed, its exit status says why) is not
+    an error of the stream."""
+
+    def __init__(self, source, stdin):
+        self.source = source
+        self.stdin = stdin
+        self.fed = 0
+        self.error = None
+        self._thread = threading.Thread(target=self._run, name="stdin-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        chunks = None
+        try:
+            chunks = self.source.chunks()
+            for chunk in chunks:
+                self.stdin.write(chunk)
+                self.fed += len(chunk)
+        except (BrokenPipeError, ValueError):  # the tool closed its input, or was killed
+            log.info("the tool stopped reading %s after %s bytes", self.source, self.fed)
+        except DbkeeperError as exc:
+            self.error = exc
+        except Exception as exc:
+            log.exception("reading %s failed", self.source)
+            self.error = RestoreFailed(N_("Reading the stored backup failed: %(error)s."),
+                                       code="source_read_failed", params={"error": str(exc) or type(exc).__name__})
+        finally:
+            closer = getattr(chunks, "close", None)
+            if closer is not None:
+                closer()
+            try:
+                self.stdin.close()
+            except OSError:
+                pass
+
+    def join(self, timeout=60):
+        self._thread.join(timeout)

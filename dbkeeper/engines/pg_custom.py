@@ -7,6 +7,8 @@ its ``--verbose`` lines say which tables are done, and pg_stat_progress_copy
 says how far the tables being copied are.
 """
 
+import contextlib
+import io
 import logging
 import os
 import re
@@ -22,12 +24,12 @@ from .. import conf
 from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
-from ..streams import GZIP_MAGIC
+from ..streams import GZIP_MAGIC, StreamSource
 from ..targets.pgneeds import needs_of_archive, skipped_entries
 from ..targets.pgroles import (
     RoleFacts, archive_entry_object, client_version, default_privilege_statements, server_version_num,
 )
-from .base import BackupInfo, Engine
+from .base import BackupInfo, Engine, StdinFeed
 from .pgarchive import MAGIC, ArchiveError, read_archive
 
 log = logging.getLogger(__name__)
@@ -48,8 +50,14 @@ class PgCustomEngine(Engine):
     def sniff(self, head: bytes) -> bool:
         return head.startswith(MAGIC)
 
+    def can_stream(self) -> bool:
+        # Parallel jobs seek in the archive: they need a local file.
+        return max(1, int(conf.get("PG_RESTORE_JOBS") or 1)) == 1
+
     def inspect(self, path) -> BackupInfo:
-        with open(path, "rb") as fh:
+        # A stored backup read as a stream was recognised when it was stored: no extra pass for its first bytes.
+        streamed = isinstance(path, StreamSource)
+        with (contextlib.nullcontext(io.BytesIO(b"")) if streamed else open(path, "rb")) as fh:
             if fh.read(2) == GZIP_MAGIC:
                 raise BackupRejected(N_(
                     "This custom-format dump was gzipped afterwards, which pg_restore cannot read "
@@ -96,7 +104,9 @@ class PgCustomEngine(Engine):
         tool_path = pg_tool("pg_restore")
         _check_readable(tool_path, archive)
 
-        jobs = max(1, int(conf.get("PG_RESTORE_JOBS") or 1))
+        streamed = isinstance(path, StreamSource)
+        # From a stream, pg_restore reads its standard input, which it cannot seek: one job.
+        jobs = 1 if streamed else max(1, int(conf.get("PG_RESTORE_JOBS") or 1))
         tracker = DataTracker(archive, parallel=jobs > 1)
         progress.set_total(tracker.total, "bytes")
 
@@ -110,12 +120,15 @@ class PgCustomEngine(Engine):
                 options = _ownership_options(archive, conn, progress)
             argv = [
                 tool_path, "--verbose", "--exit-on-error", "--no-password", f"--jobs={jobs}",
+                *options, "--dbname", make_conninfo(dbname=target.url.name),
                 # An absolute path: a file name starting with "-" is not taken for an option.
-                *options, "--dbname", make_conninfo(dbname=target.url.name), os.path.abspath(path),
+                *([] if streamed else [os.path.abspath(path)]),
             ]
             env = {**target.content_url.libpq_env(), "PGAPPNAME": "dbkeeper pg_restore",
                    "PGOPTIONS": _session_options()}
-            tool = Tool(argv, env=env, on_stderr_line=tracker.on_line, tail_lines=200)
+            tool = Tool(argv, env=env, on_stderr_line=tracker.on_line, tail_lines=200,
+                        stdin=subprocess.PIPE if streamed else subprocess.DEVNULL)
+            feed = StdinFeed(path, tool.proc.stdin) if streamed else None
             try:
                 copy_watch = CopyWatch(conn)
                 while True:
@@ -124,15 +137,25 @@ class PgCustomEngine(Engine):
                         break
                     except subprocess.TimeoutExpired:
                         pass
+                    if feed is not None and feed.error is not None:
+                        raise feed.error  # the stream failed: pg_restore must not finish on half of it
                     tracker.update_copies(copy_watch.read())
                     progress.advance(tracker.done_bytes())
                     progress.check_cancel()
+                if feed is not None:
+                    feed.join()
             except BaseException:
                 tool.kill()
+                if feed is not None:
+                    feed.join()
                 raise
             finally:
                 if listing is not None:
                     listing.unlink(missing_ok=True)
+        if feed is not None and feed.error is not None:
+            # The stream broke (S3 went away, the ciphertext is damaged): that is
+            # the reason, whatever pg_restore made of the end of its input.
+            raise feed.error
         if code != 0:
             # Leave the percent where it stopped: it tells how far the restore got.
             progress.advance(tracker.done_bytes())

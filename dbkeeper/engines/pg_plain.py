@@ -26,6 +26,7 @@ same way, before psql reads the end of its input (psql would run an
 unfinished last statement at end of file).
 """
 
+import contextlib
 import gzip
 import logging
 import re
@@ -38,7 +39,7 @@ from pathlib import Path
 from ..errors import BackupRejected, RestoreFailed
 from ..messages import Message, N_
 from ..procs import Tool, pg_tool
-from ..streams import UTF8_BOM, is_gzip
+from ..streams import GZIP_MAGIC, UTF8_BOM, StreamSource, is_gzip
 from ..targets.pgneeds import Needs, note_statement, skipped_by
 from ..targets.pgroles import (
     ROLE_SPECS, RoleFacts, client_version, is_default_privileges, owner_statement_object, statement_roles,
@@ -90,8 +91,11 @@ class PgPlainEngine(Engine):
     def sniff(self, head: bytes) -> bool:
         return looks_like_sql(head)
 
+    def can_stream(self) -> bool:
+        return True  # psql reads its standard input, which dbkeeper feeds
+
     def inspect(self, path) -> BackupInfo:
-        path = Path(path)
+        path = _local(path)
         facts = SqlFacts()
         scanner = facts.scanner()
         for chunk in read_sql(path):
@@ -108,7 +112,7 @@ class PgPlainEngine(Engine):
         most PREVIEW_BYTES. A meta-command there is refused now; the rest is
         scanned on its way to psql (restore). A file read to its end gets the
         full inspect."""
-        path = Path(path)
+        path = _local(path)
         facts = SqlFacts()
         scanner = facts.scanner()
         read = 0
@@ -143,7 +147,7 @@ class PgPlainEngine(Engine):
         facts = SqlFacts() if partial else None
         feed = PsqlFeed(path, tool.proc.stdin, roles, guard_key=secrets.token_hex(16) if guard else None,
                         known_drops=known_drops, made=made, facts=facts)
-        log.info("feeding %s to psql (%s)", Path(path).name,
+        log.info("feeding %s to psql (%s)", _name_of(path),
                  "scanning it on the way" if partial else
                  "reading it again for role statements" if known_drops is None else "as inspected")
         thread = threading.Thread(target=feed.run, name="psql-feed", daemon=True)
@@ -272,13 +276,13 @@ class SqlFacts:
             raise BackupRejected(N_("The SQL file holds no SQL statement."))
 
     def info(self, engine, path, scanner, partial=False) -> BackupInfo:
-        path = Path(path)
+        path = _local(path)
         server = _DUMPED_FROM.search(self.head)
         dumped_by = _DUMPED_BY.search(self.head)
         compressed = is_gzip(path)
         details = {
             "uncompressed_size": _estimated_size(path) if partial and compressed else
-                                 path.stat().st_size if partial else self.total,
+                                 _file_size(path) if partial else self.total,
             "statements": scanner.statements,
             "copy_blocks": scanner.copy_blocks,
             "copy_rows": scanner.copy_rows,
@@ -301,7 +305,7 @@ class SqlFacts:
         return BackupInfo(
             format=engine.format,
             label=engine.label,
-            size=path.stat().st_size,
+            size=_file_size(path),
             compressed=compressed,
             tables=sorted(self.tables),
             server_version=server.group(1).decode("utf-8", "replace").strip() if server else None,
@@ -309,9 +313,26 @@ class SqlFacts:
         )
 
 
+def _local(path):
+    """A path as a Path; a StreamSource (remote storage) as it is."""
+    return path if isinstance(path, StreamSource) else Path(path)
+
+
+def _name_of(path) -> str:
+    return str(path) if isinstance(path, StreamSource) else Path(path).name
+
+
+def _file_size(path) -> int:
+    if isinstance(path, StreamSource):
+        return path.size or 0
+    return path.stat().st_size
+
+
 def _estimated_size(path) -> int:
     """A gzipped file's uncompressed size from its trailer (modulo 4 GiB, so
-    never less than the compressed size): for progress only."""
+    never less than the compressed size): for progress only (0: unknown)."""
+    if isinstance(path, StreamSource):
+        return 0  # the trailer is at the end of a stream
     size = path.stat().st_size
     with open(path, "rb") as raw:
         raw.seek(max(0, size - 4))
@@ -329,7 +350,7 @@ class PsqlFeed:
     psql's line numbers stay those of the file (plus our first line)."""
 
     def __init__(self, path, sink, roles, guard_key=None, known_drops=None, made=(), facts=None):
-        self.path = Path(path)
+        self.path = _local(path)
         # Given when the file was only previewed: what the scan finds, and whether the file is whole.
         self.facts = facts
         self.scanner = None
@@ -451,11 +472,10 @@ def _close_quietly(stream):
 def read_sql(path, chunk_size=CHUNK):
     """The file's bytes, decompressed if gzipped, in chunks, without a leading
     UTF-8 byte order mark (psql would send it as part of the first statement)."""
-    path = Path(path)
-    opener = gzip.open if is_gzip(path) else open
+    path = _local(path)
     first = True
     try:
-        with opener(path, "rb") as stream:
+        with _open_sql(path) as stream:
             while True:
                 chunk = stream.read(chunk_size)
                 if not chunk:
@@ -467,6 +487,25 @@ def read_sql(path, chunk_size=CHUNK):
                 yield chunk
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise BackupRejected(N_("The gzipped SQL file is damaged or cut short: %(error)s."), params={"error": str(exc)}) from exc
+
+
+@contextlib.contextmanager
+def _open_sql(path):
+    """The file's bytes as a binary stream, gunzipped as they are read when
+    gzipped; a StreamSource's stream (and what feeds it) is closed with it."""
+    if isinstance(path, StreamSource):
+        raw = path.open()
+        try:
+            if raw.peek(len(GZIP_MAGIC)) == GZIP_MAGIC:
+                with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                    yield unzipped
+            else:
+                yield raw
+        finally:
+            raw.close()
+        return
+    with (gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")) as stream:
+        yield stream
 
 
 def looks_like_sql(head: bytes) -> bool:

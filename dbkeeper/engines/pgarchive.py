@@ -20,6 +20,7 @@ from datetime import datetime
 
 from ..errors import BackupRejected
 from ..messages import Message, N_, shortened
+from ..streams import StreamSource
 from ..targets.pgroles import ROLE_SPECS, statements_roles
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ SAMPLE_BYTES = 1 << 20
 ASSUMED_RATIO = 4.0
 
 BUFFER_SIZE = 1 << 20
+UNKNOWN_SIZE = 1 << 62
 
 
 class ArchiveError(BackupRejected):
@@ -231,16 +233,21 @@ class _Reader:
 
 
 def read_archive(path, walk_data=True) -> Archive:
-    """Parse ``path``; ArchiveError (with a sentence) if it is not a readable
-    custom-format archive or is truncated or corrupt."""
-    size = os.path.getsize(path)
-    with open(path, "rb", buffering=BUFFER_SIZE) as fh:
+    """Parse ``path`` (a file, or a StreamSource read front to back: what
+    is skipped is read and discarded); ArchiveError (with a sentence) if it
+    is not a readable custom-format archive or is truncated or corrupt."""
+    streamed = isinstance(path, StreamSource)
+    # A stream of unknown length: only reading past its end finds a truncation.
+    size = (path.size or UNKNOWN_SIZE) if streamed else os.path.getsize(path)
+    with (path.open() if streamed else open(path, "rb", buffering=BUFFER_SIZE)) as fh:
         reader = _Reader(fh, size)
         header = _read_header(reader)
         entries = _read_toc(reader, header)
         archive = Archive(path=str(path), size=size, header=header, entries=entries, blocks={})
         if walk_data:
             archive.blocks = _walk_data(reader, archive)
+            if streamed:
+                archive.size = reader.tell()
     return archive
 
 
@@ -337,7 +344,7 @@ def _read_toc(r: _Reader, header: Header) -> list:
 def _walk_data(r: _Reader, archive: Archive) -> dict:
     """Follow the data blocks from the end of the TOC to the end of the file."""
     expected = {e.dump_id: e for e in archive.entries if e.has_data}
-    ends = _block_ends(expected.values(), r.size)
+    ends = _block_ends(expected.values(), r.size) if r.size != UNKNOWN_SIZE else {}
     compression = archive.header.compression
     blocks = {}
     fh = r.fh

@@ -10,6 +10,9 @@ def register(sub):
     which.add_argument("--backup", metavar="ID", help="a stored backup (as the restore page lists them) instead of a file")
     p.add_argument("--target", required=True, help="target name, alias:NAME or database URL")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--apply-roles", action="store_true",
+                   help="with --backup: first create the roles stored with the backup that the server lacks "
+                        "(only through a target that trusts its backups; existing roles are never changed)")
     p.add_argument("--jobs", type=int, default=None, help="parallel pg_restore jobs (when run here)")
     p.add_argument("--queue", action="store_true",
                    help="hand the restore to the worker ('dbkeeper worker') and print its id, instead of running it here")
@@ -59,7 +62,8 @@ def cmd_restore(args):
         settings.DBKEEPER = {**getattr(settings, "DBKEEPER", {}), "PG_RESTORE_JOBS": args.jobs}
     console = Console(stderr=True)
     # The same rules, in the same order, as the restore page and the API.
-    plan = service.plan_restore(args.target, backup_id=args.backup or "", source_path=args.file or "", user=user)
+    plan = service.plan_restore(args.target, backup_id=args.backup or "", source_path=args.file or "", user=user,
+                                apply_roles=args.apply_roles)
     if plan.info is not None:
         size, tables = plan.info.size, len(plan.info.tables)
     else:

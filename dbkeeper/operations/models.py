@@ -70,6 +70,9 @@ class Operation(models.Model):
     # A restore into a new database on the target's server (create from a backup): its name;
     # "" for the target's own database. target_spec stays the configured target (no password here).
     database = models.CharField(max_length=255, blank=True, default="")
+    # A restore of a stored backup made with its server's roles: create the roles
+    # the server lacks first (only through a target that trusts its backups).
+    apply_roles = models.BooleanField(default=False)
     # One active operation per target: set while queued/running, cleared at the end.
     lock_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
 

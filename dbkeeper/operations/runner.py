@@ -14,7 +14,7 @@ from django.utils import timezone
 from .. import engines, targets
 from ..errors import Cancelled, DbkeeperError, RestoreFailed
 from ..messages import Message, N_, Np_
-from ..streams import human_size
+from ..streams import StreamSource, human_size
 from .models import Operation, PreRestoreCopy
 from .progress import Heartbeat, Progress
 from .signals import operation_finished
@@ -65,9 +65,10 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
     wording = CREATE_WORDING if op.database else RESTORE_WORDING
     with Heartbeat(op.id):
         try:
-            with source_file(op) as path:
-                op.source_path = str(path)
-                result = restore(op, progress, inspected)
+            with source_file(op) as source:
+                if not isinstance(source, StreamSource):
+                    op.source_path = str(source)
+                result = restore(op, progress, inspected, source=source)
         except Cancelled as exc:
             finish(op, Status.CANCELLED, error=exc, progress=progress, wording=wording)
         except DbkeeperError as exc:
@@ -84,26 +85,31 @@ def run(operation_id, listener=None, inspected=None) -> Operation | None:
 
 @contextlib.contextmanager
 def source_file(op: Operation):
-    """The backup as a local file: the stored backup (downloaded if its storage
-    is remote) or the path given when the operation was created."""
+    """What the restore reads: the stored backup (streamed from remote
+    storage when its tool reads a stream, else a local file, downloaded if
+    need be) or the path given when the operation was created."""
     if op.backup_id:
         from ..backups.models import Backup
-        from ..backups.store import local_path
+        from ..backups.store import restore_source
 
         backup = Backup.objects.filter(pk=op.backup_id).first()
         if backup is None:
             raise RestoreFailed(N_("The stored backup this restore was started from has been deleted."), code="backup_missing")
-        with local_path(backup) as path:
-            yield path
+        with restore_source(backup) as source:
+            yield source
     else:
         yield op.source_path
 
 
-def restore(op: Operation, progress: Progress, inspected=None) -> dict:
+def restore(op: Operation, progress: Progress, inspected=None, source=None) -> dict:
+    """``source``: what source_file gave (a path, or a StreamSource read
+    front to back); the operation's source_path when None."""
+    source = op.source_path if source is None else source
     progress.stage(Stage.VALIDATING, N_("Checking the backup file."))
     if inspected is None:
-        engine = engines.detect(op.source_path)
-        inspected = engine, engine.inspect(op.source_path)
+        engine = engines.detect(source)
+        # From a stream: what can be read without a second pass; the rest is checked on the way.
+        inspected = engine, (engine.preview(source) if isinstance(source, StreamSource) else engine.inspect(source))
     engine, info = inspected
     progress.event(Np_("The backup is a %(label)s of %(size)s with %(count)s table.",
                        "The backup is a %(label)s of %(size)s with %(count)s tables."),
@@ -119,15 +125,17 @@ def restore(op: Operation, progress: Progress, inspected=None) -> dict:
     progress.check_cancel()
 
     # Files that go with the database (an Odoo filestore), swapped in together with it.
-    companion = engine.companion(op.source_path, info, target, op.id)
+    companion = engine.companion(source, info, target, op.id)
     scratch = target.scratch(op.id)
     Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name, backup_format=info.format)
     op.scratch_name = scratch.name
     scratch.drop()
     scratch.create()
     try:
+        if op.apply_roles:
+            _apply_roles(op, target, progress)
         progress.stage(Stage.RESTORING, N_("Restoring into a scratch copy; the live database is not touched."))
-        engine.restore(op.source_path, info, scratch, progress)
+        engine.restore(source, info, scratch, progress)
         if companion is not None:
             companion.prepare(progress)
         progress.check_cancel()
@@ -185,6 +193,22 @@ def _created(op) -> dict:
     message = Message(N_("The database %(name)s was created from %(source)s."),
                       {"name": op.database, "source": op.source_name})
     return {"database": op.database, "message": message.to_json()}
+
+
+def _apply_roles(op: Operation, target, progress) -> None:
+    """The roles stored with the backup, asked for with the restore: created
+    on the server before the content that may name them (existing roles are
+    never changed)."""
+    from ..audit import service as audit
+    from ..backups.models import Backup
+    from ..backups.roles import apply_for_restore
+
+    backup = Backup.objects.filter(pk=op.backup_id).first()
+    done = apply_for_restore(backup, target, progress)
+    audit.record("roles.apply", username=op.username, user_id=op.user_id,
+                 target=audit.target_label(op.target_spec, op.target_display), backup=op.backup_id,
+                 operation=op.id, outcome="ok",
+                 details={"created": done["created"], "refused": done["refused"], "memberships": done["memberships"]})
 
 
 def _sign_in_again(target, progress) -> dict:

@@ -37,6 +37,7 @@ class RestorePlan:
     engine: object = None
     info: object = None  # the BackupInfo of an inspected file
     database: str = ""  # a new database on the target's server (databases.service.plan_create_from_backup)
+    apply_roles: bool = False  # create the backup's roles the server lacks first
 
     @property
     def inspected(self):
@@ -54,12 +55,14 @@ def _is_name(spec: str) -> bool:
     return "://" not in spec and not spec.startswith("alias:")
 
 
-def plan_restore(target, backup_id="", source_path="", named_only=False, user=None) -> RestorePlan:
+def plan_restore(target, backup_id="", source_path="", named_only=False, user=None, apply_roles=False) -> RestorePlan:
     """Check a restore of a stored backup (``backup_id``) or of a file
     (``source_path``) into ``target``: a configured target name, or (unless
     ``named_only``, as for the web) ``alias:NAME`` or a database URL.
     ``user`` needs ``restore`` on the target and may only restore a backup
-    of a target they may see (None: dbkeeper itself)."""
+    of a target they may see (None: dbkeeper itself). ``apply_roles``: also
+    create the roles stored with the backup that the server lacks (only a
+    backup made with its roles, through a target that trusts its backups)."""
     target = str(target or "").strip()
     backup_id = str(backup_id or "").strip()
     if not backup_id and not source_path:
@@ -90,9 +93,13 @@ def plan_restore(target, backup_id="", source_path="", named_only=False, user=No
     if engine is not None and resolved.kind not in engine.target_kinds:
         raise DbkeeperError(N_("A %(label)s cannot be restored into a %(kind)s database."), code="wrong_target_kind",
                             params={"label": Message(label), "kind": resolved.kind})
+    if apply_roles:
+        from ..backups.roles import check_apply
+
+        check_apply(backup, resolved)
     # A target chosen by name is confirmed by that name; one given as a URL or alias by its database's name.
     confirmation = target if _is_name(target) else resolved.name
-    return RestorePlan(resolved, confirmation, label, backup, str(source_path or ""), engine, info)
+    return RestorePlan(resolved, confirmation, label, backup, str(source_path or ""), engine, info, bool(apply_roles))
 
 
 def _stored_backup(backup_id):
@@ -126,19 +133,21 @@ def check_confirmation(plan: RestorePlan, typed) -> None:
 def record(plan: RestorePlan, user=None) -> Operation:
     """The operation for a checked and confirmed plan, holding the target's lock; not queued.
     (Its audit start row is written here, so that a restore the CLI runs itself has one too.)"""
-    op = create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup, database=plan.database)
+    op = create_restore(plan.source_path, plan.target.spec, user=user, backup=plan.backup, database=plan.database,
+                        apply_roles=plan.apply_roles)
     audit.operation_started(op, user=user, database=plan.target.name)
     return op
 
 
 def start_restore(source_path="", target="", *, confirm, backup_id="", user=None, language="", token=False,
-                  named_only=False) -> StartedRestore:
+                  named_only=False, apply_roles=False) -> StartedRestore:
     """Check, record and queue a restore: the API's one call. (The CLI takes
     the same three steps, plan, confirmation and launch or record, with its
     question between them.) ``token``: also issue the progress token (before
     the work is queued, so it exists before the first progress); ``language``:
     the user's, for the message that will say how it ended."""
-    plan = plan_restore(target, backup_id=backup_id, source_path=source_path, named_only=named_only, user=user)
+    plan = plan_restore(target, backup_id=backup_id, source_path=source_path, named_only=named_only, user=user,
+                        apply_roles=apply_roles)
     check_confirmation(plan, confirm)
     return launch(plan, user=user, language=language, token=token)
 
@@ -179,7 +188,7 @@ def issue_and_queue(op: Operation, *, token, language, finish, queue_down) -> st
 
 
 def create_restore(source_path, target_spec, user=None, source_name="", backup=None, backup_id="",
-                   database="") -> Operation:
+                   database="", apply_roles=False) -> Operation:
     """Record a restore of a file (``source_path``) or of a stored ``backup``
     (or its ``backup_id``) and take the target's lock; does not queue it yet
     (so that a token can be created first). ``database``: a new database on
@@ -204,6 +213,7 @@ def create_restore(source_path, target_spec, user=None, source_name="", backup=N
         target_spec=target.spec,
         target_display=target.display(),
         database=database or "",
+        apply_roles=bool(apply_roles and backup is not None),
         lock_key=target.lock_key(),
         message=waiting.english(),
         message_data=waiting.to_json(),

@@ -43,6 +43,19 @@ def _field(data, name) -> str:
     return str(data.get(name) or "").strip()
 
 
+def _flag(data, name) -> bool:
+    """A yes/no field: JSON true/false, or a form's "1"/"on"/"true" (absent: no)."""
+    value = data.get(name)
+    if value in (None, "", False, True):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise DbkeeperError(_("The field %(name)s must be true or false.") % {"name": name}, code="bad_request")
+
+
 def _urls(operation):
     return {
         "status_url": reverse("dbkeeper:operation_status", args=[operation.id]),
@@ -59,6 +72,7 @@ def start_restore(request, credential):
     started = service.start_restore(
         target=_field(data, "target"), backup_id=_field(data, "backup_id"), confirm=_field(data, "confirm"),
         user=credential.user, language=get_language(), token=True, named_only=True,
+        apply_roles=_flag(data, "apply_roles"),
     )
     operation = started.operation
     log.info("restore %s started by %s via %s: backup %s into %s", operation.id, credential.username,

@@ -10,8 +10,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date
 
 from ..access.http import json_error
-from ..backups import manage
-from ..backups.storage import StorageError, get_storage
+from ..backups.downloads import open_download
+from ..backups.storage import StorageError
 from ..errors import DbkeeperError
 from ..messages import N_
 from .decorators import json_api
@@ -59,17 +59,10 @@ def download_name(backup) -> str:
 @json_api("GET", "HEAD")
 def download_backup(request, credential, backup_id):
     try:
-        backup = manage.downloadable(backup_id, user=credential.user)
-    except DbkeeperError as exc:
-        if exc.code != "backup_missing":
-            raise
-        raise DbkeeperError(N_("There is no stored backup %(id)s."), code="not_found",
-                            params={"id": backup_id[:60]}) from None
-    try:
-        storage = get_storage(backup.storage or None)
-        size = storage.size(backup.storage_name)
+        download = open_download(credential.user, backup_id)
     except StorageError as exc:
-        return storage_failure(exc, backup)
+        return storage_failure(exc, backup_id)
+    backup, size = download.backup, download.size
     etag = f'"{backup.sha256}"'
     wanted = requested_range(request.headers.get("Range"), size)
     if_range = request.headers.get("If-Range")
@@ -93,9 +86,9 @@ def download_backup(request, credential, backup_id):
         response = HttpResponse(b"", status=206 if wanted else 200, content_type="application/octet-stream")
     else:
         try:
-            chunks = storage.open_stream(backup.storage_name, start, end)
+            chunks = download.stream(start, end, credential.method)
         except StorageError as exc:
-            return storage_failure(exc, backup)
+            return storage_failure(exc, backup.id)
         response = StreamingHttpResponse(chunks, status=206 if wanted else 200, content_type="application/octet-stream")
     response["Content-Length"] = str(length)
     if wanted:
@@ -106,7 +99,7 @@ def download_backup(request, credential, backup_id):
     return response
 
 
-def storage_failure(exc, backup):
-    log.warning("download of backup %s failed: %s", backup.id, exc.message)
+def storage_failure(exc, backup_id):
+    log.warning("download of backup %s failed: %s", str(backup_id)[:60], exc.message)
     status = 404 if exc.code == "backup_missing" else 503 if exc.code in UNAVAILABLE else 400
     return json_error(status, exc.code, exc.render())

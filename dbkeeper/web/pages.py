@@ -73,6 +73,7 @@ def _backups(user):
             "id": b.id, "name": b.name, "size": b.size, "format": b.format,
             "format_label": format_name(b.format, b.format_label),
             "info": b.info, "created_at": b.created_at.isoformat(), "username": b.username,
+            "has_roles": bool(b.roles_name),
         }
         for b in listed(limit=200, user=user)
     ]
@@ -130,6 +131,7 @@ def progress_page(request, operation_id):
         "status_url": reverse("dbkeeper:operation_status", args=[operation_id]),
         "token_url": reverse("dbkeeper:api_operation_token", args=[operation_id]),
         "own": False, "source_name": "", "target": "", "format": "", "cancel_url": "",
+        "kind": "",  # without a session, the status answer says it
     }
     if not request.user.is_authenticated:
         context = {"strings": js_strings(), "urls": _common(request)["urls"], "operation": None}
@@ -142,6 +144,7 @@ def progress_page(request, operation_id):
         context = _common(request)
         context["operation"] = operation
         operation_json.update(own=operation.user_id == str(request.user.pk), source_name=operation.source_name,
+                              kind=operation.kind,
                               target=target_name(operation), format=operation.backup_format,
                               cancel_url=reverse("dbkeeper:api_cancel", args=[operation.id]))
         context["target_name"] = target_name(operation)

@@ -12,7 +12,9 @@
   server has sent (pg_dump's backend is found by its application_name).
 """
 
+import fcntl
 import logging
+import os
 import re
 import subprocess
 import threading
@@ -29,6 +31,10 @@ from ...streams import human_size
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+# The pipe from pg_dump, enlarged from Linux's 64 KiB so that pg_dump goes on
+# writing while a chunk is hashed and stored (the largest size an unprivileged
+# process may set, by default).
+PIPE_SIZE = 1024 * 1024
 POLL_SECONDS = 0.5
 MAX_LIVE_FRACTION = 0.99
 MIN_WEIGHT = 8192  # an empty table still takes a moment
@@ -73,11 +79,24 @@ def check_tool_version(tool: str, client_major: tuple, server_major: tuple) -> N
 
 
 def tool_version(name: str) -> tuple[str, tuple, str]:
-    """(path, major, full version) of an installed PostgreSQL client tool."""
+    """(path, major, full version) of an installed PostgreSQL client tool.
+    Asked once per process and tool file: the check before a backup and the
+    backup itself need not both start ``pg_dump --version``."""
     path = pg_tool(name)
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        stamp = None
+    known = _VERSIONS.get(path)
+    if known is not None and known[0] == stamp:
+        return path, *known[1]
     output = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
     major, full = parse_tool_version(output)
+    _VERSIONS[path] = (stamp, (major, full))
     return path, major, full
+
+
+_VERSIONS = {}  # tool path -> (its mtime, (major, full version))
 
 
 def check_pg_dump_for(target, tool="pg_dump") -> str:
@@ -264,6 +283,7 @@ def run_dump(argv, target, sink, progress, tracker: DumpTracker, operation_id=""
     env = {**target.libpq_env(), "PGAPPNAME": app}
     progress.set_total(tracker.total or 1, "bytes")
     tool = Tool(argv, env=env, stdout=subprocess.PIPE, on_stderr_line=tracker.on_line, tail_lines=60)
+    enlarge_pipe(tool.proc.stdout)
     written = 0
     failure = []
 
@@ -324,6 +344,14 @@ def run_dump(argv, target, sink, progress, tracker: DumpTracker, operation_id=""
                             params={"tool": what, "code": code, "error": tool.errors() or "no error output"})
     progress.advance(tracker.data_total)
     return written
+
+
+def enlarge_pipe(stream, size=PIPE_SIZE) -> None:
+    """Ask for a larger pipe buffer; a system that refuses keeps its own."""
+    try:
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except OSError as exc:
+        log.debug("pipe size left as it is: %s", exc)
 
 
 def _stop_count(snapshot, counting):

@@ -188,7 +188,7 @@
     if (!r || r.status !== 202) return;
     resetTracker();
     tracker = new d.ProgressTracker({
-      statusUrl: r.data.status_url, token: r.data.token, progressUrl: r.data.progress_url, operationId: r.data.id,
+      statusUrl: r.data.status_url, token: r.data.token, progressUrl: r.data.progress_url, operationId: r.data.id, kind,
       cancelUrl: r.data.cancel_url, cancelConfirm: `cancel_${kind}_confirm`,
       onFinish: (s) => ended(kind, s),
     }).start();

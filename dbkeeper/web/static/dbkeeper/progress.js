@@ -19,7 +19,7 @@
       statusUrl: op.status_url, token,
       source: op.source_name || (tracking && tracking.source) || "",
       target: op.target || (tracking && tracking.target) || "",
-      progressUrl: window.location.pathname, operationId: op.id,
+      progressUrl: window.location.pathname, operationId: op.id, kind: op.kind || "",
       format: op.format || (tracking && tracking.format) || "",
       cancelUrl: op.cancel_url || (tracking && tracking.cancel_url) || "",
     }).start();

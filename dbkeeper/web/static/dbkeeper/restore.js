@@ -109,6 +109,9 @@
   const showBackup = (b) => {
     chosenBackup = b;
     const box = $("backup-info");
+    // Stored with the server's roles: they can be created first, on request.
+    $("apply-roles-line").hidden = !(b && b.has_roles);
+    if (!(b && b.has_roles)) $("apply-roles").checked = false;
     if (!b) { box.hidden = true; refreshConfirm(); return; }
     const info = b.info || {};
     const tables = info.tables || [];
@@ -191,7 +194,9 @@
     $("tracker-stage").textContent = d.t("preparing");
     let r;
     try {
-      r = await d.postJson(d.urls.restores, { backup_id: chosenBackup.id, target: name, confirm: $("confirm").value.trim() });
+      r = await d.postJson(d.urls.restores, {
+        backup_id: chosenBackup.id, target: name, confirm: $("confirm").value.trim(), apply_roles: $("apply-roles").checked,
+      });
     } catch (e) {
       startFailed(d.t("server_error", { status: "—" }));
       return;

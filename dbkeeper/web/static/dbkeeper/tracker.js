@@ -14,9 +14,11 @@
    At the end the live part (stage, bar, figures, cancel) gives way to one
    ending: how it ended, the error once, the target by the name it was chosen by.
 
-   new dbkeeper.ProgressTracker({statusUrl, token, source, target, operationId,
+   new dbkeeper.ProgressTracker({statusUrl, token, source, target, operationId, kind,
                                  format, cancelUrl, cancelConfirm, onFinish: (status) => {}}).start()
-   (cancelConfirm: the key of the question asked before cancelling; a restore's by default) */
+   (kind: "restore" (the default), "backup" or "verify": the words of the titles, stages and endings; when
+   not given, the status answer tells it. cancelConfirm: the key of the question asked before cancelling;
+   that of the kind by default) */
 (() => {
   "use strict";
 
@@ -45,6 +47,26 @@
       this.timer = null;
       this.last = null;
       this.etag = null;  // of the last answer, for If-None-Match
+      this.kind = options.kind || "restore";
+    }
+
+    /* A backup or a verification speaks of itself, not of a restore. */
+    isRestore() {
+      return this.kind !== "backup" && this.kind !== "verify";
+    }
+
+    applyKind() {
+      $("tracker").dataset.kind = this.kind;
+      if (this.isRestore()) return;
+      const heading = $("progress-heading");
+      if (heading) heading.textContent = d.t(this.kind + "_progress");
+      // A backup is named by the target it copies, a verification by the backup it reads.
+      const name = this.kind === "backup" ? (this.o.target || this.o.source) : this.o.source;
+      if (name) $("tracker-title").textContent = d.t(this.kind + "_of", { name });
+      const cancel = $("tracker-cancel");
+      if (cancel) cancel.textContent = d.t("cancel");
+      const another = $("tracker-another");
+      if (another) another.remove();  // "Start another restore" does not follow a backup
     }
 
     start() {
@@ -52,6 +74,7 @@
       if (this.o.source && this.o.target) {
         $("tracker-title").textContent = d.t("notify_body", { source: this.o.source, target: this.o.target });
       }
+      this.applyKind();
       this.setupNotifyButton();
       this.setupCancelButton();
       this.poll();
@@ -166,8 +189,12 @@
 
     render(s) {
       this.last = s;
+      if (s.kind && s.kind !== this.kind) {
+        this.kind = s.kind;
+        this.applyKind();
+      }
       const stageKey = s.status === "queued" ? "stage_queued" : "stage_" + s.stage;
-      $("tracker-stage").textContent = d.strings[stageKey] || s.stage;
+      $("tracker-stage").textContent = d.strings["stage_" + this.kind + "_" + s.stage] || d.strings[stageKey] || s.stage;
       const percent = Math.max(0, Math.min(100, Number(s.percent) || 0));
       $("tracker-fill").style.inlineSize = percent + "%";
       $("tracker-bar").setAttribute("aria-valuenow", String(Math.round(percent)));
@@ -206,7 +233,12 @@
       // The target as the heading names it (the name it was chosen by); its URL only when that is unknown.
       const names = { source: this.o.source || "", target: this.o.target || result.target || "" };
       box.className = "result " + s.status;
-      if (s.status === "succeeded") {
+      if (!this.isRestore()) {
+        // The worker's own sentence: "The backup is stored: …", "The backup is sound: …".
+        $("result-title").textContent = d.t(`${this.kind}_${s.status}_title`);
+        $("result-body").textContent = s.status === "succeeded" ? (s.message || "") : (s.error ? s.error.message : (s.message || ""));
+        $("result-extra").textContent = s.status === "succeeded" ? "" : d.t(this.kind + "_unchanged");
+      } else if (s.status === "succeeded") {
         const seconds = s.started_at && s.updated_at ? (new Date(s.updated_at) - new Date(s.started_at)) / 1000 : 0;
         $("result-title").textContent = d.t("succeeded_title");
         $("result-body").textContent =
@@ -262,7 +294,7 @@
       if (!button) return;
       button.hidden = !this.o.cancelUrl;
       button.addEventListener("click", async () => {
-        if (!window.confirm(d.t(this.o.cancelConfirm || "cancel_restore_confirm"))) return;
+        if (!window.confirm(d.t(this.o.cancelConfirm || `cancel_${this.kind}_confirm`))) return;
         button.disabled = true;
         const state = $("tracker-cancel-state");
         let r;
@@ -285,8 +317,11 @@
 
     notifyBrowser(s, names) {
       if (!("Notification" in window) || Notification.permission !== "granted") return;
+      const title = this.isRestore() ? d.t("notify_title_" + s.status) : d.t(`${this.kind}_${s.status}_title`);
+      const body = this.isRestore() ? d.t("notify_body", names)
+        : d.t(this.kind + "_of", { name: this.kind === "backup" ? (names.target || names.source) : names.source });
       try {
-        new Notification(d.t("notify_title_" + s.status), { body: d.t("notify_body", names), tag: "dbkeeper-" + s.id });
+        new Notification(title, { body, tag: "dbkeeper-" + s.id });
       } catch (e) { /* some browsers only allow notifications from a service worker */ }
     }
   }
