@@ -99,7 +99,8 @@ def plan_restore(target, backup_id="", source_path="", named_only=False, user=No
         check_apply(backup, resolved)
     # A target chosen by name is confirmed by that name; one given as a URL or alias by its database's name.
     confirmation = target if _is_name(target) else resolved.name
-    return RestorePlan(resolved, confirmation, label, backup, str(source_path or ""), engine, info, bool(apply_roles))
+    return RestorePlan(resolved, confirmation, label, backup, str(source_path or ""), engine, info,
+                       apply_roles=bool(apply_roles))
 
 
 def _stored_backup(backup_id):
