@@ -136,8 +136,9 @@ def run():
     atexit handlers (log files flushed and closed, temporary files removed),
     and the output written."""
     code = main()
-    if any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
-        sys.exit(code)
+    if sys.getprofile() or sys.gettrace() or any(
+            t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.exit(code)  # a profiler or coverage writes its figures afterwards; a thread is still working
     try:
         from django.conf import settings
 
