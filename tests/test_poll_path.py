@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import MiddlewareNotUsed
 from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
+from django.utils.http import parse_http_date
 
 from dbkeeper.access import operation_tokens as tokens
 from dbkeeper.messages import N_
@@ -126,3 +127,16 @@ def test_a_cached_operation_is_read_again_once_it_changed(alice):
                                               finished_at=timezone.now())
     last = Client().get(status_url(op), HTTP_X_TEMP_TOKEN=token).json()
     assert (last["percent"], last["status"], last["finished"]) == (100.0, "succeeded", True)
+
+
+def test_the_status_views_no_cache_headers_are_djangos():
+    from django.http import HttpResponse, HttpResponseNotModified
+    from django.utils.cache import add_never_cache_headers
+
+    from dbkeeper.web.status import never_cached
+
+    for make in (HttpResponse, HttpResponseNotModified, lambda: HttpResponse(headers={"Cache-Control": "public"})):
+        ours, djangos = never_cached(lambda request: make())(None), make()
+        add_never_cache_headers(djangos)
+        assert ours["Cache-Control"] == djangos["Cache-Control"]
+        assert abs(parse_http_date(ours["Expires"]) - parse_http_date(djangos["Expires"])) <= 1

@@ -10,7 +10,6 @@ nothing else, so that tracking a restore does not depend on the login session.
 - Logs name a token by the first 8 hex characters of its hash, never more.
 """
 
-import copy
 import json
 import logging
 import secrets
@@ -19,6 +18,7 @@ from datetime import timedelta
 from datetime import timezone as dt_timezone
 
 from django.db import connections, models, router
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -188,7 +188,12 @@ def _operation_from_row(alias, raw) -> Operation:
         if len(_OPERATIONS) >= _OPERATIONS_SIZE:
             _OPERATIONS.clear()
         known = _OPERATIONS[key] = (raw, operation)
-    return copy.copy(known[1])
+    # A copy of its fields (the values themselves are only read), with a state of its own.
+    clone = Operation.__new__(Operation)
+    clone.__dict__.update(known[1].__dict__)
+    clone._state = ModelState()
+    clone._state.adding, clone._state.db = False, alias
+    return clone
 
 
 def _from_db(model, name, value):
