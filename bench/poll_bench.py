@@ -79,7 +79,7 @@ class Serve:
             try:
                 requests.get(self.url("/login/"), timeout=2)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting up
                 time.sleep(0.3)
         raise SystemExit("dbkeeper serve did not answer within 60 s")
 

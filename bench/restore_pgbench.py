@@ -118,6 +118,9 @@ def main():
         control_db = work / "data" / "control.sqlite3"
         dk_env = {**os.environ, "DBKEEPER_DATA_DIR": str(work / "data"), "DBKEEPER_LOG_LEVEL": "WARNING",
                   "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        # dbkeeper's modules byte-compiled once, as installing the package does (pip writes the .pyc
+        # files; with PYTHONDONTWRITEBYTECODE set, every command would compile them again).
+        run([sys.executable, "-m", "compileall", "-q", str(ROOT / "dbkeeper")], dk_env)
         # Create dbkeeper's control database now, as a deployed dbkeeper has it already.
         run([sys.executable, "-m", "dbkeeper", "operations"], dk_env)
         print(f"pgbench -i -s {args.scale} ...", flush=True)

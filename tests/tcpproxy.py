@@ -17,6 +17,10 @@ class TcpProxy:
         self._conns = set()
         self._lock = threading.Lock()
         self._up = False
+        # Bytes passed so far from the clients to the server, and back: a test
+        # waits on them instead of guessing how long a busy machine takes.
+        self.sent = 0
+        self.answered = 0
 
     def start(self):
         self._listener = socket.socket()
@@ -70,16 +74,20 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._conns.update((client, server))
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, upstream in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, upstream), daemon=True).start()
 
-    def _pipe(self, src, dst):
+    def _pipe(self, src, dst, upstream):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
                 dst.sendall(data)
+                if upstream:
+                    self.sent += len(data)
+                else:
+                    self.answered += len(data)
                 if self.rate:
                     time.sleep(len(data) / self.rate)
         except OSError:

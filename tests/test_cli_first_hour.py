@@ -41,7 +41,9 @@ def test_a_connection_that_worked_and_broke_is_retried_and_the_upload_finishes(w
     try:
         argv, env = upload_cmd(web_server, source, "--chunk-size", "256K", port=proxy.port, cache=tmp_path / "c")
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-        time.sleep(1.5)  # a few chunks through the slow proxy
+        # The server has answered, and a few chunks went through the slow proxy (however long the start took).
+        wait_for(lambda: proxy.answered and proxy.sent > 512 * 1024 or proc.poll() is not None, 60,
+                 "the first chunks of the upload")
         assert proc.poll() is None
         proxy.cut()  # the connection breaks, and for a moment nothing answers
         time.sleep(2)
@@ -194,7 +196,7 @@ def test_listings_show_whole_ids_and_names_at_any_width(listed, columns):
         assert max(len(line) for line in text.splitlines()) <= columns, text
     assert op_id in operations and "succeeded" in operations
     assert LONG_NAME in copies and op_id in copies
-    assert "operator_with_a_long_name" in tokens and re.search(r"dbk_\w{8}…", tokens)
+    assert "operator_with_a_long_name" in tokens and re.search(r"dbk_[\w-]{8}…", tokens)
 
 
 def test_every_listing_has_json(listed):

@@ -54,3 +54,31 @@ def test_a_fresh_data_folder_is_migrated_and_the_next_command_skips_it(tmp_path)
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False", "False", "False", "False"]
+
+
+def test_the_command_exits_without_unloading_modules_and_loses_nothing(tmp_path):
+    """`python -m dbkeeper` skips the interpreter's module teardown at exit:
+    its output, exit status and log lines arrive whole all the same."""
+    env = {**os.environ, "DBKEEPER_DATA_DIR": str(tmp_path / "data"), "DBKEEPER_LOG_LEVEL": "INFO",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+
+    def dbkeeper(*args):
+        return subprocess.run([sys.executable, "-m", "dbkeeper", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    assert dbkeeper("migrate").returncode == 0
+    listed = dbkeeper("operations", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "[]"
+    dropped = dbkeeper("prerestore", "drop", "no_such_copy")
+    assert dropped.returncode == 1
+    assert dropped.stderr.strip() == "dbkeeper: There is no pre-restore copy named no_such_copy."
+    # A log line written just before the exit is in the log file (the handlers were flushed and closed).
+    probe = ("import logging, sys\nfrom dbkeeper import cli\n"
+             "cli.main = lambda: (logging.getLogger('dbkeeper.probe').warning('last words'), 3)[1]\ncli.run()\n")
+    ended = subprocess.run([sys.executable, "-c", "from dbkeeper.cli import setup_django; setup_django()\n" + probe],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert ended.returncode == 3, ended.stderr
+    logs = list((tmp_path / "data").rglob("*.log"))
+    assert logs and any("last words" in p.read_text() for p in logs)

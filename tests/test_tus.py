@@ -347,15 +347,15 @@ def test_unrecognised_file_is_rejected_and_leaves_nothing_behind(users, kind):
     if data:
         url, last = upload_whole(alice, data, f"{kind}.dump")
     else:
+        # Complete as soon as it is announced: the POST fails as a last PATCH would.
         last = create(alice, 0, filename="empty.dump")
-        assert last.status_code == 201
-        url = last["Location"]
+        assert "Location" not in last
+        url = last["Dbkeeper-Result-Url"].removesuffix("/result")
     assert last["Dbkeeper-Upload-Status"] == "rejected" and "Dbkeeper-Backup-Id" not in last
     result = alice.get(url + "/result").json()
     assert result["status"] == "rejected" and result["backup"] is None
     message = result["error"]["message"]
-    if data:  # the last PATCH fails as such, with the same sentence (an empty file has no PATCH)
-        assert last.status_code == 422 and last.json()["error"] == result["error"]
+    assert last.status_code == 422 and last.json()["error"] == result["error"]
     assert ("empty" in message) if kind == "empty" else ("not a backup dbkeeper can restore" in message)
     assert not Backup.objects.exists()
     assert stored_files(conf.data_dir()) == before
@@ -441,6 +441,16 @@ def test_tuspy_raises_on_a_rejected_upload(web_server, tmp_path):
     assert "not a backup dbkeeper can restore" in failure.value.response_content.decode()
     row = upload_row(web_server, uploader.url)
     assert row["status"] == "rejected" and row["offset"] == text.stat().st_size
+
+
+def test_tuspy_raises_on_an_empty_file(web_server, tmp_path):
+    empty = tmp_path / "empty.dump"
+    empty.write_bytes(b"")
+    uploader = tus(web_server).uploader(str(empty), metadata={"filename": "empty.dump"})
+    with pytest.raises(TusCommunicationError) as failure:
+        uploader.upload()
+    assert failure.value.status_code == 422
+    assert "empty" in failure.value.response_content.decode()
 
 
 def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_offset(web_server, tmp_path):

@@ -87,6 +87,11 @@ def test_wrong_token_missing_file_and_not_a_backup_are_explained(web_server, tmp
     assert rejected.returncode == 1
     assert "Not stored" in rejected.stderr and "not a backup dbkeeper can restore" in rejected.stderr
 
+    empty = tmp_path / "empty.dump"
+    empty.write_bytes(b"")
+    refused = run_upload(web_server, empty, cwd=tmp_path, cache=tmp_path / "c")
+    assert refused.returncode == 1 and "Not stored" in refused.stderr and "empty" in refused.stderr
+
     unreachable = run_upload(web_server, source, "--retries", "1", port=free_port(), cwd=tmp_path, cache=tmp_path / "c")
     assert unreachable.returncode == 1 and "Nothing answers at" in unreachable.stderr
 

@@ -86,6 +86,8 @@ def user_credential(request) -> Credential:
 def query_tokens(request) -> list[str]:
     """Values of query parameters that carry a token (refused: addresses end up
     in logs, history and Referer headers)."""
+    if not request.META.get("QUERY_STRING"):
+        return []  # the usual case: no query string to parse
     return [value for key, values in request.GET.lists() if key.lower() in QUERY_TOKEN_NAMES for value in values]
 
 

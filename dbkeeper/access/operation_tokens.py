@@ -18,6 +18,7 @@ from datetime import timedelta
 from datetime import timezone as dt_timezone
 
 from django.db import connections, models, router
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -139,32 +140,60 @@ TOKEN_FIELDS = ["id", "operation_id", "user_id", "username", "created_at", "last
 def _load(digest) -> OperationToken | None:
     """The token, its operation, and the id of the operation's latest event
     (``token.last_event_id``), in one query: this runs for every poll of
-    every open progress page, so it skips the ORM's query building."""
+    every open progress page, so it skips the ORM's query building, and an
+    operation whose row reads exactly as at the last poll is not converted
+    again (the token always is: a revocation counts at once)."""
     alias = router.db_for_read(OperationToken)
-    connection = connections[alias]
-    qn = connection.ops.quote_name
-    event_table = qn(Operation._meta.get_field("events").related_model._meta.db_table)
-    columns = [f"t.{qn(OperationToken._meta.get_field(n).column)}" for n in TOKEN_FIELDS]
-    columns += [f"o.{qn(Operation._meta.get_field(n).column)}" for n in STATUS_FIELDS]
-    sql = (
-        f"SELECT {', '.join(columns)}, (SELECT MAX(e.id) FROM {event_table} e WHERE e.operation_id = o.id) "
-        f"FROM {qn(OperationToken._meta.db_table)} t JOIN {qn(Operation._meta.db_table)} o ON o.id = t.operation_id "
-        "WHERE t.token_hash = %s"
-    )
-    with connection.cursor() as cursor:
+    sql = _LOAD_SQL.get(alias) or _LOAD_SQL.setdefault(alias, _load_sql(connections[alias]))
+    with connections[alias].cursor() as cursor:
         cursor.execute(sql, [digest])
         row = cursor.fetchone()
     if row is None:
         return None
     values = [_from_db(OperationToken, n, v) for n, v in zip(TOKEN_FIELDS, row)]
     token = OperationToken(token_hash=digest, **dict(zip(TOKEN_FIELDS, values)))
-    op_values = row[len(TOKEN_FIELDS):-1]
-    operation = Operation(**{n: _from_db(Operation, n, v) for n, v in zip(STATUS_FIELDS, op_values)})
-    for instance in (token, operation):
-        instance._state.adding, instance._state.db = False, alias
-    token.operation = operation
+    token._state.adding, token._state.db = False, alias
+    op_values = tuple(row[len(TOKEN_FIELDS):-1])
+    token.operation = _operation_from_row(alias, op_values)
     token.last_event_id = row[-1]
     return token
+
+
+# The SQL of _load, per database alias.
+_LOAD_SQL = {}
+# (alias, operation id) -> (the operation's raw row, the Operation made from it); one entry per watched
+# operation, each a copy handed out so that no request sees another's changes.
+_OPERATIONS = {}
+_OPERATIONS_SIZE = 256
+
+
+def _load_sql(connection) -> str:
+    qn = connection.ops.quote_name
+    event_table = qn(Operation._meta.get_field("events").related_model._meta.db_table)
+    columns = [f"t.{qn(OperationToken._meta.get_field(n).column)}" for n in TOKEN_FIELDS]
+    columns += [f"o.{qn(Operation._meta.get_field(n).column)}" for n in STATUS_FIELDS]
+    return (
+        f"SELECT {', '.join(columns)}, (SELECT MAX(e.id) FROM {event_table} e WHERE e.operation_id = o.id) "
+        f"FROM {qn(OperationToken._meta.db_table)} t JOIN {qn(Operation._meta.db_table)} o ON o.id = t.operation_id "
+        "WHERE t.token_hash = %s"
+    )
+
+
+def _operation_from_row(alias, raw) -> Operation:
+    key = (alias, raw[0])
+    known = _OPERATIONS.get(key)
+    if known is None or known[0] != raw:
+        operation = Operation(**{n: _from_db(Operation, n, v) for n, v in zip(STATUS_FIELDS, raw)})
+        operation._state.adding, operation._state.db = False, alias
+        if len(_OPERATIONS) >= _OPERATIONS_SIZE:
+            _OPERATIONS.clear()
+        known = _OPERATIONS[key] = (raw, operation)
+    # A copy of its fields (the values themselves are only read), with a state of its own.
+    clone = Operation.__new__(Operation)
+    clone.__dict__.update(known[1].__dict__)
+    clone._state = ModelState()
+    clone._state.adding, clone._state.db = False, alias
+    return clone
 
 
 def _from_db(model, name, value):

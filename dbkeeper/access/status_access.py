@@ -14,6 +14,10 @@ from . import operation_tokens as tokens
 from .auth import Method, Refusal
 
 
+# A request's (raw token, operation id, tokens.Check) when its token was checked already.
+CHECKED_ATTR = "_dbkeeper_token_check"
+
+
 @dataclass
 class StatusDecision:
     """The operation to show (``refusal`` is None) or why not; and, for the
@@ -43,7 +47,8 @@ def decide(request, operation_id) -> StatusDecision:
     refused = None
     raw = request.headers.get(auth.TOKEN_HEADER, "").strip()
     if raw:
-        check = tokens.verify(raw, operation_id)
+        checked = getattr(request, CHECKED_ATTR, None)  # by the lean path (web.pollpath), for this token
+        check = checked[2] if checked and checked[:2] == (raw, operation_id) else tokens.verify(raw, operation_id)
         decision.token_prefix = check.prefix
         if check.ok:
             decision.method = Method.OPERATION_TOKEN

@@ -6,16 +6,17 @@ superuser who is not enrolled cannot sign in.
 
 The seed is encrypted with the secrets key (secretbox.py); the user is named
 by id and name, not by foreign key (the user table may live in a database
-that a restore replaces); a code is accepted once (its time step is kept)."""
+that a restore replaces); a code is accepted once (its time step is kept).
+pyotp and the key (cryptography) are imported by the functions that use them:
+this module is imported with the models by every command."""
 
 import logging
 import time
 
-import pyotp
 from django.db import models
 from django.utils import timezone
 
-from .. import conf, secretbox
+from .. import conf
 from ..audit.service import record
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ def _secret_may_create() -> bool:
 def enrol(user) -> tuple[TotpDevice, str]:
     """A new TOTP seed for ``user`` (replacing any earlier one); returns the
     device and the otpauth:// URI, shown once."""
+    import pyotp
+
+    from .. import secretbox
+
     secret = pyotp.random_base32()
     encrypted = secretbox.encrypt(secret, create=_secret_may_create())
     TotpDevice.objects.filter(user_id=str(user.pk)).delete()
@@ -69,6 +74,10 @@ def check_code(device: TotpDevice, code: str) -> bool:
     code = "".join(str(code or "").split())
     if not code.isdigit() or len(code) != 6:
         return False
+    import pyotp
+
+    from .. import secretbox
+
     totp = pyotp.TOTP(secretbox.decrypt(device.secret_encrypted))
     now = time.time()
     for offset in range(-WINDOW, WINDOW + 1):

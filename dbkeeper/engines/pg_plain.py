@@ -438,19 +438,21 @@ class PsqlFeed:
         out, base = self._out, self._out_base
         written = base
         drops = self._drops
-        while drops and drops[0][0] < upto:
-            start, end = drops[0]
-            if end > upto:  # the rest of it has not been read yet
-                upto = start
-                break
-            drops.pop(0)
-            if start > written:
-                self.sink.write(out[written - base:start - base])
-            self.sink.write(b"\n" * out.count(b"\n", start - base, end - base))
-            written = end
-        if upto > written:
-            self.sink.write(out[written - base:upto - base])
-            written = upto
+        # Written through a view: the bytes go to the pipe without another copy in between.
+        with memoryview(out) as view:
+            while drops and drops[0][0] < upto:
+                start, end = drops[0]
+                if end > upto:  # the rest of it has not been read yet
+                    upto = start
+                    break
+                drops.pop(0)
+                if start > written:
+                    self.sink.write(view[written - base:start - base])
+                self.sink.write(b"\n" * out.count(b"\n", start - base, end - base))
+                written = end
+            if upto > written:
+                self.sink.write(view[written - base:upto - base])
+                written = upto
         del out[: written - base]
         self._out_base = written
 

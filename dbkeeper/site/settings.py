@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dbkeeper.web.pollpath.LeanPollMiddleware",  # first: a progress poll with its token skips the rest
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "dbkeeper.access.middleware.SessionGuardMiddleware",  # right after SessionMiddleware

@@ -155,11 +155,17 @@ class TusUpload:
         response = self.session.post(self.endpoint, timeout=self.timeout,
                                      headers={"Upload-Length": str(self.size), "Upload-Metadata": f"filename {name}"})
         self._check_auth(response)
+        finished = self._finished(response.headers.get("Dbkeeper-Upload-Status"))
+        if response.status_code == 422 and finished and "Dbkeeper-Result-Url" in response.headers:
+            # An empty file: complete and refused at once; the result says why (nothing to resume).
+            self.url = urljoin(self.endpoint, response.headers["Dbkeeper-Result-Url"]).removesuffix("/result")
+            self.offset, self.status = 0, finished
+            return
         if response.status_code != 201:
             raise UploadFailed(error_message(response, "The server refused to start the upload"))
         self.url = urljoin(self.endpoint, response.headers["Location"])
         self.offset = 0
-        self.status = self._finished(response.headers.get("Dbkeeper-Upload-Status"))
+        self.status = finished
         self.state.set(self.key, self.url)
 
     def send_chunk(self, reader):

@@ -18,7 +18,8 @@ before the PATCH answers. Every answer about an upload carries
 JSON has the backup (format, size, sha256…) or the sentence saying why the
 file was rejected. A last PATCH whose file is not kept (rejected, or it could
 not be stored) answers 422 with that sentence as its JSON error, so that any
-tus client reports the failure and does not retry it.
+tus client reports the failure and does not retry it; so does the POST of
+an empty file (``Upload-Length: 0``), complete and refused at once.
 
 Errors are JSON ``{"error": {"code", "message"}}``: 400 bad header, 401 not
 signed in, 403 not staff or CSRF, 404 unknown upload (or another user's),
@@ -211,6 +212,12 @@ def uploads(request, user):
     length = header_int(request, "Upload-Length")
     metadata = parse_metadata(request.META.get("HTTP_UPLOAD_METADATA", ""))
     upload = service.create(user, length, metadata)
+    if upload.status in (Upload.Status.REJECTED, Upload.Status.FAILED):
+        # An empty file is complete, and refused, as soon as it is announced:
+        # answered as the last PATCH of any other refused file is.
+        response = json_error(422, upload.error_code or upload.status,
+                              render_stored(upload.error_data, upload.error_message))
+        return outcome_headers(response, upload)
     response = HttpResponse(status=201)
     response["Location"] = reverse("dbkeeper:tus_upload", args=[upload.id])
     response["Upload-Offset"] = str(upload.offset)

@@ -11,6 +11,7 @@ language), and a request whose If-None-Match holds it gets 304 without a
 body. A changed state is serialized once per process and the bytes reused by
 every poller of the same operation and language until the next write."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -19,10 +20,10 @@ import time
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse, HttpResponseNotModified
-from django.utils.http import parse_etags
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import http_date, parse_etags
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import never_cache
 
 from ..access import status_access
 from ..access.http import json_error
@@ -33,8 +34,29 @@ from .serializers import status_of
 log = logging.getLogger(__name__)
 
 
+NEVER_CACHED = "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
+def never_cached(view):
+    """Django's never_cache, with the same headers, set directly: this view
+    answers every poll of every open progress page, and the decorator parses
+    and merges Cache-Control twice per answer."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if "Cache-Control" in response or "Expires" in response:
+            add_never_cache_headers(response)  # merge with what is there, as never_cache does
+        else:
+            response["Expires"] = http_date(time.time())
+            response["Cache-Control"] = NEVER_CACHED
+        return response
+
+    return wrapper
+
+
 @login_not_required
-@never_cache
+@never_cached
 def operation_status(request, operation_id):
     mark_json(request)
     started = time.monotonic()
