@@ -166,6 +166,19 @@ def _live_names(server) -> dict:
     return found
 
 
+def _require_owner(server, database, user, perm="manage_databases"):
+    """A database that is a target's own, or one of its pre-restore copies,
+    belongs to that target: reached through another target on the same
+    server, it still asks for ``perm`` on its own target."""
+    if user is None:
+        return
+    owner = _live_names(server).get(database)
+    if owner:
+        _require(user, perm, owner)
+    for copy in PreRestoreCopy.objects.filter(name=database, dropped_at__isnull=True):
+        _require(user, perm, copy.target_spec)
+
+
 def _same_server(a, b) -> bool:
     return (a.url.host or "", str(a.url.port or "5432")) == (b.url.host or "", str(b.url.port or "5432"))
 
@@ -263,7 +276,9 @@ def sessions(target, database, user=None) -> dict:
     """The database's facts with the number of other sessions: what the page
     shows before an action that ends them is confirmed."""
     server = _pg_target(target, user, "view")
-    facts = _facts(server, str(database or "").strip())
+    database = str(database or "").strip()
+    _require_owner(server, database, user, "view")
+    facts = _facts(server, database)
     reason = protection(server, facts["name"], facts)
     return {**facts, "target": server.spec, "read_only": reason is not None,
             "read_only_reason": reason.render() if reason is not None else ""}
@@ -302,6 +317,7 @@ def rename_database(target, database, new_name, end_sessions=False, user=None) -
     server = _pg_target(target, user)
     database = str(database or "").strip()
     new_name = _check_name(new_name)
+    _require_owner(server, database, user)
     facts = _facts(server, database)
     _refuse_protected(server, database, facts, Message(N_("rename")))
     _refuse_protected(server, new_name, None, Message(N_("create")))
@@ -403,6 +419,7 @@ def plan_duplicate(target, source, name, mode="template", end_sessions=False, st
     if strategy not in STRATEGIES:
         raise DbkeeperError(N_("The strategy is %(strategies)s, not %(strategy)s."), code="bad_request",
                             params={"strategies": [s for s in STRATEGIES if s], "strategy": repr(strategy)})
+    _require_owner(server, source, user)
     facts = _facts(server, source)
     if source == "template0" or "__dbk_scratch_" in source or _is_control(server, source):
         _refuse_protected(server, source, facts, Message(N_("copy")))
@@ -436,6 +453,7 @@ def record_duplicate(server, db, request, user=None) -> Operation:
 def plan_drop(target, database, confirm, safety_backup=True, storage=None, user=None):
     server = _pg_target(target, user)
     database = str(database or "").strip()
+    _require_owner(server, database, user)
     facts = _facts(server, database)
     _refuse_protected(server, database, facts, Message(N_("drop")))
     db = database_target(server, database)
