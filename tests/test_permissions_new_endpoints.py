@@ -29,10 +29,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PERMS = permissions.PERMISSIONS
 TARGETS = ("north", "south")
-# The databases on the test server: each target's own, a pre-restore copy of each, one of no target.
+# The databases on the test server: each target's own, a pre-restore copy of each, a scratch copy of
+# south's (a restore's, left over), one of no target.
 DBS = {"north": "pm_north", "south": "pm_south", "north_pre": "pm_north__prerestore_20260101_000000",
        "south_pre": "pm_south__prerestore_20260101_000000",
-       "spare": "pm_spare"}
+       "south_scratch": "pm_south__dbk_scratch_op_1", "spare": "pm_spare"}
 MADE = ("pm_new", "pm_renamed", "pm_copy")  # what the actions that succeed make
 
 
@@ -197,6 +198,7 @@ THROUGH_NORTH = {
                                                   confirm=DBS["south"]),
     "duplicate south's copy": lambda c, k, e: post(c, k, f"/api/databases/north/{DBS['south_pre']}/duplicate/",
                                                    name="pm_copy", mode="stream"),
+    "facts of south's scratch copy": lambda c, k, e: c.get(f"/api/databases/north/{DBS['south_scratch']}/"),
     "rename south's copy": lambda c, k, e: post(c, k, f"/api/databases/north/{DBS['south_pre']}/rename/",
                                                 name="pm_renamed"),
     "drop south's copy": lambda c, k, e: post(c, k, f"/api/databases/north/{DBS['south_pre']}/drop/",

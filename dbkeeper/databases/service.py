@@ -25,7 +25,7 @@ from ..audit import service as audit
 from ..errors import DbkeeperError, TargetBusy, TargetError
 from ..messages import Message, N_, Np_
 from ..operations.models import Operation, PreRestoreCopy
-from ..targets.postgres import PostgresTarget, sibling_name
+from ..targets.postgres import PostgresTarget, is_sibling, sibling_name
 from . import pg
 
 log = logging.getLogger(__name__)
@@ -167,14 +167,14 @@ def _live_names(server) -> dict:
 
 
 def _require_owner(server, database, user, perm="manage_databases"):
-    """A database that is a target's own, or one of its pre-restore copies,
-    belongs to that target: reached through another target on the same
+    """A database that is a target's own, or one of its scratch or pre-restore
+    copies, belongs to that target: reached through another target on the same
     server, it still asks for ``perm`` on its own target."""
     if user is None:
         return
-    owner = _live_names(server).get(database)
-    if owner:
-        _require(user, perm, owner)
+    for live, owner in _live_names(server).items():
+        if live == database or is_sibling(live, database):  # its own, or a scratch or copy of it
+            _require(user, perm, owner)
     for copy in PreRestoreCopy.objects.filter(name=database, dropped_at__isnull=True):
         _require(user, perm, copy.target_spec)
 
@@ -235,9 +235,11 @@ def listing(user=None) -> dict:
         # A copy is shown with the database it was taken from; the databases
         # (and copies) of targets the user may not see are not shown at all.
         hidden = set(PreRestoreCopy.objects.filter(dropped_at__isnull=True).values_list("name", flat=True))
-        hidden |= {n for n, t in every.items() if t not in entry["targets"]}
+        others = {n for n, t in every.items() if t not in entry["targets"]}
+        hidden |= others
         for f in facts:
-            if f["name"] in hidden:
+            # A scratch or pre-restore copy of another target's database is that target's too.
+            if f["name"] in hidden or any(is_sibling(live, f["name"]) for live in others):
                 continue
             reason = protection(server, f["name"], f)
             owner_target = live.get(f["name"], "")
