@@ -198,6 +198,12 @@ THROUGH_NORTH = {
                                                   confirm=DBS["south"]),
     "duplicate south's copy": lambda c, k, e: post(c, k, f"/api/databases/north/{DBS['south_pre']}/duplicate/",
                                                    name="pm_copy", mode="stream"),
+    "create a database named as south's": lambda c, k, e: post(c, k, "/api/databases/", target="north",
+                                                                name=DBS["south"]),
+    "duplicate north's database as south's": lambda c, k, e: post(
+        c, k, f"/api/databases/north/{DBS['north']}/duplicate/", name=DBS["south"]),
+    "rename a database as south's copy": lambda c, k, e: post(c, k, f"/api/databases/north/{DBS['spare']}/rename/",
+                                                              name=DBS["south_pre"]),
     "facts of south's scratch copy": lambda c, k, e: c.get(f"/api/databases/north/{DBS['south_scratch']}/"),
     "rename south's copy": lambda c, k, e: post(c, k, f"/api/databases/north/{DBS['south_pre']}/rename/",
                                                 name="pm_renamed"),

@@ -292,6 +292,7 @@ def create_database(target, name, owner="", encoding="", locale="", user=None) -
     """Create an empty database (from template0) with the owner, encoding and locale given."""
     server = _pg_target(target, user)
     name = _check_name(name)
+    _require_owner(server, name, user)  # another target's name: refused, not "it exists"
     owner, encoding, locale = (str(v or "").strip() for v in (owner, encoding, locale))
     for value, what in ((owner, "owner"), (encoding, "encoding"), (locale, "locale")):
         if len(value) > 100 or "\x00" in value:
@@ -320,6 +321,7 @@ def rename_database(target, database, new_name, end_sessions=False, user=None) -
     database = str(database or "").strip()
     new_name = _check_name(new_name)
     _require_owner(server, database, user)
+    _require_owner(server, new_name, user)
     facts = _facts(server, database)
     _refuse_protected(server, database, facts, Message(N_("rename")))
     _refuse_protected(server, new_name, None, Message(N_("create")))
@@ -422,6 +424,7 @@ def plan_duplicate(target, source, name, mode="template", end_sessions=False, st
         raise DbkeeperError(N_("The strategy is %(strategies)s, not %(strategy)s."), code="bad_request",
                             params={"strategies": [s for s in STRATEGIES if s], "strategy": repr(strategy)})
     _require_owner(server, source, user)
+    _require_owner(server, name, user)
     facts = _facts(server, source)
     if source == "template0" or "__dbk_scratch_" in source or _is_control(server, source):
         _refuse_protected(server, source, facts, Message(N_("copy")))
