@@ -14,7 +14,7 @@ import pytest
 
 from dbkeeper.access import permissions
 from dbkeeper.backups import pruning, store
-from dbkeeper.backups.models import Backup
+from dbkeeper.backups.models import Backup, PendingDeletion
 from dbkeeper.cli import main
 from dbkeeper.operations.models import Operation, PreRestoreCopy
 from dbkeeper.operations.queue import huey
@@ -185,6 +185,23 @@ def test_without_any_permission_every_new_endpoint_and_page_is_refused(estate, p
         response = client.get(page)
         assert response.status_code == 403 and "Not allowed" in response.content.decode(), page
     assert server_state(pg) == before and stored_files(estate["storage"]) == files
+
+
+def test_a_prune_on_one_target_leaves_another_targets_unfinished_deletion_alone(estate, django_user_model):
+    """A deletion an earlier prune left half done (its file gone, its row not
+    yet) is finished by a prune of someone who may prune every target, not by
+    one whose grant is on another target."""
+    south = Backup.objects.filter(target_spec="south").order_by("created_at").first()
+    PendingDeletion.objects.create(backup_id=south.id, storage=south.storage, storage_name=south.storage_name,
+                                   reason="an earlier prune")
+    client, csrf = csrf_client(user_with(django_user_model, "manage_schedules", "north"))
+    pruned = post(client, csrf, "/api/backups/retention/prune/").json()
+    assert pruned["finished"] == [] and [g["target"] for g in pruned["groups"]] == ["north"]
+    assert Backup.objects.filter(pk=south.id).exists() and PendingDeletion.objects.count() == 1
+    client, csrf = csrf_client(user_with(django_user_model, "manage_schedules", name="sam"))
+    pruned = post(client, csrf, "/api/backups/retention/prune/").json()
+    assert pruned["finished"] == [south.id] and not Backup.objects.filter(pk=south.id).exists()
+    assert not PendingDeletion.objects.exists()
 
 
 # -- one target, not the other ---------------------------------------------------------------------
