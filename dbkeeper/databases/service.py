@@ -1,12 +1,13 @@
-"""The database manager's rules: the one place the page, the API and the CLI
-go through. Each action checks, in this order: the target is configured and
-the user may manage its databases (and those of the target the database
-belongs to, when it is another target's or one of its copies), the database
-is one dbkeeper may touch (not ``postgres``, a template, the control
-database, a scratch copy), no operation holds it, the name typed to confirm
-(where something is destroyed or replaced), then acts. Quick actions (create, rename, drop a pre-restore
-copy) run here; long ones (duplicate, drop, undo a restore) are operations
-run by the worker (runner.py) and followed on the progress page.
+"""The database manager's rules: the one place the page, the API and the CLI go
+through. Each action checks, in this order: the target is configured and the
+user may manage its databases (and those of the target the database belongs
+to, when it is another target's or one of its copies), the database is one
+dbkeeper may touch (not ``postgres``, a template, the control database, a
+scratch copy), no operation holds it, the name typed to confirm (where
+something is destroyed or replaced), then acts. Quick actions (create, rename,
+drop a pre-restore copy) run here; long ones (duplicate, drop, undo a restore)
+are operations run by the worker (runner.py) and followed on the progress
+page.
 
 A database is addressed by a target (the server it lives on, reached with
 the target's role) and its name on that server."""
