@@ -37,6 +37,15 @@ DBS = {"north": "pm_north", "south": "pm_south", "north_pre": "pm_north__prerest
 MADE = ("pm_new", "pm_renamed", "pm_copy")  # what the actions that succeed make
 
 
+@pytest.fixture(scope="module", autouse=True)
+def drop_the_databases(pg):
+    """The databases are made once (see estate) and dropped when the module ends:
+    the server is shared with the other test modules."""
+    yield
+    for name in (*DBS.values(), *MADE):
+        pg.drop_db(name)
+
+
 @pytest.fixture
 def estate(pg, settings, tmp_path, own_storage):  # noqa: F811 (the fixture imported above)
     """Targets north and south (databases on the same server), each with a
