@@ -10,9 +10,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connections
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils.crypto import get_random_string
 
 from dbkeeper.access import grants, permissions
 from dbkeeper.access.grants import TargetGrant
@@ -25,6 +23,7 @@ from dbkeeper.operations.queue import huey
 from dbkeeper.targets.models import Target
 
 from .builders import make_sqlite
+from .permission_helpers import csrf_client, user_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,24 +56,6 @@ def site(tmp_path):
     found["upload"] = store.add_file(make_sqlite(tmp_path / "upload.sqlite3", rows=3), "upload.sqlite3", move=False)
     found["dir"] = tmp_path
     return found
-
-
-def user_with(django_user_model, perm=None, target="", name="ann"):
-    """A user who is not staff, holding ``perm`` (globally, or on ``target``)."""
-    user = django_user_model.objects.create_user(name, password="pw")
-    if perm:
-        grants.grant(name, perm, target)
-    return django_user_model.objects.get(pk=user.pk)
-
-
-def csrf_client(user):
-    """A signed-in client and its CSRF token (set directly: a user without
-    permissions gets no page that would set it)."""
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    token = get_random_string(32)
-    client.cookies["csrftoken"] = token
-    return client, token
 
 
 def own_operation(user, target="a", kind=Operation.Kind.RESTORE):

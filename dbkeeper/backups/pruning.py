@@ -35,7 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import conf
-from ..access.permissions import require, require_anywhere, visible_targets
+from ..access.permissions import require, require_anywhere, target_filter, visible_targets
 from ..audit import service as audit
 from ..errors import DbkeeperError
 from ..messages import Message, N_
@@ -293,7 +293,12 @@ def prune(target=None, *, policy=None, tz=None, origin=None, dry_run=False, user
     and audited with its reason; ``dry_run`` only plans."""
     if target:
         _allowed(user, "manage_schedules", str(target).strip())
-    finished = [] if dry_run else finish_pending()
+    elif user is not None:
+        require_anywhere(user, "manage_schedules")  # not an empty prune for someone with no right to prune
+    # Deletions an earlier prune left unfinished may be of any target: finished by
+    # someone who may prune everywhere (or the command line, or a schedule's run).
+    everywhere = user is None or target_filter(user, "manage_schedules") is None
+    finished = finish_pending() if everywhere and not dry_run else []
     groups = _groups(target, policy, tz, origin, now)
     if user is not None and not target:
         allowed = set(visible_targets(user, [g.target for g in groups], perm="manage_schedules"))

@@ -1,11 +1,13 @@
-"""The database manager's rules: the one place the page, the API and the CLI
-go through. Each action checks, in this order: the target is configured and
-the user may manage its databases, the database is one dbkeeper may touch
-(not ``postgres``, a template, the control database, a scratch copy), no
-operation holds it, the name typed to confirm (where something is destroyed
-or replaced), then acts. Quick actions (create, rename, drop a pre-restore
-copy) run here; long ones (duplicate, drop, undo a restore) are operations
-run by the worker (runner.py) and followed on the progress page.
+"""The database manager's rules: the one place the page, the API and the CLI go
+through. Each action checks, in this order: the target is configured and the
+user may manage its databases (and those of the target the database belongs
+to, when it is another target's or one of its copies), the database is one
+dbkeeper may touch (not ``postgres``, a template, the control database, a
+scratch copy), no operation holds it, the name typed to confirm (where
+something is destroyed or replaced), then acts. Quick actions (create, rename,
+drop a pre-restore copy) run here; long ones (duplicate, drop, undo a restore)
+are operations run by the worker (runner.py) and followed on the progress
+page.
 
 A database is addressed by a target (the server it lives on, reached with
 the target's role) and its name on that server."""
@@ -25,7 +27,7 @@ from ..audit import service as audit
 from ..errors import DbkeeperError, TargetBusy, TargetError
 from ..messages import Message, N_, Np_
 from ..operations.models import Operation, PreRestoreCopy
-from ..targets.postgres import PostgresTarget, sibling_name
+from ..targets.postgres import PostgresTarget, is_sibling, sibling_name
 from . import pg
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,19 @@ def _live_names(server) -> dict:
     return found
 
 
+def _require_owner(server, database, user, perm="manage_databases"):
+    """A database that is a target's own, or one of its scratch or pre-restore
+    copies, belongs to that target: reached through another target on the same
+    server, it still asks for ``perm`` on its own target."""
+    if user is None:
+        return
+    for live, owner in _live_names(server).items():
+        if live == database or is_sibling(live, database):  # its own, or a scratch or copy of it
+            _require(user, perm, owner)
+    for copy in PreRestoreCopy.objects.filter(name=database, dropped_at__isnull=True):
+        _require(user, perm, copy.target_spec)
+
+
 def _same_server(a, b) -> bool:
     return (a.url.host or "", str(a.url.port or "5432")) == (b.url.host or "", str(b.url.port or "5432"))
 
@@ -222,9 +237,11 @@ def listing(user=None) -> dict:
         # A copy is shown with the database it was taken from; the databases
         # (and copies) of targets the user may not see are not shown at all.
         hidden = set(PreRestoreCopy.objects.filter(dropped_at__isnull=True).values_list("name", flat=True))
-        hidden |= {n for n, t in every.items() if t not in entry["targets"]}
+        others = {n for n, t in every.items() if t not in entry["targets"]}
+        hidden |= others
         for f in facts:
-            if f["name"] in hidden:
+            # A scratch or pre-restore copy of another target's database is that target's too.
+            if f["name"] in hidden or any(is_sibling(live, f["name"]) for live in others):
                 continue
             reason = protection(server, f["name"], f)
             owner_target = live.get(f["name"], "")
@@ -263,7 +280,9 @@ def sessions(target, database, user=None) -> dict:
     """The database's facts with the number of other sessions: what the page
     shows before an action that ends them is confirmed."""
     server = _pg_target(target, user, "view")
-    facts = _facts(server, str(database or "").strip())
+    database = str(database or "").strip()
+    _require_owner(server, database, user, "view")
+    facts = _facts(server, database)
     reason = protection(server, facts["name"], facts)
     return {**facts, "target": server.spec, "read_only": reason is not None,
             "read_only_reason": reason.render() if reason is not None else ""}
@@ -275,6 +294,7 @@ def create_database(target, name, owner="", encoding="", locale="", user=None) -
     """Create an empty database (from template0) with the owner, encoding and locale given."""
     server = _pg_target(target, user)
     name = _check_name(name)
+    _require_owner(server, name, user)  # another target's name: refused, not "it exists"
     owner, encoding, locale = (str(v or "").strip() for v in (owner, encoding, locale))
     for value, what in ((owner, "owner"), (encoding, "encoding"), (locale, "locale")):
         if len(value) > 100 or "\x00" in value:
@@ -302,6 +322,8 @@ def rename_database(target, database, new_name, end_sessions=False, user=None) -
     server = _pg_target(target, user)
     database = str(database or "").strip()
     new_name = _check_name(new_name)
+    _require_owner(server, database, user)
+    _require_owner(server, new_name, user)
     facts = _facts(server, database)
     _refuse_protected(server, database, facts, Message(N_("rename")))
     _refuse_protected(server, new_name, None, Message(N_("create")))
@@ -403,6 +425,8 @@ def plan_duplicate(target, source, name, mode="template", end_sessions=False, st
     if strategy not in STRATEGIES:
         raise DbkeeperError(N_("The strategy is %(strategies)s, not %(strategy)s."), code="bad_request",
                             params={"strategies": [s for s in STRATEGIES if s], "strategy": repr(strategy)})
+    _require_owner(server, source, user)
+    _require_owner(server, name, user)
     facts = _facts(server, source)
     if source == "template0" or "__dbk_scratch_" in source or _is_control(server, source):
         _refuse_protected(server, source, facts, Message(N_("copy")))
@@ -436,6 +460,7 @@ def record_duplicate(server, db, request, user=None) -> Operation:
 def plan_drop(target, database, confirm, safety_backup=True, storage=None, user=None):
     server = _pg_target(target, user)
     database = str(database or "").strip()
+    _require_owner(server, database, user)
     facts = _facts(server, database)
     _refuse_protected(server, database, facts, Message(N_("drop")))
     db = database_target(server, database)

@@ -24,6 +24,7 @@ def _age(seconds):
 
 
 def status(args):
+    from ..audit.context import acting_user
     from ..errors import DbkeeperError
     from ..listing import open_records, print_json, print_table
     from . import service
@@ -31,7 +32,9 @@ def status(args):
     if not open_records(as_json=args.json):
         return 0
     try:
-        data = service.overview(None, target=args.target.strip(), everything=True)
+        # As the --as user (default the first superuser); a server without users yet: every target.
+        user = acting_user()
+        data = service.overview(user, target=args.target.strip(), everything=user is None)
     except DbkeeperError as exc:
         sys.stderr.write(exc.render() + "\n")
         return 3

@@ -184,7 +184,7 @@ def cmd_runs(args):
     from .models import ScheduleRun
 
     _migrated()
-    schedule = service.find(args.schedule)
+    schedule = service.get_schedule(args.schedule, acting_user())
     rows = [service.run_dict(r) for r in ScheduleRun.objects.filter(schedule=schedule)[:max(args.limit, 1)]]
     if args.json:
         print_json(rows)

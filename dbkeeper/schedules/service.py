@@ -176,7 +176,7 @@ def preview(data, user=None, now=None, count=5) -> list:
     if not isinstance(data, dict):
         raise ScheduleError(N_("Send the schedule as a JSON object."))
     if user is not None:
-        require(user, "view")
+        require_anywhere(user, "view")
     zone_name = data.get("timezone") or settings.TIME_ZONE or "UTC"
     if not isinstance(zone_name, str) or not isinstance(data.get("cron", ""), str):
         raise ScheduleError(N_("The cron expression and the time zone must be text."))
@@ -228,7 +228,8 @@ def _audit(action, schedule, user, outcome="ok", details=None):
 
 def create_schedule(data, user=None, now=None) -> Schedule:
     if user is not None:
-        require(user, "manage_schedules")
+        # Here on at least one target (a refusal before any other check); clean() asks on the schedule's.
+        require_anywhere(user, "manage_schedules")
     values = clean(data, user=user)
     now = now or timezone.now()
     schedule = Schedule(**values, created_by=user.get_username() if user is not None else "", created_at=now,

@@ -43,7 +43,7 @@ def schedules_page(request):
     rows = service.list_schedules(request.user)
     latest = service.last_runs(rows)
     context.update(
-        targets=target_list(), default_zone=settings.TIME_ZONE or "UTC",
+        targets=target_list(request.user, "manage_schedules"), default_zone=settings.TIME_ZONE or "UTC",
         initial=[service.as_dict(s, last_run=latest.get(s.id)) for s in rows],
         schedule_strings=schedule_strings(),
     )
