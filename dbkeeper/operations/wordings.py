@@ -205,8 +205,8 @@ WORDINGS = {
         note_cancelled=N_("Putting %(source)s back in place of %(target)s was cancelled; the live database was not "
                           "changed."),
         mail_succeeded=N_("Restore undone: %(source)s back in place of %(target)s"),
-        mail_failed=N_("Undo failed: %(source)s into %(target)s"),
-        mail_cancelled=N_("Undo cancelled: %(source)s into %(target)s"),
+        mail_failed=N_("Undo failed: %(target)s"),
+        mail_cancelled=N_("Undo cancelled: %(target)s"),
         mail_body="",
         after="databases",
     ),
