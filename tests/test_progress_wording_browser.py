@@ -98,6 +98,12 @@ def test_a_copy_a_drop_and_a_new_database_speak_of_themselves(working_site, pg, 
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         try:
             login(page, base, "/operations/")
+            if language == "en":  # the in-app notifications, before the progress pages mark them read
+                notes = page.locator("#notifications")
+                for sentence in ("The copy of dbw_shop as dbw_copy was made.", "The database dbw_copy was dropped.",
+                                 "The database dbw_new was created from words.dump."):
+                    expect(notes).to_contain_text(sentence)
+                assert "restor" not in notes.inner_text().lower()
             for op_id, key, title in ((copy, "duplicate", "dbw_shop"), (drop, "drop", "dbw_copy"),
                                       (new, "create", "dbw_new")):
                 row = kinds[key]
