@@ -24,7 +24,7 @@ from dbkeeper.operations.models import Operation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FIELDS = {"id", "kind", "status", "stage", "percent", "done", "total", "unit", "message", "eta_seconds",
+FIELDS = {"id", "kind", "wording", "status", "stage", "percent", "done", "total", "unit", "message", "eta_seconds",
           "started_at", "updated_at", "finished", "result", "error", "events"}
 
 

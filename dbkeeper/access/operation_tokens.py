@@ -133,7 +133,7 @@ def verify(raw: str, operation_id: str) -> Check:
 # The operation fields a status answer needs, read together with the token.
 STATUS_FIELDS = ["id", "kind", "status", "stage", "user_id", "username", "source_name", "target_display", "percent",
                  "done", "total", "unit", "message", "message_data", "eta_seconds", "result", "error_code",
-                 "error_message", "error_data", "started_at", "updated_at", "finished_at"]
+                 "error_message", "error_data", "started_at", "updated_at", "finished_at", "database"]
 TOKEN_FIELDS = ["id", "operation_id", "user_id", "username", "created_at", "last_used_at", "revoked_at"]
 
 

@@ -6,9 +6,7 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 
-from ..messages import render_stored
 from ..operations.models import Operation
 from .models import Notification
 
@@ -85,76 +83,7 @@ def _email(note: Notification, operation: Operation):
 
 
 def message_for(operation: Operation) -> tuple[str, str]:
-    """Subject and body in the active language."""
-    names = {"source": operation.source_name, "target": operation.target_display}
-    if operation.kind == Operation.Kind.BACKUP:
-        return _backup_message_for(operation, names)
-    if operation.kind == Operation.Kind.VERIFY:
-        return _verify_message_for(operation, names)
-    if operation.kind in (Operation.Kind.DUPLICATE, Operation.Kind.DROP, Operation.Kind.UNDO):
-        return _database_message_for(operation, names)
-    if operation.status == Operation.Status.SUCCEEDED:
-        subject = _("Restore finished: %(source)s into %(target)s") % names
-        lines = [_("The restore of %(source)s into %(target)s succeeded.") % names]
-        prerestore = (operation.result or {}).get("prerestore")
-        if prerestore:
-            lines.append(_("The previous database was kept as %(name)s.") % {"name": prerestore})
-    else:
-        if operation.status == Operation.Status.CANCELLED:
-            subject = _("Restore cancelled: %(source)s into %(target)s") % names
-        else:
-            subject = _("Restore failed: %(source)s into %(target)s") % names
-        ending = _ending(operation)
-        lines = [ending, _("The live database was not changed.")]
-    lines.append(_("Operation: %(id)s") % {"id": operation.id})
-    return subject, "\n\n".join(lines) + "\n"
+    """Subject and body in the active language, in the words of the operation's kind."""
+    from ..operations.wordings import mail
 
-
-def _backup_message_for(operation: Operation, names) -> tuple[str, str]:
-    if operation.status == Operation.Status.SUCCEEDED:
-        subject = _("Backup finished: %(target)s") % names
-        lines = [_("The backup of %(target)s succeeded.") % names]
-    else:
-        if operation.status == Operation.Status.CANCELLED:
-            subject = _("Backup cancelled: %(target)s") % names
-        else:
-            subject = _("Backup failed: %(target)s") % names
-        lines = [_ending(operation)]
-    lines.append(_("Operation: %(id)s") % {"id": operation.id})
-    return subject, "\n\n".join(lines) + "\n"
-
-
-def _verify_message_for(operation: Operation, names) -> tuple[str, str]:
-    if operation.status == Operation.Status.SUCCEEDED:
-        subject = _("Verification passed: %(source)s") % names
-        lines = [render_stored(operation.message_data, operation.message)]
-    else:
-        if operation.status == Operation.Status.CANCELLED:
-            subject = _("Verification cancelled: %(source)s") % names
-        else:
-            subject = _("Verification failed: %(source)s") % names
-        lines = [_ending(operation)]
-    lines.append(_("Operation: %(id)s") % {"id": operation.id})
-    return subject, "\n\n".join(lines) + "\n"
-
-
-def _database_message_for(operation: Operation, names) -> tuple[str, str]:
-    """The database manager's long actions (duplicate, drop, undo a restore): their own sentence says what was done."""
-    if operation.status == Operation.Status.SUCCEEDED:
-        subject = _("Database action finished: %(source)s") % names
-        lines = [render_stored(operation.message_data, operation.message)]
-    else:
-        if operation.status == Operation.Status.CANCELLED:
-            subject = _("Database action cancelled: %(source)s") % names
-        else:
-            subject = _("Database action failed: %(source)s") % names
-        lines = [_ending(operation)]
-    lines.append(_("Operation: %(id)s") % {"id": operation.id})
-    return subject, "\n\n".join(lines) + "\n"
-
-
-def _ending(operation: Operation) -> str:
-    """How the operation ended, in the active language: its error, else its last message."""
-    if operation.error_message:
-        return render_stored(operation.error_data, operation.error_message)
-    return render_stored(operation.message_data, operation.message)
+    return mail(operation)

@@ -27,6 +27,8 @@ from ..messages import Message, N_, render_stored
 from ..backups.models import Backup
 from ..notifications.models import Notification
 from ..operations.models import Operation
+from ..operations.wordings import WORDINGS, key_of, wording_of
+from ..operations.wordings import names as wording_names
 from .api import operation_rows, target_list
 from .decorators import app_page
 from .strings import format_name, js_strings
@@ -43,6 +45,8 @@ def _common(request):
     return {
         "notifications": waiting,
         "strings": js_strings(),
+        # The tracker's words until an operation says which it is (operations/wordings.py).
+        "wording": WORDINGS["restore"],
         "urls": {
             "restores": reverse("dbkeeper:api_restores"),
             "operations_api": reverse("dbkeeper:api_operations"),
@@ -132,9 +136,11 @@ def progress_page(request, operation_id):
         "token_url": reverse("dbkeeper:api_operation_token", args=[operation_id]),
         "own": False, "source_name": "", "target": "", "format": "", "cancel_url": "",
         "kind": "",  # without a session, the status answer says it
+        "wording": "", "database": "",
     }
     if not request.user.is_authenticated:
-        context = {"strings": js_strings(), "urls": _common(request)["urls"], "operation": None}
+        context = {"strings": js_strings(), "urls": _common(request)["urls"], "operation": None,
+                   "wording": WORDINGS["restore"]}
     else:
         if not can_restore(request.user):
             return render(request, "dbkeeper/forbidden.html", status=403)
@@ -144,10 +150,12 @@ def progress_page(request, operation_id):
         context = _common(request)
         context["operation"] = operation
         operation_json.update(own=operation.user_id == str(request.user.pk), source_name=operation.source_name,
-                              kind=operation.kind,
+                              kind=operation.kind, wording=key_of(operation.kind, operation.database),
+                              database=wording_names(operation)["database"],
                               target=target_name(operation), format=operation.backup_format,
                               cancel_url=reverse("dbkeeper:api_cancel", args=[operation.id]))
         context["target_name"] = target_name(operation)
+        context["wording"] = wording_of(operation)
     context["operation_json"] = operation_json
     return render(request, "dbkeeper/progress.html", context)
 

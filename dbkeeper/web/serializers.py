@@ -4,6 +4,7 @@ from django.utils.translation import get_language
 
 from ..messages import render_stored
 from ..operations.models import Event, Operation
+from ..operations.wordings import key_of
 
 LATEST_EVENTS = 20
 
@@ -63,6 +64,8 @@ def status_of(operation: Operation, events=True, last_event_id=None) -> dict:
     return {
         "id": operation.id,
         "kind": operation.kind,
+        # Its row in operations/wordings.py ("create": a restore into a new database).
+        "wording": key_of(operation.kind, operation.database),
         "status": operation.status,
         "stage": operation.stage,
         "percent": round(operation.percent, 2),

@@ -45,18 +45,13 @@ def size_text(n) -> str:
 
 
 def js_strings() -> dict:
+    from ..operations.wordings import page_wordings
+
     return {
         "formats": format_names(),
-        # Stages and statuses.
-        "stage_queued": _("Waiting for a worker"),
-        "stage_validating": _("Checking the backup"),
-        "stage_restoring": _("Restoring data…"),
-        "stage_checking": _("Checking the restored copy"),
-        "stage_swapping": _("Putting the restored copy in place"),
-        "stage_backing_up": _("Backing up"),
-        "stage_copying": _("Copying the database"),
-        "stage_dropping": _("Dropping the database"),
-        "stage_done": _("Done"),
+        # How each kind of operation speaks of itself (operations/wordings.py), by its row's key.
+        "kinds": page_wordings(_),
+        # Statuses.
         "status_queued": _("queued"),
         "status_running": _("running"),
         "status_cancelling": _("cancelling"),
@@ -96,34 +91,17 @@ def js_strings() -> dict:
         "unit_files": _("files"),
         # Trouble.
         "reconnecting": _("Reconnecting… (attempt {n} of {max})"),
-        "lost": _("The connection to the server was lost. The restore goes on in the background: "
-                  "you will find it, and how it ended, on the operations page."),
         "lost_link": _("Open the operations page"),
-        "signin_again": _("Sign in again to see how the restore ended."),
         "signin_link": _("Sign in"),
-        "forbidden": _("You are not allowed to see this restore."),
-        "not_found": _("This restore does not exist (any more)."),
         "server_error": _("The server answered with an error ({status})."),
         "session_expired": _("Your session has expired. Sign in again."),
         # Endings.
-        "succeeded_title": _("Restore succeeded"),
-        "succeeded_body": _("{source} was restored into {target} in {duration}."),
         "succeeded_contents": _("{format}, {tables}, {size}."),
         "prerestore": _("The previous database was kept as {name}; you can drop it when you no longer need it."),
         "signin_after_restore": _("The restored database has its own accounts and sessions: sign in again."),
-        "failed_title": _("Restore failed"),
-        "cancel_restore": _("Cancel the restore"),
-        "cancel_restore_confirm": _("Cancel this restore? The live database stays as it is."),
-        "cancelled_title": _("Restore cancelled"),
-        "live_unchanged": _("The live database was not changed."),
         "event_log": _("Event log"),
         "another": _("Start another restore"),
-        "notify_title_succeeded": _("Restore succeeded"),
-        "notify_title_failed": _("Restore failed"),
-        "notify_title_cancelled": _("Restore cancelled"),
-        "notify_body": _("{source} into {target}"),
         "notify_blocked": _("This browser blocks notifications from this site."),
-        "notify_on": _("This browser will tell you when the restore ends."),
         # Restore page.
         "type_to_confirm": _("Type {name} to confirm that this database will be replaced."),
         "not_confirmed": _("The name you typed does not match the target."),
@@ -169,24 +147,7 @@ def js_strings() -> dict:
         "backup_id": _("Backup id"),
         "delete_confirm_help": _("Type {id} to confirm that this backup, its file and its manifest will be deleted."),
         "deleted": _("Backup {id} was deleted."),
-        "backup_of": _("Backup of {name}"),
-        "verify_of": _("Verification of {name}"),
-        "backup_succeeded_title": _("Backup stored"),
-        "backup_failed_title": _("Backup failed"),
-        "backup_cancelled_title": _("Backup cancelled"),
-        "verify_succeeded_title": _("Verification passed"),
-        "verify_failed_title": _("Verification failed"),
-        "verify_cancelled_title": _("Verification cancelled"),
-        "cancel_backup_confirm": _("Cancel this backup? Nothing will be stored."),
-        "cancel_verify_confirm": _("Cancel this verification? The backup stays as it is."),
-        # The progress page of a backup or a verification (opened from the Operations page).
-        "backup_progress": _("Backup progress"),
-        "verify_progress": _("Verification progress"),
-        "stage_verify_validating": _("Reading the stored file and checking its checksum"),
-        "stage_verify_restoring": _("Test-restoring into a scratch copy…"),
-        "stage_verify_checking": _("Comparing the tables and rows with the catalog"),
-        "backup_unchanged": _("Nothing was stored."),
-        "verify_unchanged": _("No database was replaced; the backup itself was not changed."),
+        # A backup's details on the Backups page.
         "field_made": _("Made"),
         "field_database": _("Database"),
         "field_tables": _("Tables"),

@@ -28,3 +28,11 @@ def target_name(operation) -> str:
     if spec and "://" not in spec:
         return spec
     return operation.target_display
+
+
+@register.filter
+def note_sentence(note) -> str:
+    """How the operation of an in-app notification ended, in the words of its kind (operations/wordings.py)."""
+    from ...operations.wordings import note_sentence as sentence
+
+    return sentence(note.operation, note.outcome, target_name(note.operation))

@@ -187,22 +187,17 @@
     const r = await send(url, body || {}, status);
     if (!r || r.status !== 202) return;
     resetTracker();
+    // A backup is named by the target it copies, a verification by the backup it reads.
+    const names = kind === "backup" ? { target: what } : { source: what };
     tracker = new d.ProgressTracker({
       statusUrl: r.data.status_url, token: r.data.token, progressUrl: r.data.progress_url, operationId: r.data.id, kind,
-      cancelUrl: r.data.cancel_url, cancelConfirm: `cancel_${kind}_confirm`,
-      onFinish: (s) => ended(kind, s),
+      ...names, cancelUrl: r.data.cancel_url, onFinish: () => ended(),
     }).start();
-    $("tracker-title").textContent = d.t(`${kind}_of`, { name: what });
-    $("tracker-cancel").textContent = d.t("cancel");
-    $("tracker").dataset.kind = kind;
     $("tracker").scrollIntoView({ block: "nearest" });
   };
 
-  /* The ending in the operation's own words (the tracker's are a restore's). */
-  const ended = (kind, s) => {
-    $("result-title").textContent = d.t(`${kind}_${s.status}_title`);
-    $("result-body").textContent = s.status === "succeeded" ? (s.message || "") : (s.error ? s.error.message : s.message || "");
-    $("result-extra").textContent = "";
+  /* The tracker said the ending in the operation's own words; the list shows what it left. */
+  const ended = () => {
     const another = $("tracker-another");
     if (another) another.hidden = true;
     reload();

@@ -149,7 +149,7 @@
   });
 
   window.dbkeeper = Object.assign(window.dbkeeper || {}, {
-    t, plural, tNodes, strings, urls, lang, number, size, formatName, duration, quantity, progressCount, csrfToken,
+    t, fill, plural, tNodes, strings, urls, lang, number, size, formatName, duration, quantity, progressCount, csrfToken,
     postJson, getJson, errorText, say, readJson,
   });
 })();

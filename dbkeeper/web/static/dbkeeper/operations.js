@@ -129,7 +129,12 @@
   };
 
   const cancel = async (op, button) => {
-    if (!window.confirm(d.t("cancel_confirm", { source: op.source_name, target: op.target }))) return;
+    // A restore names what it replaces; another kind asks in its own words (operations/wordings.py).
+    const key = op.wording || op.kind;
+    const row = (d.strings.kinds || {})[key];
+    const question = row && key !== "restore" ? row.cancel_confirm
+      : d.t("cancel_confirm", { source: op.source_name, target: op.target });
+    if (!window.confirm(question)) return;
     button.disabled = true;
     let r;
     try {

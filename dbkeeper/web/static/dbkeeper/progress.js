@@ -19,7 +19,8 @@
       statusUrl: op.status_url, token,
       source: op.source_name || (tracking && tracking.source) || "",
       target: op.target || (tracking && tracking.target) || "",
-      progressUrl: window.location.pathname, operationId: op.id, kind: op.kind || "",
+      database: op.database || "",
+      progressUrl: window.location.pathname, operationId: op.id, kind: op.kind || "", wording: op.wording || "",
       format: op.format || (tracking && tracking.format) || "",
       cancelUrl: op.cancel_url || (tracking && tracking.cancel_url) || "",
     }).start();

@@ -14,11 +14,12 @@
    At the end the live part (stage, bar, figures, cancel) gives way to one
    ending: how it ended, the error once, the target by the name it was chosen by.
 
-   new dbkeeper.ProgressTracker({statusUrl, token, source, target, operationId, kind,
+   new dbkeeper.ProgressTracker({statusUrl, token, source, target, database, operationId, kind, wording,
                                  format, cancelUrl, cancelConfirm, onFinish: (status) => {}}).start()
-   (kind: "restore" (the default), "backup" or "verify": the words of the titles, stages and endings; when
-   not given, the status answer tells it. cancelConfirm: the key of the question asked before cancelling;
-   that of the kind by default) */
+   (wording: the row of strings.kinds the page speaks with (operations/wordings.py: "restore" (the default),
+   "create", "backup", "verify", "duplicate", "drop", "undo"): heading, title, stages, endings, cancel
+   question, notifications; kind when not given; when neither is given, the status answer tells it.
+   cancelConfirm: the key of a question in strings asked before cancelling instead of the row's) */
 (() => {
   "use strict";
 
@@ -48,32 +49,58 @@
       this.last = null;
       this.etag = null;  // of the last answer, for If-None-Match
       this.kind = options.kind || "restore";
+      this.key = options.wording || this.kind;
     }
 
-    /* A backup or a verification speaks of itself, not of a restore. */
-    isRestore() {
-      return this.kind !== "backup" && this.kind !== "verify";
+    /* The sentence ``name`` of this kind's row (each kind speaks of itself, never of a restore it is not). */
+    w(name) {
+      const kinds = d.strings.kinds || {};
+      const row = kinds[this.key] || kinds.restore || {};
+      return row[name] || "";
+    }
+
+    stageText(s) {
+      const stages = this.w("stages") || {};
+      const stage = s.status === "queued" ? "queued" : s.stage;
+      return stages[stage] || s.stage;
+    }
+
+    /* What the sentences name: the source, the target, the database made or acted on. */
+    names(s) {
+      const result = (s && s.result) || {};
+      const request = result.request || {};
+      return {
+        source: this.o.source || "",
+        target: this.o.target || result.target || "",
+        database: this.o.database || request.name || result.name || request.database || "",
+      };
+    }
+
+    /* The row's title with its names, or its plain title while a name it needs is unknown. */
+    titleText(s) {
+      const names = this.names(s);
+      const wanted = this.w("title_of");
+      const needed = [...wanted.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      return wanted && needed.every((n) => names[n]) ? d.fill(wanted, names) : this.w("title");
     }
 
     applyKind() {
       $("tracker").dataset.kind = this.kind;
-      if (this.isRestore()) return;
+      $("tracker").dataset.wording = this.key;
       const heading = $("progress-heading");
-      if (heading) heading.textContent = d.t(this.kind + "_progress");
-      // A backup is named by the target it copies, a verification by the backup it reads.
-      const name = this.kind === "backup" ? (this.o.target || this.o.source) : this.o.source;
-      if (name) $("tracker-title").textContent = d.t(this.kind + "_of", { name });
+      if (heading) {
+        heading.textContent = this.w("heading");
+        if (document.title.includes(" · ")) document.title = this.w("heading") + document.title.slice(document.title.indexOf(" · "));
+      }
+      $("tracker-title").textContent = this.titleText(this.last);
       const cancel = $("tracker-cancel");
-      if (cancel) cancel.textContent = d.t("cancel");
+      if (cancel) cancel.textContent = this.w("cancel");
       const another = $("tracker-another");
-      if (another) another.remove();  // "Start another restore" does not follow a backup
+      if (another && this.w("after") !== "another") another.remove();  // "Start another restore" follows only a restore
     }
 
     start() {
       $("tracker").hidden = false;
-      if (this.o.source && this.o.target) {
-        $("tracker-title").textContent = d.t("notify_body", { source: this.o.source, target: this.o.target });
-      }
       this.applyKind();
       this.setupNotifyButton();
       this.setupCancelButton();
@@ -174,14 +201,14 @@
       const alert = $("tracker-alert");
       alert.dataset.reason = why;
       if (why === "lost") {
-        d.say(alert, d.t("lost"), d.urls.operations, d.t("lost_link"));
+        d.say(alert, this.w("lost"), d.urls.operations, d.t("lost_link"));
       } else if (why === "signin") {
         const next = this.o.progressUrl || window.location.pathname;
-        d.say(alert, d.t("signin_again"), d.urls.login + "?next=" + encodeURIComponent(next), d.t("signin_link"));
+        d.say(alert, this.w("signin_again"), d.urls.login + "?next=" + encodeURIComponent(next), d.t("signin_link"));
       } else if (why === "forbidden") {
-        d.say(alert, d.t("forbidden"));
+        d.say(alert, this.w("forbidden"));
       } else if (why === "not_found") {
-        d.say(alert, d.t("not_found"));
+        d.say(alert, this.w("not_found"));
       } else {
         d.say(alert, detail || d.t("server_error", { status: "4xx" }), d.urls.operations, d.t("lost_link"));
       }
@@ -189,12 +216,13 @@
 
     render(s) {
       this.last = s;
-      if (s.kind && s.kind !== this.kind) {
-        this.kind = s.kind;
+      const key = s.wording || s.kind;
+      if (key && key !== this.key) {
+        this.kind = s.kind || this.kind;
+        this.key = key || this.key;
         this.applyKind();
       }
-      const stageKey = s.status === "queued" ? "stage_queued" : "stage_" + s.stage;
-      $("tracker-stage").textContent = d.strings["stage_" + this.kind + "_" + s.stage] || d.strings[stageKey] || s.stage;
+      $("tracker-stage").textContent = this.stageText(s);
       const percent = Math.max(0, Math.min(100, Number(s.percent) || 0));
       $("tracker-fill").style.inlineSize = percent + "%";
       $("tracker-bar").setAttribute("aria-valuenow", String(Math.round(percent)));
@@ -231,18 +259,21 @@
       const box = $("tracker-result");
       const result = s.result || {};
       // The target as the heading names it (the name it was chosen by); its URL only when that is unknown.
-      const names = { source: this.o.source || "", target: this.o.target || result.target || "" };
+      const names = this.names(s);
       box.className = "result " + s.status;
-      if (!this.isRestore()) {
-        // The worker's own sentence: "The backup is stored: …", "The backup is sound: …".
-        $("result-title").textContent = d.t(`${this.kind}_${s.status}_title`);
-        $("result-body").textContent = s.status === "succeeded" ? (s.message || "") : (s.error ? s.error.message : (s.message || ""));
-        $("result-extra").textContent = s.status === "succeeded" ? "" : d.t(this.kind + "_unchanged");
-      } else if (s.status === "succeeded") {
+      // One ending, in the words of the kind's row.
+      $("result-title").textContent = this.w(s.status);
+      if (s.status !== "succeeded") {
+        $("result-body").textContent = s.error ? s.error.message : (s.message || "");
+        $("result-extra").textContent = this.w("unchanged");
+      } else if (!this.w("body")) {
+        // The worker's own sentence: "The backup is stored: …", "dbb_shop was copied as dbb_dup (…)."
+        $("result-body").textContent = s.message || "";
+        $("result-extra").textContent = "";
+      } else {
         const seconds = s.started_at && s.updated_at ? (new Date(s.updated_at) - new Date(s.started_at)) / 1000 : 0;
-        $("result-title").textContent = d.t("succeeded_title");
         $("result-body").textContent =
-          d.t("succeeded_body", { source: names.source, target: names.target, duration: d.duration(seconds) }) + " " +
+          d.fill(this.w("body"), { ...names, duration: d.duration(seconds) }) + " " +
           d.t("succeeded_contents", {
             format: d.formatName(result.format, result.format_label),
             tables: d.plural("table_count", result.tables || 0, { n: d.number(result.tables || 0) }),
@@ -254,10 +285,6 @@
           d.say(line, d.t("signin_after_restore"), d.urls.login, d.t("signin_link"));
           box.append(line);
         }
-      } else {
-        $("result-title").textContent = d.t(s.status === "cancelled" ? "cancelled_title" : "failed_title");
-        $("result-body").textContent = s.error ? s.error.message : (s.message || "");
-        $("result-extra").textContent = d.t("live_unchanged");
       }
       // One final state: the ending replaces the live part; the error is said
       // once, in the ending (the event log, which repeats it, stays folded).
@@ -268,7 +295,7 @@
       box.hidden = false;
       const another = $("tracker-another");
       if (another) another.hidden = false;
-      this.notifyBrowser(s, names);
+      this.notifyBrowser(s);
       // The in-app notification has been seen here; a failure (session gone) changes nothing.
       d.postJson(d.urls.notifications_read, { operation: s.id }).catch(() => {});
       if (this.o.onFinish) this.o.onFinish(s);
@@ -279,7 +306,7 @@
       if (!button) return;
       if (!("Notification" in window)) { button.hidden = true; return; }
       const show = () => {
-        if (Notification.permission === "granted") { button.hidden = true; state.textContent = d.t("notify_on"); }
+        if (Notification.permission === "granted") { button.hidden = true; state.textContent = this.w("notify_on"); }
         else if (Notification.permission === "denied") { button.hidden = true; state.textContent = d.t("notify_blocked"); }
       };
       show();
@@ -294,7 +321,7 @@
       if (!button) return;
       button.hidden = !this.o.cancelUrl;
       button.addEventListener("click", async () => {
-        if (!window.confirm(d.t(this.o.cancelConfirm || `cancel_${this.kind}_confirm`))) return;
+        if (!window.confirm(this.o.cancelConfirm ? d.t(this.o.cancelConfirm) : this.w("cancel_confirm"))) return;
         button.disabled = true;
         const state = $("tracker-cancel-state");
         let r;
@@ -315,11 +342,10 @@
       });
     }
 
-    notifyBrowser(s, names) {
+    notifyBrowser(s) {
       if (!("Notification" in window) || Notification.permission !== "granted") return;
-      const title = this.isRestore() ? d.t("notify_title_" + s.status) : d.t(`${this.kind}_${s.status}_title`);
-      const body = this.isRestore() ? d.t("notify_body", names)
-        : d.t(this.kind + "_of", { name: this.kind === "backup" ? (names.target || names.source) : names.source });
+      const title = this.w(s.status);
+      const body = this.titleText(s);
       try {
         new Notification(title, { body, tag: "dbkeeper-" + s.id });
       } catch (e) { /* some browsers only allow notifications from a service worker */ }
