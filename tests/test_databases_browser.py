@@ -7,22 +7,15 @@ test expects (checksums). The page fits a phone's width, in Arabic too."""
 import pytest
 from playwright.sync_api import expect
 
+from .browser import login
 from .builders import dump_custom, make_pg_source
-from .conftest import UPLOADER, UPLOADER_PASSWORD, add_pg_target
+from .conftest import add_pg_target
 from .dbsnapshot import pg_snapshot
 from .pgserver import conninfo
 
 pytestmark = pytest.mark.timeout(300)
 
 NAMES = ("dbb_shop", "dbb_new", "dbb_renamed", "dbb_dup", "dbb_src", "dbb_frombk")
-
-
-def login(page, base, then):
-    page.goto(f"{base}/login/?next={then}")
-    page.fill("#id_username", UPLOADER)
-    page.fill("#id_password", UPLOADER_PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(f"{base}{then}")
 
 
 def snap(pg, name):
