@@ -93,62 +93,50 @@ def message_for(operation: Operation) -> tuple[str, str]:
         return _verify_message_for(operation, names)
     if operation.kind in (Operation.Kind.DUPLICATE, Operation.Kind.DROP, Operation.Kind.UNDO):
         return _database_message_for(operation, names)
-    if operation.status == Operation.Status.SUCCEEDED:
-        subject = _("Restore finished: %(source)s into %(target)s") % names
-        lines = [_("The restore of %(source)s into %(target)s succeeded.") % names]
-        prerestore = (operation.result or {}).get("prerestore")
-        if prerestore:
-            lines.append(_("The previous database was kept as %(name)s.") % {"name": prerestore})
-    else:
-        if operation.status == Operation.Status.CANCELLED:
-            subject = _("Restore cancelled: %(source)s into %(target)s") % names
-        else:
-            subject = _("Restore failed: %(source)s into %(target)s") % names
-        ending = _ending(operation)
-        lines = [ending, _("The live database was not changed.")]
-    lines.append(_("Operation: %(id)s") % {"id": operation.id})
-    return subject, "\n\n".join(lines) + "\n"
+    return _restore_message_for(operation, names)
+
+
+def _restore_message_for(operation: Operation, names) -> tuple[str, str]:
+    done = [_("The restore of %(source)s into %(target)s succeeded.") % names]
+    prerestore = (operation.result or {}).get("prerestore")
+    if prerestore:
+        done.append(_("The previous database was kept as %(name)s.") % {"name": prerestore})
+    return _ended(operation, finished=_("Restore finished: %(source)s into %(target)s") % names,
+                  cancelled=_("Restore cancelled: %(source)s into %(target)s") % names,
+                  failed=_("Restore failed: %(source)s into %(target)s") % names,
+                  succeeded=done, not_done=[_("The live database was not changed.")])
 
 
 def _backup_message_for(operation: Operation, names) -> tuple[str, str]:
-    if operation.status == Operation.Status.SUCCEEDED:
-        subject = _("Backup finished: %(target)s") % names
-        lines = [_("The backup of %(target)s succeeded.") % names]
-    else:
-        if operation.status == Operation.Status.CANCELLED:
-            subject = _("Backup cancelled: %(target)s") % names
-        else:
-            subject = _("Backup failed: %(target)s") % names
-        lines = [_ending(operation)]
-    lines.append(_("Operation: %(id)s") % {"id": operation.id})
-    return subject, "\n\n".join(lines) + "\n"
+    return _ended(operation, finished=_("Backup finished: %(target)s") % names,
+                  cancelled=_("Backup cancelled: %(target)s") % names, failed=_("Backup failed: %(target)s") % names,
+                  succeeded=[_("The backup of %(target)s succeeded.") % names])
 
 
 def _verify_message_for(operation: Operation, names) -> tuple[str, str]:
-    if operation.status == Operation.Status.SUCCEEDED:
-        subject = _("Verification passed: %(source)s") % names
-        lines = [render_stored(operation.message_data, operation.message)]
-    else:
-        if operation.status == Operation.Status.CANCELLED:
-            subject = _("Verification cancelled: %(source)s") % names
-        else:
-            subject = _("Verification failed: %(source)s") % names
-        lines = [_ending(operation)]
-    lines.append(_("Operation: %(id)s") % {"id": operation.id})
-    return subject, "\n\n".join(lines) + "\n"
+    return _ended(operation, finished=_("Verification passed: %(source)s") % names,
+                  cancelled=_("Verification cancelled: %(source)s") % names,
+                  failed=_("Verification failed: %(source)s") % names,
+                  succeeded=[render_stored(operation.message_data, operation.message)])
 
 
 def _database_message_for(operation: Operation, names) -> tuple[str, str]:
     """The database manager's long actions (duplicate, drop, undo a restore): their own sentence says what was done."""
+    return _ended(operation, finished=_("Database action finished: %(source)s") % names,
+                  cancelled=_("Database action cancelled: %(source)s") % names,
+                  failed=_("Database action failed: %(source)s") % names,
+                  succeeded=[render_stored(operation.message_data, operation.message)])
+
+
+def _ended(operation: Operation, *, finished, cancelled, failed, succeeded, not_done=()) -> tuple[str, str]:
+    """Subject and body for how ``operation`` ended: the subject for its status;
+    the body, the ``succeeded`` lines, else how it ended and the ``not_done``
+    lines; then the operation's id."""
     if operation.status == Operation.Status.SUCCEEDED:
-        subject = _("Database action finished: %(source)s") % names
-        lines = [render_stored(operation.message_data, operation.message)]
+        subject, lines = finished, list(succeeded)
     else:
-        if operation.status == Operation.Status.CANCELLED:
-            subject = _("Database action cancelled: %(source)s") % names
-        else:
-            subject = _("Database action failed: %(source)s") % names
-        lines = [_ending(operation)]
+        subject = cancelled if operation.status == Operation.Status.CANCELLED else failed
+        lines = [_ending(operation), *not_done]
     lines.append(_("Operation: %(id)s") % {"id": operation.id})
     return subject, "\n\n".join(lines) + "\n"
 
