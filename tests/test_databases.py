@@ -19,8 +19,7 @@ from dbkeeper.operations.queue import huey
 
 from .backup_helpers import own_storage  # noqa: F401 (fixture)
 from .builders import dump_custom, make_pg_source
-from .dbsnapshot import pg_snapshot
-from .pgserver import conninfo
+from .database_helpers import csrf_client, post, run, snap
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_storage")]
 
@@ -35,16 +34,6 @@ def shop(pg, pg_dbname, settings):
     huey.flush()
     for name in made:
         pg.drop_db(name)
-
-
-def snap(pg, name):
-    return pg_snapshot(conninfo(pg, name))
-
-
-def run(op):
-    runner.run(op.id)
-    op.refresh_from_db()
-    return op
 
 
 def audit_actions():
@@ -306,17 +295,6 @@ def test_cli_lists_and_duplicates(pg, shop, capsys):
 
 
 # -- the API ---------------------------------------------------------------------
-
-def csrf_client(user):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    client.get("/")
-    return client, client.cookies["csrftoken"].value
-
-
-def post(client, csrf, url, **body):
-    return client.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
-
 
 def test_api_list_duplicate_with_the_session_count_and_drop(pg, shop, alice):
     name, made = shop
