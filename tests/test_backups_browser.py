@@ -12,20 +12,13 @@ from playwright.sync_api import expect
 
 from dbkeeper.backups.models import Backup
 
+from .browser import login
 from .builders import dump_custom, make_big_pg_source, make_pg_source
-from .conftest import UPLOADER, UPLOADER_PASSWORD, add_pg_target
+from .conftest import add_pg_target
 from .dbsnapshot import pg_snapshot
 from .pgserver import conninfo
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def login(page, base, then):
-    page.goto(f"{base}/login/?next={then}")
-    page.fill("#id_username", UPLOADER)
-    page.fill("#id_password", UPLOADER_PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(f"{base}{then}")
 
 
 def test_back_up_download_verify_and_restore_from_the_backups_page(working_site, pg, browser, tmp_path):

@@ -19,8 +19,7 @@ from dbkeeper.operations.queue import huey
 
 from .backup_helpers import own_storage  # noqa: F401 (fixture)
 from .builders import dump_custom, make_pg_source
-from .dbsnapshot import pg_snapshot
-from .pgserver import conninfo
+from .database_helpers import csrf_client, post, run, snap
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_storage")]
 
@@ -35,16 +34,6 @@ def shop(pg, pg_dbname, settings):
     huey.flush()
     for name in made:
         pg.drop_db(name)
-
-
-def snap(pg, name):
-    return pg_snapshot(conninfo(pg, name))
-
-
-def run(op):
-    runner.run(op.id)
-    op.refresh_from_db()
-    return op
 
 
 def audit_actions():
@@ -307,17 +296,6 @@ def test_cli_lists_and_duplicates(pg, shop, capsys):
 
 # -- the API ---------------------------------------------------------------------
 
-def csrf_client(user):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    client.get("/")
-    return client, client.cookies["csrftoken"].value
-
-
-def post(client, csrf, url, **body):
-    return client.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
-
-
 def test_api_list_duplicate_with_the_session_count_and_drop(pg, shop, alice):
     name, made = shop
     copy = name[:40] + "_api"
@@ -356,6 +334,34 @@ def test_api_list_duplicate_with_the_session_count_and_drop(pg, shop, alice):
     made.append(copy + "_r")
     assert renamed.status_code == 200 and copy + "_r" in pg.databases()
 
+
+def test_a_rename_with_an_open_session_asks_first_on_the_api_and_the_command_line(pg, shop, alice, capsys):
+    from dbkeeper.cli import main
+
+    name, made = shop
+    other, api_name, cli_name = name[:40] + "_ses", name[:40] + "_sesapi", name[:40] + "_sescli"
+    made.extend([other, api_name, cli_name])
+    pg.create_db(other)
+    client, csrf = csrf_client(alice)
+    session = pg.connect(other)
+    try:
+        asked = post(client, csrf, f"/api/databases/shop/{other}/rename/", name=api_name)
+        assert asked.status_code == 409 and asked.json()["sessions"] == 1
+        assert asked.json()["error"]["code"] == "sessions_open"
+        assert other in pg.databases() and api_name not in pg.databases()
+    finally:
+        session.close()
+    assert post(client, csrf, f"/api/databases/shop/{other}/rename/", name=api_name).status_code == 200
+    session = pg.connect(api_name)
+    try:
+        # Not a terminal and no --yes: the question cannot be asked, so nothing is renamed.
+        assert main(["db", "rename", "shop", api_name, cli_name], configure=False) == 1
+        assert "--yes" in capsys.readouterr().err and api_name in pg.databases()
+        assert main(["db", "rename", "shop", api_name, cli_name, "--yes"], configure=False) == 0
+    finally:
+        session.close()
+    assert f"renamed {api_name} to {cli_name}" in capsys.readouterr().out
+    assert cli_name in pg.databases() and api_name not in pg.databases()
 
 def test_api_refuses_who_may_not(pg, shop, django_user_model):
     name, _ = shop

@@ -7,26 +7,14 @@ test expects (checksums). The page fits a phone's width, in Arabic too."""
 import pytest
 from playwright.sync_api import expect
 
+from .browser import login
 from .builders import dump_custom, make_pg_source
-from .conftest import UPLOADER, UPLOADER_PASSWORD, add_pg_target
-from .dbsnapshot import pg_snapshot
-from .pgserver import conninfo
+from .conftest import add_pg_target
+from .database_helpers import snap
 
 pytestmark = pytest.mark.timeout(300)
 
 NAMES = ("dbb_shop", "dbb_new", "dbb_renamed", "dbb_dup", "dbb_src", "dbb_frombk")
-
-
-def login(page, base, then):
-    page.goto(f"{base}/login/?next={then}")
-    page.fill("#id_username", UPLOADER)
-    page.fill("#id_password", UPLOADER_PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(f"{base}{then}")
-
-
-def snap(pg, name):
-    return pg_snapshot(conninfo(pg, name))
 
 
 def row(page, name):
@@ -38,6 +26,16 @@ def ended(page, text=None):
     expect(status).to_have_attribute("data-outcome", "succeeded", timeout=90_000)
     if text:
         expect(status).to_contain_text(text)
+
+
+def undo_restore(page, name):
+    """Put the database's one pre-restore copy back in its place, its name typed."""
+    copy = row(page, name).locator("li.copy")
+    expect(copy).to_have_count(1)
+    copy.locator("button.open-undo").click()
+    copy.locator(".form-undo input.typed").fill(name)
+    copy.locator("button.go-undo").click()
+    ended(page, f"is back in place of {name}")
 
 
 @pytest.fixture
@@ -132,22 +130,11 @@ def test_manage_databases_from_the_page(working_site, pg, browser, tmp_path, cle
         restored = snap(pg, "dbb_shop")
         assert restored == snap(pg, "dbb_src") != original
         page.reload()
-        shop = row(page, "dbb_shop")
-        copy = shop.locator("li.copy")
-        expect(copy).to_have_count(1)
-        copy.locator("button.open-undo").click()
-        copy.locator(".form-undo input.typed").fill("dbb_shop")
-        copy.locator("button.go-undo").click()
-        ended(page, "is back in place of dbb_shop")
+        undo_restore(page, "dbb_shop")
         assert snap(pg, "dbb_shop") == original
 
         # ... and undo the undo: the restored data comes back.
-        copy = row(page, "dbb_shop").locator("li.copy")
-        expect(copy).to_have_count(1)
-        copy.locator("button.open-undo").click()
-        copy.locator(".form-undo input.typed").fill("dbb_shop")
-        copy.locator("button.go-undo").click()
-        ended(page, "is back in place of dbb_shop")
+        undo_restore(page, "dbb_shop")
         assert snap(pg, "dbb_shop") == restored
 
         # Create a database from a stored backup: the safety backup of dbb_dup, which held the original data.

@@ -21,8 +21,8 @@ from dbkeeper.targets.pghandover import owner_role_name
 
 from .backup_helpers import make_backup, own_storage  # noqa: F401 (fixture)
 from .builders import dump_custom, make_pg_source
-from .dbsnapshot import pg_snapshot
-from .pgserver import PASSWORD, conninfo
+from .database_helpers import csrf_client, post, run, snap
+from .pgserver import PASSWORD
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("own_storage")]
 
@@ -42,16 +42,6 @@ def shop(pg, pg_dbname, settings):
         for name in made:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'DROP ROLE IF EXISTS "{owner_role_name(name)}"')
-
-
-def snap(pg, name):
-    return pg_snapshot(conninfo(pg, name))
-
-
-def run(op):
-    runner.run(op.id)
-    op.refresh_from_db()
-    return op
 
 
 def owner_of(pg, name):
@@ -219,17 +209,6 @@ def test_it_needs_restore_and_manage_databases_on_the_target(pg, shop, alice, mo
 
 
 # -- the API and the CLI ------------------------------------------------------------
-
-def csrf_client(user):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    client.get("/")
-    return client, client.cookies["csrftoken"].value
-
-
-def post(client, csrf, url, **body):
-    return client.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
-
 
 def test_api_creates_from_a_backup_and_refuses_with_a_sentence(pg, shop, alice, django_user_model):
     name, backup_id, made = shop

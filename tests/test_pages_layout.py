@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from dbkeeper.web.strings import size_text
 
+from .browser import login
 from .builders import dump_custom
 from .live import start_live_server, wait_for
 from .pgserver import PASSWORD
@@ -94,14 +95,6 @@ def operation_status(server, op_id):
         "from dbkeeper.operations.models import Operation\n"
         f"print(Operation.objects.get(pk={op_id!r}).status)"
     ).strip().splitlines()[-1]
-
-
-def login(page, base, user=USER, password=USER_PASSWORD, then="/"):
-    page.goto(f"{base}/login/?next={then}")
-    page.fill("#id_username", user)
-    page.fill("#id_password", password)
-    page.click("#login-button")
-    page.wait_for_url(f"{base}{then}")
 
 
 def start_restore(page, target, backup_id):
@@ -189,7 +182,7 @@ def test_every_page_fits_its_window_without_sideways_scrolling(site, pg, browser
         assert page.evaluate("document.documentElement.lang") == language
         fits(page, "login")
         shoot(page, f"login-{language}-{width}")
-        login(page, base)
+        login(page, base, user=USER, password=USER_PASSWORD)
 
         # The restore page, with a target and a backup chosen (the summary and the sentence to confirm).
         page.select_option("#target", ended["target"])
@@ -251,7 +244,7 @@ def test_adding_a_target_from_the_page_clears_the_form_and_the_none_yet_hint(fre
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     try:
-        login(page, server.url(""), ROOT_USER, ROOT_PASSWORD)
+        login(page, server.url(""), user=ROOT_USER, password=ROOT_PASSWORD)
         expect(page.locator("#no-targets")).to_be_visible()
         page.click("#add-target summary")
         page.fill("#new-target-name", name)
@@ -282,7 +275,7 @@ def test_a_failed_restore_ends_in_one_final_state_with_its_error_said_once(site,
     context = browser.new_context(locale="en-US", permissions=["notifications"])
     page = context.new_page()
     try:
-        login(page, site.url(""))
+        login(page, site.url(""), user=USER, password=USER_PASSWORD)
         op_id = start_restore(page, target, backup_id)
         expect(page.locator("#result-title")).to_have_text("Restore failed", timeout=60_000)
         for live in ("#tracker-live", "#tracker-stage", "#tracker-bar", "#tracker-percent", "#tracker-cancel"):
@@ -310,7 +303,7 @@ def test_a_restore_says_what_it_counts_and_names_the_target_as_the_heading_does(
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     try:
-        login(page, site.url(""))
+        login(page, site.url(""), user=USER, password=USER_PASSWORD)
         start_restore(page, target, backup_id)
         counts = set()
         deadline = time.monotonic() + 90
@@ -335,7 +328,7 @@ def test_a_running_restore_is_cancelled_from_its_progress_page_after_a_confirmat
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     try:
-        login(page, site.url(""))
+        login(page, site.url(""), user=USER, password=USER_PASSWORD)
         op_id = start_restore(page, target, backup_id)
         expect(page.locator("#tracker")).to_have_attribute("data-status", "running", timeout=30_000)
         button = page.locator("#tracker-cancel")
@@ -373,11 +366,11 @@ def test_a_refused_upload_does_not_leave_the_bar_full(site, browser, tmp_path, w
     page = context.new_page()
     try:
         if where == "upload page":
-            login(page, site.url(""), then="/uploads/new/")
+            login(page, site.url(""), "/uploads/new/", USER, USER_PASSWORD)
             page.set_input_files("#file", str(junk))
             bar, status = page.locator("#bar"), page.locator("#status")
         else:
-            login(page, site.url(""))
+            login(page, site.url(""), user=USER, password=USER_PASSWORD)
             page.check('input[name="source"][value="upload"]')
             page.set_input_files("#upload-file", str(junk))
             page.click("#upload-button")
@@ -393,7 +386,7 @@ def test_the_upload_page_states_its_limit_in_the_pages_units(site, browser):
     context = browser.new_context(locale="ar")
     page = context.new_page()
     try:
-        login(page, site.url(""), then="/uploads/new/")
+        login(page, site.url(""), "/uploads/new/", USER, USER_PASSWORD)
         expect(page.locator("html")).to_have_attribute("dir", "rtl")
         text = page.locator("main .card .hint").first.inner_text()
         limit = int(site.python("from dbkeeper import conf\nprint(conf.get('MAX_UPLOAD_SIZE'))").split()[-1])
@@ -415,7 +408,7 @@ def test_the_backup_summary_names_its_format_and_counts_4_tables_in_the_pages_la
     context = browser.new_context(locale=LANGUAGES[language])
     page = context.new_page()
     try:
-        login(page, site.url(""))
+        login(page, site.url(""), user=USER, password=USER_PASSWORD)
         page.select_option("#backup", four_tables)
         summary = page.locator("#backup-summary")
         expect(summary).to_be_visible()

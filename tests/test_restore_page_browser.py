@@ -17,6 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from .browser import login
 from .builders import dump_custom
 from .live import start_live_server
 from .pgserver import PASSWORD
@@ -125,14 +126,6 @@ def base_of(proxy):
     return f"http://127.0.0.1:{proxy.port}"
 
 
-def login(page, base, then="/"):
-    page.goto(f"{base}/login/?next={then}")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", USER_PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(f"{base}{then}")
-
-
 def start_restore(page, target, backup_id):
     page.select_option("#target", target)
     page.select_option("#backup", backup_id)
@@ -183,7 +176,7 @@ def test_normal_upload_confirm_restore_to_100_percent(site, pg, pg_dbname, brows
     )
     page = context.new_page()
     base = base_of(proxy)
-    login(page, base)
+    login(page, base, user=USER, password=USER_PASSWORD)
 
     page.check('input[name="source"][value="upload"]')
     page.set_input_files("#upload-file", str(dump))
@@ -246,7 +239,7 @@ def test_session_of_5_seconds_expires_during_a_20_second_restore_and_tracking_go
         context = browser.new_context(locale="en-US")
         page = context.new_page()
         base = server.url("")
-        login(page, base)
+        login(page, base, user=USER, password=USER_PASSWORD)
         signed_in = time.monotonic()
         start_restore(page, target, backup_id)
         seen = all_responses(page)
@@ -274,7 +267,7 @@ def test_session_row_deleted_mid_restore_and_a_reload_resume_tracking(site, pg, 
     backup_id = backups.slow(10)
     page = context.new_page()
     base = base_of(proxy)
-    login(page, base)
+    login(page, base, user=USER, password=USER_PASSWORD)
     op_id = start_restore(page, target, backup_id)
     wait_running(page)
     # What a restore of the application's own database (or clearsessions) does.
@@ -295,7 +288,7 @@ def test_logout_in_another_tab_says_sign_in_again_without_a_reload_loop(site, pg
     backup_id = backups.slow(30)
     page = context.new_page()
     base = base_of(proxy)
-    login(page, base)
+    login(page, base, user=USER, password=USER_PASSWORD)
     op_id = start_restore(page, target, backup_id)
     wait_running(page)
     polls = status_responses(page)
@@ -339,7 +332,7 @@ def test_connection_cut_for_10_seconds_shows_reconnecting_then_resumes(site, pg,
     backup_id = backups.slow(25)
     page = context.new_page()
     base = base_of(proxy)
-    login(page, base)
+    login(page, base, user=USER, password=USER_PASSWORD)
     start_restore(page, target, backup_id)
     wait_running(page)
     proxy.cut()
@@ -359,7 +352,7 @@ def test_connection_cut_for_good_stops_after_5_failures_and_the_restore_is_on_th
     backup_id = backups.slow(60)
     page = context.new_page()
     base = base_of(proxy)
-    login(page, base)
+    login(page, base, user=USER, password=USER_PASSWORD)
     op_id = start_restore(page, target, backup_id)
     wait_running(page)
     proxy.cut()
@@ -517,7 +510,7 @@ def test_arabic_page_is_right_to_left_with_a_screenshot(site, pg, pg_dbname, bac
     context = browser.new_context(locale="ar", viewport={"width": 1100, "height": 900})
     page = context.new_page()
     base = base_of(proxy)
-    login(page, base)
+    login(page, base, user=USER, password=USER_PASSWORD)
     assert page.evaluate("document.documentElement.dir") == "rtl"
     assert page.evaluate("document.documentElement.lang") == "ar"
     expect(page.locator("h1")).to_have_text("استعادة قاعدة بيانات")

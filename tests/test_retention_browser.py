@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from .browser import login
 from .builders import make_pg_source
 from .live import start_live_server
 from .pgserver import PASSWORD
@@ -38,14 +39,6 @@ def site(tmp_path_factory, pg):
     pg.drop_db("retention_shop")
 
 
-def login(page, base):
-    page.goto(f"{base}/login/?next=/backups/")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", USER_PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(f"{base}/backups/")
-
-
 def fits(page, what):
     scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert scroll <= inner, f"{what}: the page is {scroll} px wide in a {inner} px window"
@@ -59,7 +52,7 @@ def test_retention_panel_and_restore_space_at_360_px(site, browser, language):
     page = context.new_page()
     base = site.url("").rstrip("/")
     try:
-        login(page, base)
+        login(page, base, "/backups/", USER, USER_PASSWORD)
         page.goto(f"{base}/backups/?target={TARGET}")
         panel = page.locator("#retention")
         expect(panel).to_be_visible()

@@ -13,6 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 from playwright.sync_api import expect
 
+from .browser import login
 from .builders import dump_custom, make_sqlite
 from .conftest import UPLOADER, UPLOADER_PASSWORD
 from .live import start_live_server, wait_for
@@ -83,14 +84,6 @@ def test_a_slot_due_while_both_workers_run_long_restores_is_queued_on_time(ticki
         server.cli("schedule", "remove", "busy", check=False)
         for name in ("sched_r1", "sched_r2"):
             pg.drop_db(name)
-
-
-def login(page, base, then):
-    page.goto(f"{base}/login/?next={then}")
-    page.fill("#id_username", UPLOADER)
-    page.fill("#id_password", UPLOADER_PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(f"{base}{then}")
 
 
 @pytest.mark.parametrize("locale", ["en-US", "ar"])

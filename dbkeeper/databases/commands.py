@@ -200,18 +200,29 @@ def _create_from_backup(args):
     return _run_or_queue(restores.record(plan), args.queue, inspected=plan.inspected)
 
 
+def _ending_sessions_once_agreed(action, yes):
+    """``action(end_sessions)``: first leaving the other sessions alone; when
+    there are some, again ending them once the user agrees (None if not)."""
+    from . import service
+
+    try:
+        return action(False)
+    except service.SessionsOpen as exc:
+        if not _agree_to_end(exc, yes):
+            return None
+        return action(True)
+
+
 def cmd_duplicate(args):
     from . import service
 
     _ready()
     mode = "stream" if args.stream else "template"
-    try:
-        plan = service.plan_duplicate(args.target, args.source, args.name, mode=mode, strategy=args.strategy, user=acting_user())
-    except service.SessionsOpen as exc:
-        if not _agree_to_end(exc, args.yes):
-            return 1
-        plan = service.plan_duplicate(args.target, args.source, args.name, mode=mode, end_sessions=True,
-                                      strategy=args.strategy, user=acting_user())
+    plan = _ending_sessions_once_agreed(
+        lambda end: service.plan_duplicate(args.target, args.source, args.name, mode=mode, end_sessions=end,
+                                           strategy=args.strategy, user=acting_user()), args.yes)
+    if plan is None:
+        return 1
     op = service.record_duplicate(*plan, user=acting_user())
     return _run_or_queue(op, args.queue)
 
@@ -220,12 +231,11 @@ def cmd_rename(args):
     from . import service
 
     _ready()
-    try:
-        done = service.rename_database(args.target, args.database, args.new_name, user=acting_user())
-    except service.SessionsOpen as exc:
-        if not _agree_to_end(exc, args.yes):
-            return 1
-        done = service.rename_database(args.target, args.database, args.new_name, end_sessions=True, user=acting_user())
+    done = _ending_sessions_once_agreed(
+        lambda end: service.rename_database(args.target, args.database, args.new_name, end_sessions=end,
+                                            user=acting_user()), args.yes)
+    if done is None:
+        return 1
     sys.stdout.write(f"renamed {done['previous_name']} to {done['name']}\n")
     return 0
 

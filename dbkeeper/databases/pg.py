@@ -92,23 +92,9 @@ def copy_by_template(conn, source, name, end_others=True, strategy="", check_can
     statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(source))
     if strategy:
         statement += sql.SQL(" STRATEGY {}").format(sql.Literal(strategy.lower()))
-    for attempt in range(END_ATTEMPTS):
-        if check_cancel:
-            check_cancel()
-        if end_others:
-            end_sessions(conn, source)
-        try:
-            conn.execute(statement)
-            break
-        except pgerrors.ObjectInUse as exc:
-            if not end_others or attempt == END_ATTEMPTS - 1:
-                raise DbkeeperError(N_("The database %(name)s could not be copied: other sessions kept using it "
-                                       "(%(error)s)."), code="sessions_open",
-                                    params={"name": source, "error": _pg_error(exc)}) from exc
-            time.sleep(0.1)
-        except pgerrors.Error as exc:
-            raise DbkeeperError(N_("PostgreSQL refused to copy %(name)s: %(error)s"), code="copy_failed",
-                                params={"name": source, "error": _pg_error(exc)}) from exc
+    _run_alone(conn, statement, source, end_others, check_cancel,
+               in_use=N_("The database %(name)s could not be copied: other sessions kept using it (%(error)s)."),
+               refused=N_("PostgreSQL refused to copy %(name)s: %(error)s"), refused_code="copy_failed")
     log.info("copied database %s to %s by template", source, name)
 
 
@@ -159,22 +145,33 @@ def copy_streamed(url, source, name, check_cancel=None) -> None:
 
 def rename(conn, old, new, end_others=True) -> None:
     statement = sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new))
+    _run_alone(conn, statement, old, end_others,
+               in_use=N_("The database %(name)s could not be renamed: other sessions kept using it (%(error)s)."),
+               refused=N_("PostgreSQL refused to rename %(name)s: %(error)s"), refused_code="bad_request")
+    log.info("renamed database %s to %s", old, new)
+
+
+def _run_alone(conn, statement, name, end_others, check_cancel=None, *, in_use, refused, refused_code) -> None:
+    """Run ``statement``, which needs the database ``name`` to have no other
+    session: they are ended first (again if one came back) when
+    ``end_others``; else an open session is refused with ``in_use``. A
+    statement PostgreSQL refuses otherwise is ``refused`` (code
+    ``refused_code``)."""
     for attempt in range(END_ATTEMPTS):
+        if check_cancel:
+            check_cancel()
         if end_others:
-            end_sessions(conn, old)
+            end_sessions(conn, name)
         try:
             conn.execute(statement)
-            log.info("renamed database %s to %s", old, new)
             return
         except pgerrors.ObjectInUse as exc:
             if not end_others or attempt == END_ATTEMPTS - 1:
-                raise DbkeeperError(N_("The database %(name)s could not be renamed: other sessions kept using it "
-                                       "(%(error)s)."), code="sessions_open",
-                                    params={"name": old, "error": _pg_error(exc)}) from exc
+                raise DbkeeperError(in_use, code="sessions_open",
+                                    params={"name": name, "error": _pg_error(exc)}) from exc
             time.sleep(0.1)
         except pgerrors.Error as exc:
-            raise DbkeeperError(N_("PostgreSQL refused to rename %(name)s: %(error)s"), code="bad_request",
-                                params={"name": old, "error": _pg_error(exc)}) from exc
+            raise DbkeeperError(refused, code=refused_code, params={"name": name, "error": _pg_error(exc)}) from exc
 
 
 def drop(conn, name) -> None:

@@ -2,6 +2,7 @@
 function of dbkeeper.databases.service and answers JSON."""
 
 import logging
+from functools import wraps
 
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -37,10 +38,18 @@ def _started(started):
     }, status=202)
 
 
-def _sessions_open(exc):
-    """409 with the number of sessions the action would end: the page asks, then sends end_sessions."""
-    return json_error(error_status(exc) if exc.code != "sessions_open" else 409, exc.code, exc.render(),
-                      sessions=exc.sessions)
+def _asks_to_end_sessions(view):
+    """The view's SessionsOpen is answered 409 with the number of sessions the
+    action would end: the page asks, then sends end_sessions."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except service.SessionsOpen as exc:
+            return json_error(error_status(exc) if exc.code != "sessions_open" else 409, exc.code, exc.render(),
+                              sessions=exc.sessions)
+
+    return wrapper
 
 
 @json_api("GET", "POST")
@@ -73,25 +82,21 @@ def database(request, credential, target, database):
 
 
 @json_api("POST")
+@_asks_to_end_sessions
 def duplicate(request, credential, target, database):
     data = _payload(request)
-    try:
-        started = service.start_duplicate(target, database, _field(data, "name"), mode=_field(data, "mode") or "template",
-                                          end_sessions=_flag(data, "end_sessions"), strategy=_field(data, "strategy"),
-                                          user=credential.user, language=get_language(), token=True)
-    except service.SessionsOpen as exc:
-        return _sessions_open(exc)
+    started = service.start_duplicate(target, database, _field(data, "name"), mode=_field(data, "mode") or "template",
+                                      end_sessions=_flag(data, "end_sessions"), strategy=_field(data, "strategy"),
+                                      user=credential.user, language=get_language(), token=True)
     return _started(started)
 
 
 @json_api("POST")
+@_asks_to_end_sessions
 def rename(request, credential, target, database):
     data = _payload(request)
-    try:
-        done = service.rename_database(target, database, _field(data, "name"),
-                                       end_sessions=_flag(data, "end_sessions"), user=credential.user)
-    except service.SessionsOpen as exc:
-        return _sessions_open(exc)
+    done = service.rename_database(target, database, _field(data, "name"), end_sessions=_flag(data, "end_sessions"),
+                                   user=credential.user)
     return JsonResponse(done)
 
 

@@ -16,12 +16,7 @@
   const backupUrl = (id, action) => `${d.urls.backups_api}${encodeURIComponent(id)}/${action ? action + "/" : ""}`;
   const when = (iso) => (iso ? new Date(iso).toLocaleString(d.lang) : "");
 
-  const el = (tag, props, ...children) => {
-    const node = document.createElement(tag);
-    Object.assign(node, props || {});
-    node.append(...children.filter((c) => c !== null && c !== undefined && c !== ""));
-    return node;
-  };
+  const el = d.el;
 
   // -- one backup -------------------------------------------------------------
   const origin = (b) => {

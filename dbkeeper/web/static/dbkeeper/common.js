@@ -19,8 +19,18 @@
 
   const pluralRules = new Intl.PluralRules(lang);
 
+  /* fill("{name} text", {name: value}) -> the text with each {name} it has a value for filled in. */
   const fill = (text, values) => text.replace(/\{(\w+)\}/g, (whole, name) =>
     values && values[name] !== undefined ? String(values[name]) : whole);
+
+  /* el("p", {className: "hint"}, child, ...) -> a new element with those
+     properties and children (text or nodes; empty ones left out). */
+  const el = (tag, props, ...children) => {
+    const node = document.createElement(tag);
+    Object.assign(node, props || {});
+    node.append(...children.filter((c) => c !== null && c !== undefined && c !== ""));
+    return node;
+  };
 
   /* A sentence handed over as plural forms: the form for count n. */
   const form = (forms, n) => {
@@ -149,7 +159,7 @@
   });
 
   window.dbkeeper = Object.assign(window.dbkeeper || {}, {
-    t, fill, plural, tNodes, strings, urls, lang, number, size, formatName, duration, quantity, progressCount, csrfToken,
-    postJson, getJson, errorText, say, readJson,
+    t, plural, tNodes, strings, urls, lang, number, size, formatName, duration, quantity, progressCount, csrfToken,
+    postJson, getJson, errorText, say, readJson, fill, el,
   });
 })();

@@ -13,16 +13,9 @@
   const d = window.dbkeeper;
   const $ = (id) => document.getElementById(id);
   const s = d.readJson("dbkeeper-db-strings", {});
-  const t = (key, values) => (s[key] || key).replace(/\{(\w+)\}/g, (whole, name) =>
-    values && values[name] !== undefined ? String(values[name]) : whole);
+  const t = (key, values) => d.fill(s[key] || key, values);
+  const el = d.el;
   let data = d.readJson("dbkeeper-databases", { servers: [], sqlite: [], errors: [] });
-
-  const el = (tag, props, ...children) => {
-    const node = document.createElement(tag);
-    Object.assign(node, props || {});
-    node.append(...children.filter((c) => c !== null && c !== undefined && c !== ""));
-    return node;
-  };
 
   const age = (seconds) => {
     const n = Math.max(0, Number(seconds) || 0);

@@ -8,16 +8,9 @@
   const d = window.dbkeeper;
   const $ = (id) => document.getElementById(id);
   const strings = d.readJson("dbkeeper-schedule-strings", {});
-  const s = (key, values) => (strings[key] || key).replace(/\{(\w+)\}/g, (whole, name) =>
-    values && values[name] !== undefined ? String(values[name]) : whole);
+  const s = (key, values) => d.fill(strings[key] || key, values);
+  const el = d.el;
   let rows = d.readJson("dbkeeper-schedule-rows", []) || [];
-
-  const el = (tag, props, ...children) => {
-    const node = document.createElement(tag);
-    Object.assign(node, props || {});
-    node.append(...children.filter((c) => c !== null && c !== undefined && c !== ""));
-    return node;
-  };
 
   /* A run time in the schedule's own zone, written in the page's language. */
   const when = (iso, zone) => {
