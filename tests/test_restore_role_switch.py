@@ -238,3 +238,30 @@ def test_a_plain_role_target_leaves_out_switches_to_roles_it_is_not(pg, pg_dbnam
         pg.drop_db(pg_dbname)
         with pg.connect() as conn:
             conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("switch", [f"SET ROLE {ALICE}", f"SET SESSION AUTHORIZATION {ALICE}"])
+def test_a_switch_inside_an_archive_fails_with_what_to_do(pg, pg_dbname, source, tmp_path, switch):
+    """A custom-format archive carries SQL only in entries pg_restore runs
+    whole: a switch there (here in a function a CHECK constraint calls while
+    the data loads, and only in a scratch copy) fails the restore."""
+    src = "dbk_switch_archive_src"
+    pg.drop_db(src)
+    pg.create_db(src)
+    with pg.connect(src) as conn:
+        conn.execute(
+            "CREATE FUNCTION public.guard(i int) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN "
+            "IF current_database() LIKE '%\\_\\_dbk\\_scratch\\_%' THEN EXECUTE '" + switch + "'; END IF; "
+            "RETURN true; END $f$")
+        conn.execute("CREATE TABLE public.guarded (i int CHECK (public.guard(i)))")
+        conn.execute("INSERT INTO public.guarded SELECT generate_series(1, 10)")
+    path = dump_custom(pg, src, tmp_path / "switch.dump")
+    pg.drop_db(src)
+    before = make_live(pg, pg_dbname)
+    op = restore(pg, path, pg_dbname)
+    assert op.status == "failed"
+    assert "permission denied to set" in op.error_message
+    assert "SET SESSION AUTHORIZATION" in op.error_message and "trust: superuser" in op.error_message
+    assert_unchanged_and_clean(pg, pg_dbname, before, op)
+    assert throwaway_roles(pg) == []

@@ -390,6 +390,6 @@ def role_switch_failure(failure: Message) -> Message:
                       "AUTHORIZATION), which the unprivileged role dbkeeper runs it as may not do. dbkeeper leaves "
                       "out such statements when they stand on their own in a plain SQL file and gives the objects "
                       "to those roles afterwards; this one is part of another statement (a function, a DO block, "
-                      "an archive entry). Dump the database again without it (pg_dump writes none unless told to), "
-                      "or restore it through a target that trusts its backups fully (trust: superuser)."),
+                      "an archive entry). Take that switch out of the backup's SQL, or restore the backup through a "
+                      "target that trusts its backups fully (trust: superuser)."),
                    {"failure": failure})
