@@ -336,7 +336,8 @@ def created_object(statement) -> tuple | None:
         if len(tokens) > 10:
             return None
         match = _LO_CREATE.match(" ".join(t.text for t in tokens))
-        return ("large object", "", match.group(1)) if match else None
+        # lo_create(0) makes a new OID, which the backup cannot name.
+        return ("large object", "", match.group(1)) if match and match.group(1).strip("0") else None
     if first != "create":
         return None
     i = 1
