@@ -27,7 +27,8 @@ from ..procs import Tool, pg_tool
 from ..streams import GZIP_MAGIC, StreamSource
 from ..targets.pgneeds import needs_of_archive, skipped_entries
 from ..targets.pgroles import (
-    RoleFacts, archive_entry_object, client_version, default_privilege_statements, server_version_num,
+    RoleFacts, archive_entry_object, client_version, default_privilege_statements, role_switch_failure,
+    role_switch_refused, server_version_num,
 )
 from .base import BackupInfo, Engine, StdinFeed
 from .pgarchive import MAGIC, ArchiveError, read_archive
@@ -160,7 +161,10 @@ class PgCustomEngine(Engine):
             # Leave the percent where it stopped: it tells how far the restore got.
             progress.advance(tracker.done_bytes())
             progress.flush(force=True)
-            raise RestoreFailed(_failure_message(tool, code))
+            failure = _failure_message(tool, code)
+            if least_privilege and role_switch_refused(tool.stderr_tail):
+                failure = role_switch_failure(failure)
+            raise RestoreFailed(failure)
         progress.advance(tracker.total)
         progress.flush(force=True)  # "all data in" is worth showing even after a quick restore
 
@@ -237,6 +241,11 @@ def _least_privilege_options(archive, conn, progress, target) -> tuple:
         key: entry.owner for entry in archive.entries
         if entry.owner and (key := archive_entry_object(entry.desc, entry.namespace, entry.tag))
     }
+    # pg_dump 17 and later groups large objects in BLOB METADATA entries, one owner each.
+    target.backup_owners.update({
+        ("large object", "", oid): entry.owner for entry in archive.entries
+        if entry.owner and entry.desc == "BLOB METADATA" for oid in _LO_CREATED.findall(entry.defn or "")
+    })
     grantees = archive.acl_roles()
     missing = sorted(grantees - roles.existing)
     if missing or archive.session_roles():
@@ -265,6 +274,9 @@ def _least_privilege_options(archive, conn, progress, target) -> tuple:
         for statement_text, acting in default_privilege_statements(entry.defn)
     ]
     return options, listing
+
+
+_LO_CREATED = re.compile(r"lo_create\('(\d+)'\)")
 
 
 def _refers_to(reasons, notes) -> Message:

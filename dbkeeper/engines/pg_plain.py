@@ -42,7 +42,8 @@ from ..procs import Tool, pg_tool
 from ..streams import GZIP_MAGIC, UTF8_BOM, StreamSource, is_gzip
 from ..targets.pgneeds import Needs, note_statement, skipped_by
 from ..targets.pgroles import (
-    ROLE_SPECS, RoleFacts, client_version, is_default_privileges, owner_statement_object, statement_roles,
+    ROLE_SPECS, RoleFacts, client_version, created_object, is_default_privileges, owner_statement_object,
+    role_switch, role_switch_failure, role_switch_refused, statement_roles,
 )
 from .base import BackupInfo, Engine
 from .sqlscan import SqlScanner
@@ -140,13 +141,13 @@ class PgPlainEngine(Engine):
         tool = Tool([psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"], env=env, stdin=subprocess.PIPE)
         made = target.prepare_content(Needs.from_dict(info.details.get("needs")), progress) if least_privilege else set()
         named, lines = info.details.get("roles"), info.details.get("restrict_lines")
-        if partial or made or named is None or lines is None or not all(roles.usable(r) for r in named):
+        if least_privilege or partial or made or named is None or lines is None or not all(roles.usable(r) for r in named):
             known_drops = None  # scan it on the way: refuse, leave out, learn what it holds
         else:
             known_drops = lines  # inspect read it all: only its \restrict lines go
         facts = SqlFacts() if partial else None
         feed = PsqlFeed(path, tool.proc.stdin, roles, guard_key=secrets.token_hex(16) if guard else None,
-                        known_drops=known_drops, made=made, facts=facts)
+                        known_drops=known_drops, made=made, facts=facts, least_privilege=least_privilege)
         log.info("feeding %s to psql (%s)", _name_of(path),
                  "scanning it on the way" if partial else
                  "reading it again for role statements" if known_drops is None else "as inspected")
@@ -170,7 +171,10 @@ class PgPlainEngine(Engine):
             _close_quietly(tool.proc.stdin)
             raise
         if code != 0:
-            raise RestoreFailed(psql_failure(tool, line_shift=1 if guard else 0))
+            failure = psql_failure(tool, line_shift=1 if guard else 0)
+            if least_privilege and role_switch_refused(tool.stderr_tail):
+                failure = role_switch_failure(failure)
+            raise RestoreFailed(failure)
         if feed.broken:
             raise RestoreFailed(N_("psql stopped reading the SQL file before its end."))
         if facts is not None:
@@ -184,6 +188,12 @@ class PgPlainEngine(Engine):
             # Owners are set by dbkeeper after the checks (pghandover), where safe.
             target.backup_owners = feed.owners
             target.default_privileges = feed.default_privileges
+            if feed.switched_to:
+                progress.event(Message(
+                    N_("The backup's SQL switches to the roles %(roles)s (SET ROLE, SET SESSION AUTHORIZATION): "
+                       "dbkeeper left those statements out, ran the SQL as its unprivileged restore role, and gives "
+                       "the objects made as those roles back to them where this server allows it."),
+                    {"roles": _names(feed.switched_to)}))
             if feed.missing_roles:
                 progress.event(Message(
                     N_("The backup refers to roles this server does not have (%(roles)s): the ownership or privilege "
@@ -349,7 +359,8 @@ class PsqlFeed:
     read for progress. Dropped statements are replaced by their newlines so
     psql's line numbers stay those of the file (plus our first line)."""
 
-    def __init__(self, path, sink, roles, guard_key=None, known_drops=None, made=(), facts=None):
+    def __init__(self, path, sink, roles, guard_key=None, known_drops=None, made=(), facts=None,
+                 least_privilege=False):
         self.path = _local(path)
         # Given when the file was only previewed: what the scan finds, and whether the file is whole.
         self.facts = facts
@@ -367,6 +378,11 @@ class PsqlFeed:
         self.skipped = 0
         self.owners = {}  # (kind, schema, name) -> role, from the ALTER ... OWNER TO statements left out
         self.default_privileges = []  # (role, text) of the ALTER DEFAULT PRIVILEGES FOR ROLE statements left out
+        # Running as a throwaway role: SET ROLE / SET SESSION AUTHORIZATION are
+        # left out, and the objects created after one are recorded for the role it named.
+        self.least_privilege = least_privilege
+        self.acting_as = None
+        self.switched_to = set()
         self._drops = []  # (start, end) byte ranges of the file to leave out
         self._out = bytearray()
         self._out_base = 0  # file offset of self._out[0]
@@ -417,11 +433,17 @@ class PsqlFeed:
         if self.made and skipped_by(self.made, statement) and statement.start >= self._out_base:
             self._drops.append((statement.start, statement.end))
             return
+        if self.least_privilege and self._role_switch(statement):
+            return
         acting, grantees = statement_roles(statement)
         if not acting and not grantees:
             return
         missing = {r for r in acting + grantees if not self.roles.exists(r)}
         foreign = {r for r in acting if self.roles.exists(r) and not self.roles.usable(r)}
+        if not self.roles.superuser and statement.first_word() == "set" and \
+                (role_switch(statement) or ("",))[0] == "session authorization":
+            # Only a superuser may SET SESSION AUTHORIZATION, membership or not.
+            foreign |= {r for r in acting if self.roles.exists(r) and r != self.roles.user}
         if (missing or foreign) and statement.start >= self._out_base:
             self._drops.append((statement.start, statement.end))
             self.missing_roles |= missing
@@ -433,6 +455,26 @@ class PsqlFeed:
             elif len(acting) == 1 and is_default_privileges(statement):
                 text = bytes(self._out[statement.start - self._out_base:statement.end - self._out_base])
                 self.default_privileges.append((acting[0], text.decode("utf-8", "replace")))
+
+    def _role_switch(self, statement) -> bool:
+        """Leaves out a statement that switches roles, remembering the role;
+        records the objects created while one is in force. True when the
+        statement is left out."""
+        switch = role_switch(statement)
+        if switch is None:
+            if self.acting_as is not None:
+                created = created_object(statement)
+                if created is not None:
+                    self.owners[created] = self.acting_as
+            return False
+        if statement.start < self._out_base:
+            return False  # already on its way to psql (cannot happen for so short a statement): it fails there
+        self._drops.append((statement.start, statement.end))
+        role = switch[1]
+        self.acting_as = role if role and role.lower() not in ROLE_SPECS else None
+        if self.acting_as:
+            self.switched_to.add(self.acting_as)
+        return True
 
     def _emit(self, upto):
         out, base = self._out, self._out_base

@@ -38,6 +38,7 @@ _LIST_QUOTE_VARIABLES = {"local_preload_libraries", "search_path", "session_prel
 
 # Objects that carry an owner of their own, with the statement that sets it.
 # Indexes, row types and sequences owned by a column follow their table.
+# Large objects are keyed by their OID, which pg_dump keeps (lo_create).
 _OWNED_OBJECTS_SQL = """
 SELECT 'relation', n.nspname, c.relname, 'TABLE', quote_ident(n.nspname) || '.' || quote_ident(c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -69,6 +70,9 @@ WHERE t.typtype IN ('e', 'r', 'd', 'c') AND n.nspname NOT IN ('pg_catalog', 'inf
   AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
                   AND d.deptype = 'e')
+UNION ALL
+SELECT 'large object', '', m.oid::text, 'LARGE OBJECT', m.oid::text
+FROM pg_largeobject_metadata m
 """
 
 

@@ -166,8 +166,9 @@ def statement_roles(statement) -> tuple[list, list]:
         return acting, grantees
     words = [t.text if t.kind == "word" else None for t in head[:4]]
     if first == "set":
-        if words[1:3] == ["session", "authorization"] and len(head) == 5:
-            acting = [r for r in _role_list(head, 3) if r != "default"]
+        switch = role_switch(statement)
+        if switch and switch[1]:
+            acting = [switch[1]]
         return acting, grantees
     if first == "alter" and words[1:3] == ["default", "privileges"]:
         for i, t in enumerate(head):
@@ -191,6 +192,44 @@ def statement_roles(statement) -> tuple[list, list]:
         if t.kind == "word" and t.text == "granted" and i + 2 < len(last) and last[i + 1].text == "by":
             acting += _role_list(last, i + 2)
     return acting, grantees
+
+
+def role_switch(statement) -> tuple | None:
+    """("role" or "session authorization", role or None) for a statement that
+    changes the role the session acts as: ``SET [SESSION|LOCAL] ROLE r``,
+    ``SET [SESSION|LOCAL] SESSION AUTHORIZATION r`` (the role is None for
+    ``NONE``/``DEFAULT``), ``RESET ROLE``, ``RESET SESSION AUTHORIZATION``.
+    None for any other statement (a ``SET`` inside a function body is not
+    seen: it is part of that statement)."""
+    first = statement.first_word()
+    if first not in ("set", "reset") or not statement.terminated:
+        return None
+    tokens = statement.tokens
+    if not tokens or tokens[-1].text != ";" or statement.tail:
+        return None
+    words = [t.text if t.kind == "word" else None for t in tokens]
+    i = 1
+    if first == "set":
+        while i < len(words) - 2 and words[i] in ("session", "local") and words[i + 1] != "authorization":
+            i += 1
+    if words[i:i + 1] == ["role"]:
+        what, i = "role", i + 1
+    elif words[i:i + 2] == ["session", "authorization"]:
+        what, i = "session authorization", i + 2
+    elif words[i:i + 1] == ["session_authorization"]:
+        what, i = "session authorization", i + 1
+    else:
+        return None
+    if first == "set" and i < len(tokens) and tokens[i].text in ("to", "=") and tokens[i].kind != "string":
+        i += 1  # the variable's form: SET role TO r, SET session_authorization = r
+    if first == "reset":
+        return (what, None) if i == len(tokens) - 1 else None
+    if i != len(tokens) - 2 or tokens[i].kind not in ("word", "quoted", "string") or not tokens[i].text:
+        return None
+    role = tokens[i].text
+    if tokens[i].kind == "word" and role in ("none", "default"):
+        return what, None
+    return what, role
 
 
 def statements_roles(text: str) -> list:
@@ -261,11 +300,68 @@ def owner_statement_object(statement) -> tuple | None:
     return (kind, parts[-2] if len(parts) > 1 else "public", parts[-1])
 
 
+def _qualified(tokens, i, kind):
+    """(kind, schema, name) from a possibly schema-qualified name at tokens[i]."""
+    parts = []
+    while i < len(tokens) and tokens[i].kind in ("word", "quoted"):
+        parts.append(tokens[i].text)
+        if i + 1 < len(tokens) and tokens[i + 1].kind == "punct" and tokens[i + 1].text == ".":
+            i += 2
+            continue
+        break
+    if not parts:
+        return None
+    if kind == "schema":
+        return (kind, "", parts[-1]) if len(parts) == 1 else None
+    return (kind, parts[-2] if len(parts) > 1 else "public", parts[-1])
+
+
+_CREATE_MODIFIERS = {"or", "replace", "unlogged", "recursive", "trusted", "procedural"}
+_CREATED_KINDS = [
+    (("materialized", "view"), "relation"), (("foreign", "table"), "relation"), (("table",), "relation"),
+    (("view",), "relation"), (("sequence",), "relation"), (("function",), "routine"), (("procedure",), "routine"),
+    (("aggregate",), "routine"), (("schema",), "schema"), (("type",), "type"), (("domain",), "type"),
+]
+_LO_CREATE = re.compile(r"^select (?:pg_catalog \. )?lo_create \( '?(\d+)'? \) ;$")
+
+
+def created_object(statement) -> tuple | None:
+    """(kind, schema, name) of the object a ``CREATE <kind> name ...`` or
+    ``SELECT pg_catalog.lo_create('oid');`` statement makes, keyed as
+    ``owner_statement_object`` keys it; None for other statements (and for
+    temporary objects, which do not outlive the restore)."""
+    first = statement.first_word()
+    tokens = statement.tokens
+    if first == "select":
+        if len(tokens) > 10:
+            return None
+        match = _LO_CREATE.match(" ".join(t.text for t in tokens))
+        # lo_create(0) makes a new OID, which the backup cannot name.
+        return ("large object", "", match.group(1)) if match and match.group(1).strip("0") else None
+    if first != "create":
+        return None
+    i = 1
+    while i < len(tokens) and tokens[i].kind == "word" and tokens[i].text in _CREATE_MODIFIERS:
+        i += 1
+    words = [t.text if t.kind == "word" else None for t in tokens[i:i + 2]]
+    for phrase, kind in _CREATED_KINDS:
+        if tuple(words[:len(phrase)]) == phrase:
+            i += len(phrase)
+            break
+    else:
+        return None
+    if [t.text for t in tokens[i:i + 3]] == ["if", "not", "exists"]:
+        i += 3
+    if kind == "schema" and i < len(tokens) and tokens[i].text == "authorization":
+        return None
+    return _qualified(tokens, i, kind)
+
+
 # pg_dump's archive entry descriptions, as owned_objects keys them.
 ARCHIVE_KINDS = {
     "TABLE": "relation", "VIEW": "relation", "MATERIALIZED VIEW": "relation", "SEQUENCE": "relation",
     "FOREIGN TABLE": "relation", "FUNCTION": "routine", "PROCEDURE": "routine", "AGGREGATE": "routine",
-    "SCHEMA": "schema", "TYPE": "type", "DOMAIN": "type",
+    "SCHEMA": "schema", "TYPE": "type", "DOMAIN": "type", "BLOB": "large object",
 }
 
 
@@ -273,8 +369,28 @@ def archive_entry_object(desc, namespace, tag) -> tuple | None:
     kind = ARCHIVE_KINDS.get(desc)
     if kind is None:
         return None
-    if kind == "schema":
+    if kind in ("schema", "large object"):
         return (kind, "", tag)
     if kind == "routine":
         tag = tag.split("(", 1)[0]
     return (kind, namespace or "public", tag)
+
+
+_SWITCH_REFUSED = re.compile(r"permission denied to set (role|session authorization)", re.I)
+
+
+def role_switch_refused(lines) -> bool:
+    """Whether a client tool's error output says the SQL tried to act as another role."""
+    return any(_SWITCH_REFUSED.search(line) for line in lines)
+
+
+def role_switch_failure(failure: Message) -> Message:
+    """A tool's failure, with what to do when the backup's SQL switched roles
+    where dbkeeper could not leave the switch out."""
+    return Message(N_("%(failure)s The backup's SQL tries to act as another role (SET ROLE or SET SESSION "
+                      "AUTHORIZATION), which the unprivileged role dbkeeper runs it as may not do. dbkeeper leaves "
+                      "out such statements when they stand on their own in a plain SQL file and gives the objects "
+                      "to those roles afterwards; this one is part of another statement (a function, a DO block, "
+                      "an archive entry). Take that switch out of the backup's SQL, or restore the backup through a "
+                      "target that trusts its backups fully (trust: superuser)."),
+                   {"failure": failure})
