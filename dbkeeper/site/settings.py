@@ -200,7 +200,9 @@ else:
 LOG_DIR = DATA_DIR / "logs"
 if _WRITABLE:
     LOG_DIR.mkdir(exist_ok=True)
-# The servers (serve, web, worker, watchdog) log to their stderr and the file;
+# The servers (serve, web, worker, watchdog) log to their stderr and the file
+# (DBKEEPER_TERMINAL_LOG_LEVEL: the least level shown on stderr; `serve` sets
+# WARNING for its web server, whose INFO lines are one per request);
 # the other commands of the command line take the console handler off unless
 # run with -v (dbkeeper.cli): their terminal shows a progress bar and sentences.
 LOGGING = {
@@ -208,7 +210,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain",
+                    # `serve` shows the web server's warnings only (not a line per request) unless -v.
+                    "level": env("DBKEEPER_TERMINAL_LOG_LEVEL", "NOTSET")},
         "file": {"class": "logging.handlers.WatchedFileHandler", "filename": str(LOG_DIR / "dbkeeper.log"), "formatter": "plain"},
     },
     "root": {"handlers": ["console", "file"] if _WRITABLE else ["console"], "level": env("DBKEEPER_LOG_LEVEL", "INFO")},
