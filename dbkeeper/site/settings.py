@@ -106,6 +106,12 @@ TEMPLATES = [
 
 if env("DBKEEPER_CONTROL_DATABASE_URL"):
     _control = DbUrl.parse(env("DBKEEPER_CONTROL_DATABASE_URL")).django_settings()
+    if _control["ENGINE"].endswith("postgresql"):
+        # Each thread keeps its connection (checked before a request reuses it):
+        # a new one for every progress poll cost the web server three times the
+        # poll itself, and PostgreSQL a process start each time.
+        _control.setdefault("CONN_MAX_AGE", 600)
+        _control.setdefault("CONN_HEALTH_CHECKS", True)
 else:
     _control = {
         "ENGINE": "django.db.backends.sqlite3",
