@@ -221,6 +221,11 @@ def cmd_serve(args):
     env.setdefault("DJANGO_SETTINGS_MODULE", "dbkeeper.site.settings")
     env["DBKEEPER_DATA_DIR"] = str(conf.data_dir())
     me = [sys.executable, "-m", "dbkeeper"]
+    web_env = dict(env)
+    if not getattr(args, "verbose", False):
+        # A line per request (a poll a second per open page) buries what a
+        # person needs on the terminal: they go to the log file only.
+        web_env.setdefault("DBKEEPER_TERMINAL_LOG_LEVEL", "WARNING")
     commands = {
         "web": gunicorn_argv(args),
         "worker": me + ["worker", "--workers", str(args.workers)],
@@ -228,7 +233,7 @@ def cmd_serve(args):
     }
     # Own sessions: a Ctrl-C in the terminal reaches only us, and we stop
     # the children in order with SIGTERM.
-    parts = {name: Part(name, argv, env) for name, argv in commands.items()}
+    parts = {name: Part(name, argv, web_env if name == "web" else env) for name, argv in commands.items()}
     sys.stdout.write(f"dbkeeper is running at http://{args.host}:{args.port}/ (data in {conf.data_dir()}); Ctrl-C stops it.\n")
     sys.stdout.flush()
 

@@ -41,3 +41,32 @@ def test_status_with_a_postgresql_control_database(pg, tmp_path):
     finally:
         server.stop_all()
         pg.drop_db("dbkeeper_control_web")
+
+
+def test_polls_keep_their_connections_to_a_postgresql_control_database(pg, tmp_path):
+    """A connection per poll cost the web server three times the poll itself
+    (and PostgreSQL a process start each time): each thread keeps its own."""
+    pg.drop_db("dbkeeper_control_kept")
+    pg.create_db("dbkeeper_control_kept")
+    server = LiveServer(tmp_path / "data", DBKEEPER_CONTROL_DATABASE_URL=pg.url("dbkeeper_control_kept"))
+    try:
+        server.start_web(processes=1, threads=2)
+        made = server.python(
+            "import json\nfrom dbkeeper.operations.models import Operation\n"
+            "from dbkeeper.access import operation_tokens as tokens\n"
+            "op = Operation.objects.create(user_id='7', username='alice', status='running', stage='restoring')\n"
+            "print(json.dumps({'id': op.id, 'token': tokens.issue(op)}))"
+        )
+        op = json.loads(made.strip().splitlines()[-1])
+        seen = set()
+        with requests.Session() as browser, pg.connect() as watcher:
+            for _ in range(40):
+                answer = browser.get(server.url(f"/restore-progress/{op['id']}/status/"),
+                                     headers={"X-Temp-Token": op["token"]}, timeout=10)
+                assert answer.status_code == 200, answer.text
+                seen |= {row[0] for row in watcher.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = 'dbkeeper_control_kept'")}
+        assert 1 <= len(seen) <= 2, seen  # at most one per thread, whatever the number of polls
+    finally:
+        server.stop_all()
+        pg.drop_db("dbkeeper_control_kept")

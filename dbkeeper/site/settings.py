@@ -106,6 +106,12 @@ TEMPLATES = [
 
 if env("DBKEEPER_CONTROL_DATABASE_URL"):
     _control = DbUrl.parse(env("DBKEEPER_CONTROL_DATABASE_URL")).django_settings()
+    if _control["ENGINE"].endswith("postgresql"):
+        # Each thread keeps its connection (checked before a request reuses it):
+        # a new one for every progress poll cost the web server three times the
+        # poll itself, and PostgreSQL a process start each time.
+        _control.setdefault("CONN_MAX_AGE", 600)
+        _control.setdefault("CONN_HEALTH_CHECKS", True)
 else:
     _control = {
         "ENGINE": "django.db.backends.sqlite3",
@@ -200,7 +206,9 @@ else:
 LOG_DIR = DATA_DIR / "logs"
 if _WRITABLE:
     LOG_DIR.mkdir(exist_ok=True)
-# The servers (serve, web, worker, watchdog) log to their stderr and the file;
+# The servers (serve, web, worker, watchdog) log to their stderr and the file
+# (DBKEEPER_TERMINAL_LOG_LEVEL: the least level shown on stderr; `serve` sets
+# WARNING for its web server, whose INFO lines are one per request);
 # the other commands of the command line take the console handler off unless
 # run with -v (dbkeeper.cli): their terminal shows a progress bar and sentences.
 LOGGING = {
@@ -208,7 +216,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain",
+                    # `serve` shows the web server's warnings only (not a line per request) unless -v.
+                    "level": env("DBKEEPER_TERMINAL_LOG_LEVEL", "NOTSET")},
         "file": {"class": "logging.handlers.WatchedFileHandler", "filename": str(LOG_DIR / "dbkeeper.log"), "formatter": "plain"},
     },
     "root": {"handlers": ["console", "file"] if _WRITABLE else ["console"], "level": env("DBKEEPER_LOG_LEVEL", "INFO")},
