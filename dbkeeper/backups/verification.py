@@ -124,7 +124,7 @@ def start_verify(backup_id, user=None, language="", token=False, target="") -> S
 # ------------------------------------------------------------------ the work
 
 
-def verify(op: Operation, progress) -> dict:
+def verify(op: Operation, progress, after=None) -> dict:
     """Run the checks of ``op``; raise VerificationFailed (with a sentence)
     at the first that fails. Returns the operation's result.
 
@@ -132,7 +132,11 @@ def verify(op: Operation, progress) -> dict:
     they stream into the tool, beside it where the tool reads the file):
     the restore does not wait for the checksum, and the checksum still
     decides. Stored bytes that changed fail the verification with that
-    sentence whatever the restore made of them, and the scratch is dropped."""
+    sentence whatever the restore made of them, and the scratch is dropped.
+
+    ``after``: a list that receives the dropping of the scratch copy instead
+    of doing it here, for the caller to run once the outcome is recorded
+    (nobody waits for the files of a test restore to be removed)."""
     backup = Backup.objects.filter(pk=op.backup_id).first()
     if backup is None:
         raise VerificationFailed(N_("The stored backup this verification was started for has been deleted."),
@@ -166,7 +170,10 @@ def verify(op: Operation, progress) -> dict:
             raise
         finally:
             stored.stop()
-            drop_scratch(op, scratch, progress)
+            if after is None:
+                drop_scratch(op, scratch, progress)
+            else:
+                after.append(lambda: drop_scratch(op, scratch, progress))
     tables = len(backup.tables or {})
     if counted:
         sentence = Message(Np_(
