@@ -11,6 +11,7 @@ import logging
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,11 +150,13 @@ def verify(op: Operation, progress, after=None) -> dict:
         try:
             Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name)
             op.scratch_name = scratch.name
-            # From a stream: what can be read without another pass; the rest is checked on the way.
-            info = engine.preview(path) if isinstance(path, StreamSource) else engine.inspect(path)
+            # The server makes the empty scratch copy while the archive is read here.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-scratch") as pool:
+                creating = pool.submit(lambda: (scratch.drop(), scratch.create()))
+                # From a stream: what can be read without another pass; the rest is checked on the way.
+                info = engine.preview(path) if isinstance(path, StreamSource) else engine.inspect(path)
+                creating.result()
             progress.check_cancel()
-            scratch.drop()
-            scratch.create()
             progress.stage(Stage.RESTORING, N_("Restoring into a scratch copy to check it; no database is replaced."))
             engine.restore(path, info, scratch, progress)
             progress.check_cancel()
