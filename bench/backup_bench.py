@@ -1,6 +1,6 @@
 """Backup benchmark: dbkeeper's backups and verification against the raw tools, on a pgbench database.
 
-    .venv/bin/python bench/backup_bench.py [--scale 100] [--runs 3] [--compress 6]
+    .venv/bin/python bench/backup_bench.py [--scale 100] [--runs 3] [--compress 6] [--baseline DIR]
 
 Starts its own throwaway PostgreSQL server (and a SeaweedFS S3 server, with
 telemetry off), fills a database with ``pgbench -i -s SCALE`` and measures,
@@ -62,12 +62,15 @@ def timed(argv, env):
     return time.perf_counter() - start
 
 
-def dbkeeper(args, env, control_db):
+def dbkeeper(args, env, control_db, code=ROOT):
     """(wall seconds of ``dbkeeper ARGS``, seconds of the operation it ran as
-    dbkeeper records it, peak MB of the process, its stdout)."""
+    dbkeeper records it, peak MB of the process, its stdout). ``code``: the
+    checkout whose dbkeeper runs (another one: --baseline)."""
     argv = [sys.executable, "-m", "dbkeeper", *args]
+    if code != ROOT:
+        env = {**env, "PYTHONPATH": os.pathsep.join([str(code), env.get("PYTHONPATH", "")])}
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=code)
     watch = PeakMemory(proc.pid)
     out, err = proc.communicate()
     elapsed = time.perf_counter() - start
@@ -91,6 +94,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--compress", type=int, default=6, help="gzip level of the local backups, both sides")
     parser.add_argument("--skip", action="append", default=[], choices=["local", "s3", "encrypted", "verify"])
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="another checkout of dbkeeper (e.g. 'git worktree add DIR main'): its verification is "
+                             "timed too, interleaved with this one's, and printed beside it")
     args = parser.parse_args()
 
     server = PgServer().start()
@@ -185,21 +191,35 @@ def main():
         if "verify" not in args.skip:
             stored = next((work / "data" / "backups").rglob(f"*{backups[0]}.dump"))
             theirs, ours, commands = [], [], []
+            before, before_commands = [], []
             for i in range(args.runs):
                 start = time.perf_counter()
                 run([pg_bin("createdb"), f"verify_raw_{i}"], env)
                 run([pg_bin("pg_restore"), "-d", f"verify_raw_{i}", str(stored)], env)
                 theirs.append(time.perf_counter() - start)
                 server.drop_db(f"verify_raw_{i}")
-                seconds, operation, peak, _ = dbkeeper(["verify", backups[0]], dk_env, control_db)
-                ours.append(operation)
-                commands.append(seconds)
-                print(f"  verify run {i + 1}: createdb + pg_restore {theirs[-1]:.2f} s; dbkeeper verify command "
-                      f"{seconds:.2f} s, operation {operation:.2f} s, peak {peak:.0f} MB (load {load()})", flush=True)
+                # Alternate which goes first, so that neither always meets a busier machine.
+                for code in ([ROOT, args.baseline] if i % 2 == 0 else [args.baseline, ROOT]):
+                    if code is None:
+                        continue
+                    seconds, operation, peak, _ = dbkeeper(["verify", backups[0]], dk_env, control_db, code=code)
+                    (ours if code == ROOT else before).append(operation)
+                    (commands if code == ROOT else before_commands).append(seconds)
+                    which = "" if code == ROOT else " (baseline)"
+                    print(f"  verify run {i + 1}: createdb + pg_restore {theirs[-1]:.2f} s; dbkeeper verify{which} "
+                          f"command {seconds:.2f} s, operation {operation:.2f} s, peak {peak:.0f} MB "
+                          f"(load {load()})", flush=True)
             report("verify: operation / (createdb + pg_restore)", statistics.median(ours), statistics.median(theirs),
                    TARGET_VERIFY)
             report("verify: whole command / (createdb + pg_restore)", statistics.median(commands),
                    statistics.median(theirs), TARGET_VERIFY)
+            if before:
+                figures.append(f"{'verify, baseline: operation / raw':<48}{statistics.median(before):>9.2f}s "
+                               f"{statistics.median(theirs):>9.2f}s "
+                               f"{statistics.median(before) / statistics.median(theirs):>7.3f}")
+                figures.append(f"{'verify, baseline: whole command / raw':<48}"
+                               f"{statistics.median(before_commands):>9.2f}s {statistics.median(theirs):>9.2f}s "
+                               f"{statistics.median(before_commands) / statistics.median(theirs):>7.3f}")
 
         with_tools = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print()

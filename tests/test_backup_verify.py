@@ -305,3 +305,18 @@ def test_a_backup_in_s3_is_read_once_verified_and_its_damage_found(pg, source, s
     assert op.error_code == "backup_file_missing", op.error_message
     assert scratches(pg, source) == []
     assert list((tmp_path / "s3data" / "tmp").glob("verify-*")) == []
+
+
+def test_more_tables_than_counting_connections_are_each_counted_exactly(pg, pg_dbname):
+    from dbkeeper import targets
+    from dbkeeper.targets.postgres import COUNTING_CONNECTIONS
+
+    pg.create_db(pg_dbname)
+    sizes = {f"public.t{i}": i * 7 for i in range(COUNTING_CONNECTIONS * 3)}  # one of them empty
+    sizes["other.big"] = 5000
+    with pg.connect(pg_dbname) as conn:
+        conn.execute("CREATE SCHEMA other")
+        for name, rows in sizes.items():
+            conn.execute(f"CREATE TABLE {name} (n int)")
+            conn.execute(f"INSERT INTO {name} SELECT generate_series(1, {rows})")
+    assert targets.resolve(pg.url(pg_dbname)).row_counts() == sizes

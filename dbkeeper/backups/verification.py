@@ -10,6 +10,8 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,9 +125,19 @@ def start_verify(backup_id, user=None, language="", token=False, target="") -> S
 # ------------------------------------------------------------------ the work
 
 
-def verify(op: Operation, progress) -> dict:
+def verify(op: Operation, progress, after=None) -> dict:
     """Run the checks of ``op``; raise VerificationFailed (with a sentence)
-    at the first that fails. Returns the operation's result."""
+    at the first that fails. Returns the operation's result.
+
+    The stored bytes are hashed while they are restored (read once where
+    they stream into the tool, beside it where the tool reads the file):
+    the restore does not wait for the checksum, and the checksum still
+    decides. Stored bytes that changed fail the verification with that
+    sentence whatever the restore made of them, and the scratch is dropped.
+
+    ``after``: a list that receives the dropping of the scratch copy instead
+    of doing it here, for the caller to run once the outcome is recorded
+    (nobody waits for the files of a test restore to be removed)."""
     backup = Backup.objects.filter(pk=op.backup_id).first()
     if backup is None:
         raise VerificationFailed(N_("The stored backup this verification was started for has been deleted."),
@@ -134,24 +146,37 @@ def verify(op: Operation, progress) -> dict:
     engine = engines.by_format(backup.format)
     target = targets.resolve(op.target_spec)
     scratch = target.scratch(op.id)
-    with checked_file(backup, progress) as path:  # decrypted into scratch space when encrypted
-        progress.event(N_("The stored file has the size and SHA-256 of the catalog."))
-        Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name)
-        op.scratch_name = scratch.name
-        # From a stream: what can be read without another pass; the rest is checked on the way.
-        info = engine.preview(path) if isinstance(path, StreamSource) else engine.inspect(path)
-        progress.check_cancel()
-        scratch.drop()
-        scratch.create()
+    with checked_file(backup, progress) as (path, stored):  # decrypted into scratch space when encrypted
         try:
+            Operation.objects.filter(pk=op.pk).update(scratch_name=scratch.name)
+            op.scratch_name = scratch.name
+            # The server makes the empty scratch copy while the archive is read here.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-scratch") as pool:
+                creating = pool.submit(lambda: (scratch.drop(), scratch.create()))
+                # From a stream: what can be read without another pass; the rest is checked on the way.
+                info = engine.preview(path) if isinstance(path, StreamSource) else engine.inspect(path)
+                creating.result()
+            progress.check_cancel()
             progress.stage(Stage.RESTORING, N_("Restoring into a scratch copy to check it; no database is replaced."))
             engine.restore(path, info, scratch, progress)
             progress.check_cancel()
+            stored.settle(progress)
+            progress.event(N_("The stored file has the size and SHA-256 of the catalog."))
             progress.stage(Stage.CHECKING, N_("Comparing the tables and their rows with the catalog."))
             engine.check(info, scratch)
             counted = compare_tables(backup, scratch)
+        except Cancelled:
+            raise
+        except Exception:
+            # Changed bytes explain whatever failed on them: that sentence first.
+            stored.settle(progress, quiet=True)
+            raise
         finally:
-            drop_scratch(op, scratch, progress)
+            stored.stop()
+            if after is None:
+                drop_scratch(op, scratch, progress)
+            else:
+                after.append(lambda: drop_scratch(op, scratch, progress))
     tables = len(backup.tables or {})
     if counted:
         sentence = Message(Np_(
@@ -168,12 +193,13 @@ def verify(op: Operation, progress) -> dict:
 
 @contextlib.contextmanager
 def checked_file(backup: Backup, progress):
-    """The backup's plaintext, once its stored bytes were compared with the
-    catalog. Local storage: the file is hashed where it is (and decrypted into
-    scratch space when encrypted, as restores do). Other storage, for a format
-    whose tool reads a stream: hashed as it streams past, then streamed again
-    into the tool (a StreamSource, no local copy); for the others: hashed while
-    it is downloaded, so that it is read once."""
+    """(the backup's plaintext, its StoredBytes): what the engine reads, and
+    the comparison of the stored bytes with the catalog, settled later.
+    Local storage: the file where it is (decrypted into scratch space when
+    encrypted, as restores do), hashed by a thread meanwhile. Other storage,
+    for a format whose tool reads a stream: a StreamSource whose pass into
+    the tool is hashed on the way (no local copy, one read). For the others:
+    hashed while it is downloaded, so that it is read once."""
     from .store import local_path, stream_source
 
     storage = get_storage(backup.storage or None)
@@ -185,33 +211,129 @@ def checked_file(backup: Backup, progress):
         raise VerificationFailed(N_("The stored file of this backup is missing: %(name)s is not in the %(storage)s "
                                     "storage."), code="backup_file_missing",
                                  params={"name": backup.storage_name, "storage": storage.name})
-    if isinstance(storage, LocalStorage):
-        compare_stored_bytes(backup, storage.open_stream(backup.storage_name), progress)
-        with local_path(backup) as path:
-            yield path
-        return
-    if engine_streams(backup):
-        source = stream_source(backup, storage)  # the identity is checked before the bytes are read
-        compare_stored_bytes(backup, storage.open_stream(backup.storage_name), progress)
-        yield source
-        return
-    folder = Path(tempfile.mkdtemp(prefix="verify-", dir=conf.data_subdir("tmp")))
+    stored = StoredBytes(backup, storage)
     try:
-        stored = folder / "stored"
-        with open(stored, "wb") as out:
-            compare_stored_bytes(backup, storage.open_stream(backup.storage_name), progress, copy_to=out)
-        if not backup.encrypted:
-            yield stored
+        if isinstance(storage, LocalStorage):
+            stored.start()
+            with local_path(backup) as path:
+                yield path, stored
             return
-        from .encryption import decrypt_to, identity_file
+        if engine_streams(backup):
+            # The identity is checked before the bytes are read.
+            yield stream_source(backup, _Hashing(storage, stored)), stored
+            return
+        folder = Path(tempfile.mkdtemp(prefix="verify-", dir=conf.data_subdir("tmp")))
+        try:
+            copy = folder / "stored"
+            with open(copy, "wb") as out:
+                compare_stored_bytes(backup, storage.open_stream(backup.storage_name), progress, copy_to=out)
+            stored.settled = True
+            if not backup.encrypted:
+                yield copy, stored
+                return
+            from .encryption import decrypt_to, identity_file
 
-        plain = folder / "backup"
-        with open(stored, "rb") as ciphertext:
-            decrypt_to(ciphertext, plain, identity_file())
-        stored.unlink()
-        yield plain
+            plain = folder / "backup"
+            with open(copy, "rb") as ciphertext:
+                decrypt_to(ciphertext, plain, identity_file())
+            copy.unlink()
+            yield plain, stored
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        stored.stop()
+
+
+class StoredBytes:
+    """The SHA-256 and size of a backup's stored bytes, computed beside its
+    test restore, then compared with the catalog by ``settle``: from a
+    thread reading the stored file (``start``), or from the pass of a stream
+    into the tool (``tee``). Whatever did not hash a whole pass is made up
+    for by a pass of its own when settled, so that no check is lost."""
+
+    def __init__(self, backup: Backup, storage):
+        self.backup = backup
+        self.storage = storage
+        self.settled = False
+        self._result = None  # (size, hex digest) of one whole pass
+        self._error = None
+        self._thread = None
+        self._stopping = threading.Event()
+
+    def start(self):
+        self._thread = threading.Thread(target=self._hash_all, name="verify-sha256", daemon=True)
+        self._thread.start()
+
+    def _hash_all(self):
+        try:
+            for _chunk in self.tee(self.storage.open_stream(self.backup.storage_name)):
+                if self._stopping.is_set():
+                    return
+        except Exception as exc:  # said when settled, as the error of reading the stored file
+            self._error = exc
+
+    def tee(self, chunks):
+        """``chunks`` passed through, hashed on the way; a pass read to its
+        end gives the result."""
+        digest, size = hashlib.sha256(), 0
+        iterator = iter(chunks)
+        try:
+            for chunk in iterator:
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+        finally:
+            closer = getattr(iterator, "close", None)
+            if closer is not None:
+                closer()
+        if self._result is None:
+            self._result = (size, digest.hexdigest())
+
+    def stop(self):
+        """No more hashing (a cancel, or the end)."""
+        self._stopping.set()
+
+    def settle(self, progress, quiet=False):
+        """Compare with the catalog (once); raise VerificationFailed when the
+        stored bytes changed. ``quiet``: after another failure, a stored file
+        that cannot be read now adds nothing to it."""
+        if self.settled:
+            return
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.2)
+            progress.check_cancel()
+        try:
+            if self._error is not None and not isinstance(self._error, DbkeeperError):
+                raise self._error
+            if self._error is not None or self._result is None:
+                # The thread could not read it, or no pass reached the end: one pass now.
+                compare_stored_bytes(self.backup, self.storage.open_stream(self.backup.storage_name), progress)
+            else:
+                check_size_and_digest(self.backup, *self._result)
+        except VerificationFailed:
+            self.settled = True
+            raise
+        except Exception:
+            if not quiet:
+                raise
+            log.warning("the stored file of backup %s could not be read again to explain a failure",
+                        self.backup.id, exc_info=True)
+        self.settled = True
+
+
+class _Hashing:
+    """A storage whose streams are hashed into ``stored`` as they are read."""
+
+    def __init__(self, storage, stored: StoredBytes):
+        self._storage = storage
+        self._stored = stored
+        self.name = storage.name
+
+    def open_stream(self, name):
+        return self._stored.tee(self._storage.open_stream(name))
+
+    def __getattr__(self, attr):
+        return getattr(self._storage, attr)
 
 
 def engine_streams(backup: Backup) -> bool:
@@ -231,15 +353,19 @@ def compare_stored_bytes(backup: Backup, chunks, progress, copy_to=None) -> None
             copy_to.write(chunk)
         progress.advance(min(size, backup.size))
         progress.check_cancel()
+    check_size_and_digest(backup, size, digest.hexdigest())
+
+
+def check_size_and_digest(backup: Backup, size: int, sha256: str) -> None:
     if size != backup.size:
         raise VerificationFailed(
             N_("The stored file has changed since the backup was made: it has %(size)s bytes, the catalog says "
                "%(expected)s."), code="size_mismatch", params={"size": size, "expected": backup.size})
-    if digest.hexdigest() != backup.sha256:
+    if sha256 != backup.sha256:
         raise VerificationFailed(
             N_("The stored file has changed since the backup was made: its SHA-256 is %(actual)s, the catalog says "
                "%(expected)s."), code="checksum_mismatch",
-            params={"actual": digest.hexdigest(), "expected": backup.sha256})
+            params={"actual": sha256, "expected": backup.sha256})
 
 
 def compare_tables(backup: Backup, scratch) -> bool:

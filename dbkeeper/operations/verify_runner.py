@@ -1,7 +1,8 @@
 """Runs one verification (kind "verify") in the worker or the CLI: the same
 claim, heartbeat, cancel and ending as a restore (runner.py hands
-verifications over here). Whatever happens, the scratch copy is dropped, and
-an outcome that says something about the backup is recorded on it."""
+verifications over here). Whatever happens, the scratch copy is dropped (once
+the operation has ended: the outcome does not wait for it), and an outcome
+that says something about the backup is recorded on it."""
 
 import logging
 
@@ -28,9 +29,10 @@ def run_claimed(op: Operation, listener=None) -> Operation:
     from ..backups import verification
 
     progress = Progress(op, listener)
+    after = []  # the scratch copy is dropped once the outcome is recorded
     with Heartbeat(op.id):
         try:
-            result = verification.verify(op, progress)
+            result = verification.verify(op, progress, after=after)
         except Cancelled:
             finish(op, Status.CANCELLED, error=Cancelled(N_("The verification was cancelled.")), progress=progress)
         except DbkeeperError as exc:
@@ -45,6 +47,9 @@ def run_claimed(op: Operation, listener=None) -> Operation:
         else:
             verification.record_outcome(op, True, Message.from_json(result["message"]))
             finish(op, Status.SUCCEEDED, result=result, progress=progress)
+        finally:
+            for step in after:
+                step()
     return op
 
 
