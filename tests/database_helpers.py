@@ -32,3 +32,16 @@ def csrf_client(user):
 def post(client, csrf, url, **body):
     """A JSON POST with the CSRF header."""
     return client.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
+
+
+def drop_leftovers(pg, names, live, created):
+    """Drop the databases ``names``, every sibling (scratch or pre-restore copy)
+    of the target database ``live`` and of the database ``created`` from a
+    backup, and the owner role a restore gave ``created``'s objects."""
+    from dbkeeper.targets.postgres import is_sibling
+
+    for db in pg.databases():
+        if db in names or is_sibling(live, db) or is_sibling(created, db):
+            pg.drop_db(db)
+    with pg.connect() as conn:
+        conn.execute(f'DROP ROLE IF EXISTS "{created}_owner"')

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from .browser import login
 from .builders import dump_custom, make_pg_source
 from .conftest import add_pg_target
-from .database_helpers import snap
+from .database_helpers import drop_leftovers, snap
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -43,13 +43,7 @@ def clean(pg):
     for name in NAMES:
         pg.drop_db(name)
     yield
-    from dbkeeper.targets.postgres import is_sibling
-
-    for db in pg.databases():
-        if db in NAMES or is_sibling("dbb_shop", db) or is_sibling("dbb_frombk", db):
-            pg.drop_db(db)
-    with pg.connect() as conn:  # the role a restore gives a new database's objects
-        conn.execute("DROP ROLE IF EXISTS dbb_frombk_owner")
+    drop_leftovers(pg, NAMES, "dbb_shop", "dbb_frombk")
 
 
 def test_manage_databases_from_the_page(working_site, pg, browser, tmp_path, clean):

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from .builders import dump_custom, make_pg_source
 from .conftest import UPLOADER, UPLOADER_PASSWORD, add_pg_target
+from .database_helpers import drop_leftovers
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -59,13 +60,7 @@ def clean(pg):
     for name in NAMES:
         pg.drop_db(name)
     yield
-    from dbkeeper.targets.postgres import is_sibling
-
-    for db in pg.databases():
-        if db in NAMES or is_sibling("dbw_shop", db) or is_sibling("dbw_new", db):
-            pg.drop_db(db)
-    with pg.connect() as conn:  # the role a restore gives a new database's objects
-        conn.execute("DROP ROLE IF EXISTS dbw_new_owner")
+    drop_leftovers(pg, NAMES, "dbw_shop", "dbw_new")
 
 
 def test_a_copy_a_drop_and_a_new_database_speak_of_themselves(working_site, pg, browser, tmp_path, clean):

@@ -286,13 +286,7 @@ def owner_statement_object(statement) -> tuple | None:
         return None
     if kind == "large object":
         return (kind, "", tokens[i].text) if i < len(tokens) else None
-    parts = []
-    while i < len(tokens) and tokens[i].kind in ("word", "quoted"):
-        parts.append(tokens[i].text)
-        if i + 1 < len(tokens) and tokens[i + 1].kind == "punct" and tokens[i + 1].text == ".":
-            i += 2
-            continue
-        break
+    parts = _dotted(tokens, i)
     if not parts:
         return None
     if kind == "schema":
@@ -300,8 +294,8 @@ def owner_statement_object(statement) -> tuple | None:
     return (kind, parts[-2] if len(parts) > 1 else "public", parts[-1])
 
 
-def _qualified(tokens, i, kind):
-    """(kind, schema, name) from a possibly schema-qualified name at tokens[i]."""
+def _dotted(tokens, i) -> list:
+    """The parts of a possibly schema-qualified name starting at tokens[i]."""
     parts = []
     while i < len(tokens) and tokens[i].kind in ("word", "quoted"):
         parts.append(tokens[i].text)
@@ -309,6 +303,12 @@ def _qualified(tokens, i, kind):
             i += 2
             continue
         break
+    return parts
+
+
+def _qualified(tokens, i, kind):
+    """(kind, schema, name) from a possibly schema-qualified name at tokens[i]."""
+    parts = _dotted(tokens, i)
     if not parts:
         return None
     if kind == "schema":
