@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "dbkeeper.backups.retention_commands",
     "dbkeeper.access.commands",
     "dbkeeper.access.grant_commands",
+    "dbkeeper.access.user_commands",
     "dbkeeper.audit.commands",
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",

@@ -1,0 +1,79 @@
+"""What a new user of the standalone server trips over on the command line:
+a second person to grant a permission to (the server mounts no Django admin,
+so `dbkeeper user add` makes one), and a restore from the catalog that counts
+the backup's tables."""
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.test import Client
+
+from dbkeeper.access import permissions
+from dbkeeper.audit.models import AuditEntry
+from dbkeeper.backups.models import Backup
+from dbkeeper.cli import build_parser, main
+from dbkeeper.targets.models import Target
+
+from .backup_helpers import make_backup, own_storage  # noqa: F401 (fixture)
+from .builders import make_pg_source, make_sqlite
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def root(django_user_model):
+    return django_user_model.objects.create_superuser("root", password="pw-root")
+
+
+def test_a_user_made_on_the_command_line_signs_in_and_sees_only_what_is_granted(root, tmp_path, capsys):
+    for name in ("shop", "books"):
+        make_sqlite(tmp_path / f"{name}.sqlite3", rows=3)
+        Target.objects.create(name=name, url=f"sqlite:///{tmp_path / f'{name}.sqlite3'}")
+    assert main(["user", "add", "bob", "--email", "bob@example.com"], configure=False) == 0
+    out, err = capsys.readouterr()
+    password = dict(line.split(": ", 1) for line in out.strip().splitlines())["password"]
+    assert "shown only once" in err and "dbkeeper grant bob view --target TARGET" in err
+    bob = authenticate(username="bob", password=password)
+    assert bob is not None and not bob.is_staff and not bob.is_superuser and bob.email == "bob@example.com"
+    row = AuditEntry.objects.get(action="user.create")
+    assert (row.username, row.method, row.details) == ("root", "cli", {"username": "bob", "staff": False})
+    assert password not in str(row.details)
+    # Nothing until granted; then view on shop only.
+    assert not permissions.visible_targets(bob, ["shop", "books"])
+    assert main(["grant", "bob", "view", "--target", "shop"], configure=False) == 0
+    bob = get_user_model().objects.get(username="bob")
+    assert list(permissions.visible_targets(bob, ["shop", "books"])) == ["shop"]
+    client = Client()
+    assert client.login(username="bob", password=password)
+    answer = client.get("/api/targets/")
+    assert answer.status_code == 200
+    assert [t["name"] for t in answer.json()["targets"]] == ["shop"]
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    (["user", "add", "root"], "A user named root exists already."),
+    (["user", "add", "bad name!"], "bad name! is not a user name: use letters, digits and @ . + - _ only."),
+    (["user", "add", " "], "A user name is needed."),
+    (["--as", "ann", "user", "add", "eve"], "Only superusers may create users."),
+])
+def test_bad_users_are_refused_with_a_sentence_and_change_nothing(argv, sentence, root, django_user_model, capsys):
+    django_user_model.objects.create_user("ann", password="pw-ann", is_staff=True)
+    before = sorted(django_user_model.objects.values_list("username", flat=True))
+    assert main(argv, configure=False) == 1
+    assert capsys.readouterr().err.strip() == f"dbkeeper: {sentence.strip()}"
+    assert sorted(django_user_model.objects.values_list("username", flat=True)) == before
+    assert not AuditEntry.objects.filter(action="user.create").exists()
+
+
+@pytest.mark.usefixtures("own_storage")
+def test_a_restore_from_the_catalog_counts_the_backups_tables(pg, pg_dbname, capsys):
+    make_pg_source(pg, pg_dbname, rows=10)
+    op = make_backup(pg.url(pg_dbname))
+    assert op.status == "succeeded", op.error_message
+    tables = len(Backup.objects.get(pk=op.result["backup_id"]).tables)
+    assert tables >= 2
+    capsys.readouterr()
+    args = build_parser().parse_args(["restore", "--backup", op.result["backup_id"], "--target", pg.url(pg_dbname),
+                                      "--yes"])
+    assert args.func(args) == 0
+    err = capsys.readouterr().err
+    assert f", {tables} table(s)" in err, err
