@@ -77,3 +77,29 @@ def test_a_restore_from_the_catalog_counts_the_backups_tables(pg, pg_dbname, cap
     assert args.func(args) == 0
     err = capsys.readouterr().err
     assert f", {tables} table(s)" in err, err
+
+
+@pytest.mark.usefixtures("own_storage")
+def test_the_catalog_reads_at_80_columns_and_names_the_target(pg, pg_dbname, capsys, monkeypatch):
+    make_pg_source(pg, pg_dbname, rows=10)
+    Target.objects.create(name="shop", url=pg.url(pg_dbname))
+    op = make_backup("shop")
+    assert op.status == "succeeded", op.error_message
+    backup = Backup.objects.get(pk=op.result["backup_id"])
+    monkeypatch.setenv("COLUMNS", "80")
+    capsys.readouterr()
+    assert main(["backups"], configure=False) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # One block per backup at 80 columns: every value whole, the target by its name, not a cut URL.
+    assert "…" not in "\n".join(lines)
+    assert f"id       {backup.id}" in lines and "target   shop" in lines
+    assert f"sha256   {backup.sha256[:12]}" in lines
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["backups"], configure=False) == 0
+    table = capsys.readouterr().out
+    assert backup.id in table and "│ shop " in table and "postgresql://" not in table
+
+
+def test_an_empty_catalog_says_so(capsys):
+    assert main(["backups"], configure=False) == 0
+    assert capsys.readouterr().out.startswith("No backups yet (data folder: ")
