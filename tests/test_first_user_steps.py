@@ -103,3 +103,36 @@ def test_the_catalog_reads_at_80_columns_and_names_the_target(pg, pg_dbname, cap
 def test_an_empty_catalog_says_so(capsys):
     assert main(["backups"], configure=False) == 0
     assert capsys.readouterr().out.startswith("No backups yet (data folder: ")
+
+
+def test_the_databases_page_offers_actions_only_to_who_may_take_them(pg, pg_dbname, root, django_user_model):
+    from dbkeeper.access import grants
+
+    from .permission_helpers import user_with
+
+    pg.drop_db(pg_dbname)
+    pg.create_db(pg_dbname)
+    Target.objects.create(name="shop", url=pg.url(pg_dbname))
+    bob = user_with(django_user_model, "view", "shop", name="bob")
+
+    def seen(user):
+        client = Client()
+        client.force_login(user)
+        page = client.get("/databases/")
+        assert page.status_code == 200
+        listing = client.get("/api/databases/").json()
+        (server,) = listing["servers"]
+        shop = next(d for d in server["databases"] if d["name"] == pg_dbname)
+        return page.content.decode(), server["manageable"], shop["may_manage"], shop["via"]
+
+    page, manageable, may, via = seen(bob)
+    # Seen, not managed: no create forms, no actions that would only be refused with 403.
+    assert 'id="create-form"' not in page and 'id="from-backup-form"' not in page
+    assert (manageable, may, via) == ([], False, "shop")
+    page, manageable, may, via = seen(root)
+    assert 'id="create-form"' in page and '<option value="shop">' in page
+    assert (manageable, may, via) == (["shop"], True, "shop")
+    grants.grant("bob", "manage_databases", "shop")
+    page, manageable, may, via = seen(django_user_model.objects.get(username="bob"))
+    assert 'id="create-form"' in page and (manageable, may) == (["shop"], True)
+    pg.drop_db(pg_dbname)
