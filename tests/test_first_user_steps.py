@@ -136,3 +136,19 @@ def test_the_databases_page_offers_actions_only_to_who_may_take_them(pg, pg_dbna
     page, manageable, may, via = seen(django_user_model.objects.get(username="bob"))
     assert 'id="create-form"' in page and (manageable, may) == (["shop"], True)
     pg.drop_db(pg_dbname)
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # Unbuffered: each line is written as the command prints it, as a long listing's are.
+    env = {**os.environ, "DBKEEPER_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "dbkeeper", "schedule", "preview", "* * * * *"],
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # as `| head -1` does once it has its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
