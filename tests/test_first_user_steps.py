@@ -152,3 +152,25 @@ def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 141)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_a_failed_scheduled_backups_alert_says_its_cause_in_the_readers_language():
+    from django.utils import translation
+
+    from dbkeeper.health import alerts
+    from dbkeeper.health.models import Alert
+    from dbkeeper.messages import Message, N_, render_stored
+    from dbkeeper.operations.models import Operation
+
+    cause = Message(N_("There is no target named %(name)s."), {"name": "gone"})
+    op = Operation.objects.create(kind="backup", status="failed", target_spec="gone", error_code="target_unknown",
+                                  error_message=cause.english(), error_data=cause.to_json(),
+                                  result={"request": {"origin": "schedule:sc_gone", "storage": "local"}})
+    alerts.from_operation(op)
+    alert = Alert.objects.get(key="backup_failed:schedule:sc_gone")
+    assert alert.message.endswith("failed: There is no target named gone.")
+    with translation.override("ar"):
+        arabic_cause = cause.render()
+        said = render_stored(alert.message_data, alert.message)
+    assert arabic_cause != cause.english() and arabic_cause in said, said
+    assert "There is no target" not in said
