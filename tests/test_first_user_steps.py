@@ -174,3 +174,11 @@ def test_a_failed_scheduled_backups_alert_says_its_cause_in_the_readers_language
         said = render_stored(alert.message_data, alert.message)
     assert arabic_cause != cause.english() and arabic_cause in said, said
     assert "There is no target" not in said
+
+
+def test_status_says_its_times_with_their_zone():
+    from dbkeeper.health.commands import _when
+
+    assert _when("2026-11-30T10:27:05.123+00:00") == "2026-11-30 10:27 UTC"
+    assert _when("2026-12-01T02:30:00+01:00") == "2026-12-01 01:30 UTC"  # a Paris schedule's next run
+    assert _when(None) == "-"
