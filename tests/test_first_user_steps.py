@@ -182,3 +182,16 @@ def test_status_says_its_times_with_their_zone():
     assert _when("2026-11-30T10:27:05.123+00:00") == "2026-11-30 10:27 UTC"
     assert _when("2026-12-01T02:30:00+01:00") == "2026-12-01 01:30 UTC"  # a Paris schedule's next run
     assert _when(None) == "-"
+
+
+def test_the_database_commands_explain_their_arguments(capsys):
+    for action in ("duplicate", "rename", "drop"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["db", action, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "target a configured target: the action goes to its server" in text, text
+        assert "{," not in text
+    assert build_parser().parse_args(["db", "duplicate", "shop", "a", "b", "--strategy", "wal_log"]).strategy == "wal_log"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["db", "duplicate", "shop", "a", "b", "--strategy", "fast"])
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
