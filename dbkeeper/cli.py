@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "dbkeeper.backups.retention_commands",
     "dbkeeper.access.commands",
     "dbkeeper.access.grant_commands",
+    "dbkeeper.access.user_commands",
     "dbkeeper.audit.commands",
     "dbkeeper.uploads.commands",
     "dbkeeper.web.commands",
@@ -186,7 +187,12 @@ def run():
     runs, the ordinary exit), closing dbkeeper's database connections, the
     atexit handlers (log files flushed and closed, temporary files removed),
     and the output written."""
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:
+        # The reader went away (``dbkeeper backups | head``): stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     if sys.getprofile() or sys.gettrace() or any(
             t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
         sys.exit(code)  # a profiler or coverage writes its figures afterwards; a thread is still working

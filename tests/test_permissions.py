@@ -303,7 +303,8 @@ def test_grant_revoke_and_grants_on_the_command_line_are_audited(site, root, dja
 
 
 @pytest.mark.parametrize("argv, sentence", [
-    (["grant", "nobody", "restore", "--target", "a"], "There is no user named nobody."),
+    (["grant", "nobody", "restore", "--target", "a"],
+     "There is no user named nobody; create it first (dbkeeper user add nobody)."),
     (["grant", "@nogroup", "restore"], "There is no group named nogroup."),
     (["grant", "ann", "restore", "--target", "nowhere"], "There is no target named nowhere."),
     (["revoke", "ann", "backup", "--target", "a"], "ann does not hold backup on a; nothing was revoked."),

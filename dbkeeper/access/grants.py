@@ -78,7 +78,8 @@ def _holder(name: str):
     User = get_user_model()
     user = User._default_manager.filter(**{User.USERNAME_FIELD: name}).first() if name else None
     if user is None:
-        raise DbkeeperError(N_("There is no user named %(name)s."), code="not_found", params={"name": name})
+        raise DbkeeperError(N_("There is no user named %(name)s; create it first (dbkeeper user add %(name)s)."),
+                            code="not_found", params={"name": name})
     return user, None
 
 

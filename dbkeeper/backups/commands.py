@@ -168,9 +168,7 @@ def write_fixture_file(args):
 
 
 def cmd_backups(args):
-    from rich.console import Console
-    from rich.table import Table
-
+    from ..listing import print_table, say_empty
     from ..server import migrate as ensure_migrated
     from ..streams import human_size
     from .catalog import listed
@@ -182,16 +180,32 @@ def cmd_backups(args):
     if args.json:
         sys.stdout.write(json.dumps([b.as_dict() for b in rows], indent=2) + "\n")
         return 0
-    table = Table()
-    table.add_column("id", no_wrap=True, min_width=max((len(b.id) for b in rows), default=2))
-    for heading in ("created", "target", "format", "size", "tables", "rows", "origin", "storage", "sha256"):
-        table.add_column(heading)
-    for b in rows:
-        table.add_row(b.id, b.created_at.strftime("%Y-%m-%d %H:%M:%S"), b.target_display or b.name, b.format,
-                      human_size(b.size), str(len(b.tables or {})), f"{sum((b.tables or {}).values()):,}",
-                      b.origin or b.source, b.storage, b.sha256[:12])
-    Console().print(table)
+    if not rows:
+        say_empty("backups", hint=": make one with 'dbkeeper backup TARGET'")
+        return 0
+    from ..targets import configured_targets
+
+    targets = configured_targets()
+    # The shared listing: ids whole, one block per backup when the terminal is narrow (never "cr…", "ta…").
+    print_table(["id", "created", "target", "format", "size", "tables", "rows", "origin", "storage", "sha256"],
+                [[b.id, b.created_at.strftime("%Y-%m-%d %H:%M:%S"), _target_label(b, targets), b.format, human_size(b.size),
+                  str(len(b.tables or {})), f"{sum((b.tables or {}).values()):,}", b.origin or b.source, b.storage,
+                  b.sha256[:12]] for b in rows],
+                keep={"id", "created", "sha256"})
     return 0
+
+
+def _target_label(b, targets) -> str:
+    """The target by its name, with the database when the backup is of another
+    one on its server (a drop's safety backup); the URL when it has no name."""
+    from urllib.parse import urlsplit
+
+    spec = targets.get(b.target_spec)
+    if spec is None:
+        return b.target_display or b.name
+    url = spec.get("url", "") if isinstance(spec, dict) else str(spec)
+    own = urlsplit(url).path.lstrip("/") if "://" in url else ""
+    return b.target_spec if not b.database or not own or b.database == own else f"{b.target_spec} ({b.database})"
 
 
 def cmd_rescan(args):

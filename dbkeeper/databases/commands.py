@@ -5,6 +5,9 @@ import sys
 from ..audit.context import acting_user
 
 
+TARGET_HELP = "a configured target: the action goes to its server, with the permissions held on it"
+
+
 def register(sub):
     p = sub.add_parser("db", help="the databases of the targets' servers: list, create, duplicate, rename, drop")
     dsub = p.add_subparsers(dest="action", required=True)
@@ -29,26 +32,27 @@ def register(sub):
     c.set_defaults(func=cmd_create)
 
     d = dsub.add_parser("duplicate", help="copy a database under a new name")
-    d.add_argument("target")
+    d.add_argument("target", help=TARGET_HELP)
     d.add_argument("source", help="the database to copy")
     d.add_argument("name", help="the name of the copy (must not exist)")
     d.add_argument("--stream", action="store_true",
                    help="copy with pg_dump | pg_restore, leaving the other sessions alone (default: by template, "
                         "which ends them)")
-    d.add_argument("--strategy", default="", choices=["", "wal_log", "file_copy"], help="CREATE DATABASE's STRATEGY")
+    d.add_argument("--strategy", default="", choices=["", "wal_log", "file_copy"], metavar="{wal_log,file_copy}",
+                   help="CREATE DATABASE's STRATEGY (default: the server's)")
     d.add_argument("--yes", action="store_true", help="end the other sessions without asking")
     d.add_argument("--queue", action="store_true", help="hand it to the worker and print the operation's id")
     d.set_defaults(func=cmd_duplicate)
 
     r = dsub.add_parser("rename", help="rename a database (its sessions are ended)")
-    r.add_argument("target")
+    r.add_argument("target", help=TARGET_HELP)
     r.add_argument("database")
     r.add_argument("new_name")
     r.add_argument("--yes", action="store_true", help="end the other sessions without asking")
     r.set_defaults(func=cmd_rename)
 
     x = dsub.add_parser("drop", help="drop a database, after a safety backup")
-    x.add_argument("target")
+    x.add_argument("target", help=TARGET_HELP)
     x.add_argument("database")
     x.add_argument("--no-backup", action="store_true", help="do not make a safety backup first")
     x.add_argument("--storage", default=None, help="where the safety backup goes (default storage otherwise)")

@@ -201,6 +201,8 @@ def listing(user=None) -> dict:
     if user is not None:
         require_anywhere(user, "view")  # someone with no right at all is refused, not shown an empty list
         names = visible_targets(user, names)
+    # The targets whose databases the user may manage: the page offers actions only there.
+    manageable = set(visible_targets(user, names, perm="manage_databases") if user is not None else names)
     servers, files, errors = {}, [], []
     for name in names:
         try:
@@ -212,7 +214,7 @@ def listing(user=None) -> dict:
             path = target.path
             copies = [_copy_row(c, Path(c.name).stat().st_size if Path(c.name).exists() else None)
                       for c in _copies([name])]
-            files.append({"target": name, "path": str(path), "exists": path.exists(),
+            files.append({"target": name, "path": str(path), "exists": path.exists(), "may_manage": name in manageable,
                           "size": path.stat().st_size if path.exists() else None,
                           "last_backup": _last_backup(Backup, [name], None), "copies": copies})
             continue
@@ -221,8 +223,9 @@ def listing(user=None) -> dict:
     answer = []
     for (host, port), entry in servers.items():
         server = entry["first"]
+        mine_to_manage = [t for t in entry["targets"] if t in manageable]
         row = {"server": f"{host or 'localhost'}:{port}", "target": entry["targets"][0], "targets": entry["targets"],
-               "databases": [], "error": ""}
+               "manageable": mine_to_manage, "databases": [], "error": ""}
         try:
             with server.admin_connection() as conn:
                 facts = pg.databases(conn)
@@ -246,8 +249,11 @@ def listing(user=None) -> dict:
             reason = protection(server, f["name"], f)
             owner_target = live.get(f["name"], "")
             mine = [c for c in copies if c.target_spec == owner_target] if owner_target else []
+            # The target an action on it goes through: its own, else one the user may manage on this server.
+            via = owner_target or (mine_to_manage[0] if mine_to_manage else "")
             row["databases"].append({
-                **f, "target": owner_target, "read_only": reason is not None,
+                **f, "target": owner_target, "via": via, "may_manage": bool(via) and via in manageable,
+                "read_only": reason is not None,
                 "read_only_reason": reason.render() if reason is not None else "",
                 "last_backup": None if reason else _last_backup(Backup, entry["targets"], f["name"]),
                 "copies": [_copy_row(c, sizes.get(c.name)) for c in mine],

@@ -144,7 +144,8 @@ def from_operation(operation: Operation) -> None:
         if failed and (operation.error_code.startswith("storage") or operation.error_code in STORAGE_CODES):
             open_alert(f"storage:{storage}", Alert.Kind.STORAGE, "",
                        Message(N_("The %(storage)s backup storage failed: %(error)s"),
-                               {"storage": storage, "error": operation.rendered_error()}), operation.id)
+                               {"storage": storage,
+                                "error": _sentence(operation.error_data, operation.error_message)}), operation.id)
         elif not failed and storage:
             resolve_alert(f"storage:{storage}", Message(N_("The %(storage)s backup storage works again."),
                                                         {"storage": storage}))
@@ -155,7 +156,7 @@ def from_operation(operation: Operation) -> None:
             if failed:
                 open_alert(key, Alert.Kind.BACKUP_FAILED, target, Message(
                     N_("The scheduled backup %(schedule)s of %(target)s failed: %(error)s"),
-                    {**names, "error": operation.rendered_error()}), operation.id)
+                    {**names, "error": _sentence(operation.error_data, operation.error_message)}), operation.id)
             else:
                 resolve_alert(key, Message(N_("The scheduled backup %(schedule)s of %(target)s succeeded again."),
                                            names))
@@ -172,7 +173,7 @@ def from_operation(operation: Operation) -> None:
         if failed and backup.verification_outcome == "failed":
             open_alert(key, Alert.Kind.VERIFY_FAILED, source, Message(
                 N_("The verification of the backup %(backup)s of %(target)s failed: %(error)s"),
-                {**names, "error": operation.rendered_error()}), operation.id)
+                {**names, "error": _sentence(operation.error_data, operation.error_message)}), operation.id)
         elif not failed:
             resolve_alert(key, Message(N_("A backup of %(target)s passed its verification again (%(backup)s)."),
                                        names))
@@ -228,7 +229,19 @@ def check_schedule_runs(now=None, window=timedelta(days=1)) -> None:
         schedule = run.schedule
         open_alert(key, Alert.Kind.BACKUP_FAILED, schedule.target, Message(
             N_("The scheduled backup %(schedule)s of %(target)s failed: %(error)s"),
-            {"schedule": schedule.name, "target": schedule.target, "error": run.rendered_message()}), seen)
+            {"schedule": schedule.name, "target": schedule.target, "error": _sentence(run.message, "")}), seen)
+
+
+def _sentence(data, text):
+    """A stored error as a nested Message, so that an alert read in Arabic says
+    its cause in Arabic too (its rendered text would stay in the language of the
+    moment it was written); the English text when nothing else was kept."""
+    if data:
+        try:
+            return Message.from_json(data)
+        except (KeyError, TypeError, ValueError):
+            pass
+    return text
 
 
 def check_stale(now=None) -> None:

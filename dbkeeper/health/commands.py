@@ -23,6 +23,15 @@ def _age(seconds):
     return f"{seconds // 86400} d"
 
 
+def _when(iso):
+    """An API time as a person reads it on a terminal: ``2026-11-30 10:27 UTC``."""
+    from datetime import datetime, timezone
+
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def status(args):
     from ..audit.context import acting_user
     from ..errors import DbkeeperError
@@ -49,9 +58,9 @@ def status(args):
         last = t["last_backup"]
         verified = t["last_verified"]
         rows.append([t["target"], t["health"],
-                     f"{last['created_at'][:16]} ({_age(last['age_seconds'])})" if last else "never",
-                     verified["verified_at"][:16] if verified else "never",
-                     (t["next_run"] or "-")[:16], human_size(t["total_size"]), str(t["backups"])])
+                     f"{_when(last['created_at'])} ({_age(last['age_seconds'])} ago)" if last else "never",
+                     _when(verified["verified_at"]) if verified else "never",
+                     _when(t["next_run"]), human_size(t["total_size"]), str(t["backups"])])
     print_table(["target", "health", "last backup", "last verified", "next run", "size", "backups"], rows,
                 keep={"target", "health"})
     for t in data["targets"]:

@@ -67,7 +67,8 @@ def cmd_restore(args):
     if plan.info is not None:
         size, tables = plan.info.size, len(plan.info.tables)
     else:
-        size, tables = plan.backup.size, len((plan.backup.info or {}).get("tables") or [])
+        # A made backup counts its tables in Backup.tables, an uploaded one in its inspected info.
+        size, tables = plan.backup.size, len(plan.backup.tables or (plan.backup.info or {}).get("tables") or [])
     target = plan.target
     console.print(f"[bold]{plan.label}[/bold], {size:,} bytes, {tables} table(s)")
     console.print(f"target: {target.display()}" + (" (exists: it will be replaced; a pre-restore copy is kept)" if target.exists() else " (new)"))

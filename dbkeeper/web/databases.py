@@ -152,6 +152,8 @@ def databases_page(request):
 
     context = _common(request)
     context["initial"] = service.listing(request.user)
+    # The create forms only for someone who may manage the databases of a target there.
+    context["may_create"] = any(s["manageable"] for s in context["initial"]["servers"])
     context["backups"] = service.backups_to_create_from(request.user)
     context["db_strings"] = page_strings()
     context["urls"].update(databases_api=reverse("dbkeeper:api_databases"),

@@ -155,9 +155,14 @@
     return b;
   };
 
-  const copyItem = (c, live, status) => {
+  const copyItem = (c, live, status, mayManage) => {
     const li = el("li", { className: "copy" });
     li.dataset.name = c.name;
+    if (!mayManage) {  // seen, not managed: no buttons that would only be refused
+      li.append(el("span", { className: "long" }, el("code", {}, c.name)), " ",
+        el("span", {}, `${t("age", { age: age(c.age_seconds) })} · ${c.size === null ? "—" : d.size(c.size)}`));
+      return li;
+    }
     const undoBox = actionForm("undo", [], live, (typed) => send(copyUrl(c.id, "undo"), { confirm: typed }, status));
     const dropBox = actionForm("drop-copy", [], c.name, (typed) => send(copyUrl(c.id, "drop"), { confirm: typed }, status));
     li.append(el("span", { className: "long" }, el("code", {}, c.name)), " ",
@@ -185,8 +190,8 @@
     if (db.read_only) li.append(el("p", { className: "hint" }, t("read_only", { reason: db.read_only_reason })));
     if (db.target) li.append(el("p", { className: "hint" }, t("target_of", { target: db.target })));
     li.append(facts);
-    if (!db.read_only) {
-      const via = server.target;
+    if (!db.read_only && db.may_manage) {
+      const via = db.via || server.target;
       const dupName = el("input", { className: "new-name", autocomplete: "off", dir: "ltr" });
       dupName.setAttribute("aria-label", t("new_name"));
       const stream = el("input", { type: "checkbox", className: "stream" });
@@ -206,7 +211,7 @@
         toggle("drop", dropBox)), dupBox, renBox, dropBox);
     }
     if (db.copies && db.copies.length) {
-      li.append(el("h4", {}, t("copies")), el("ul", { className: "copies" }, ...db.copies.map((c) => copyItem(c, db.name, status))));
+      li.append(el("h4", {}, t("copies")), el("ul", { className: "copies" }, ...db.copies.map((c) => copyItem(c, db.name, status, db.may_manage))));
     }
     li.append(status);
     return li;
@@ -227,7 +232,7 @@
       const li = el("li", { className: "database sqlite" }, el("h3", { className: "long" }, `${f.target}: ${f.path}`),
         el("p", {}, f.exists ? d.size(f.size) : t("missing")));
       if (f.copies && f.copies.length) {
-        li.append(el("h4", {}, t("copies")), el("ul", { className: "copies" }, ...f.copies.map((c) => copyItem(c, f.target, status))));
+        li.append(el("h4", {}, t("copies")), el("ul", { className: "copies" }, ...f.copies.map((c) => copyItem(c, f.target, status, f.may_manage))));
       }
       li.append(status);
       parts.push(el("section", { className: "server sqlite" }, el("ul", { className: "databases" }, li)));
@@ -237,14 +242,15 @@
     box.replaceChildren(...parts);
   };
 
-  $("create-form").addEventListener("submit", async (event) => {
+  /* The create forms are left out for someone who may manage no target's databases. */
+  if ($("create-form")) $("create-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = new FormData($("create-form"));
     await send(d.urls.databases_api, Object.fromEntries(form.entries()), $("create-status"));
   });
 
   /* A database created from a stored backup: a restore operation, followed with its token. */
-  $("from-backup-form").addEventListener("submit", async (event) => {
+  if ($("from-backup-form")) $("from-backup-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = new FormData($("from-backup-form"));
     await send(d.urls.databases_api, Object.fromEntries(form.entries()), $("from-backup-status"));

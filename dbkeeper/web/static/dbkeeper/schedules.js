@@ -54,7 +54,7 @@
       const r = await send("PATCH", scheduleUrl(x.id), { enabled: !x.enabled });
       if (r.status === 200) { replace(r.data); } else { showError(r); }
     });
-    const remove = el("button", { type: "button", className: "danger remove" }, s("remove"));
+    const remove = el("button", { type: "button", className: "secondary danger remove" }, s("remove"));
     remove.addEventListener("click", async () => {
       if (!window.confirm(s("confirm_remove", { name: x.name }))) return;
       const r = await send("DELETE", scheduleUrl(x.id));
