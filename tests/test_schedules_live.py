@@ -61,8 +61,9 @@ def test_a_slot_due_while_both_workers_run_long_restores_is_queued_on_time(ticki
                                       "--timezone", "UTC", "--json").stdout)
         due = datetime.fromisoformat(added["next_times"][0])
         slot = due.strftime("%Y-%m-%dT%H:%M")
-        run = wait_for(lambda: next((r for r in runs(server, "busy") if r["slot"] == slot), None),
-                       (due - datetime.now(timezone.utc)).total_seconds() + 20, "the slot recorded")
+        # The tick records the slot, then starts its backup: wait for both.
+        run = wait_for(lambda: next((r for r in runs(server, "busy") if r["slot"] == slot and r["operation_id"]), None),
+                       (due - datetime.now(timezone.utc)).total_seconds() + 20, "the slot recorded and started")
         # Recorded on time while the restores still hold both worker threads: queued, not missed.
         assert all(server.fast_state(op)["status"] == "running" for op in restores), "a restore ended too soon"
         assert run["status"] == "queued", run
