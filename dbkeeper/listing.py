@@ -87,3 +87,8 @@ def print_blocks(headings, rows, keep, console):
             for i, line in enumerate(lines):
                 console.print(f"{(heading if i == 0 else '').ljust(label)}  {line}".rstrip(), soft_wrap=True,
                               markup=False, highlight=False)
+
+
+def counted(count: int, singular: str, plural: str = "") -> str:
+    """``count`` with its noun in the right number ("1 table", "3 tables")."""
+    return f"{count:,} {singular if count == 1 else (plural or singular + 's')}"

@@ -170,7 +170,7 @@ def test_live_api_with_a_personal_token_and_the_command_line(pg, tmp_path):
         backup_id = result.stdout.strip()
         assert backup_id.startswith("bk_")
         said = " ".join(result.stderr.split())
-        assert "100.0 %" in said and f"Stored {backup_id}:" in said and "2 table(s), 4,400 row(s)" in said
+        assert "100.0 %" in said and f"Stored {backup_id}:" in said and "2 tables, 4,400 rows" in said
         catalog = json.loads(server.cli("backups", "--json").stdout)
         assert sorted(b["id"] for b in catalog) == sorted([backup_id, data["backup_id"]])
         assert {b["origin"] for b in catalog} == {"manual"}

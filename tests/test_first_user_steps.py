@@ -76,7 +76,7 @@ def test_a_restore_from_the_catalog_counts_the_backups_tables(pg, pg_dbname, cap
                                       "--yes"])
     assert args.func(args) == 0
     err = capsys.readouterr().err
-    assert f", {tables} table(s)" in err, err
+    assert f", {tables} tables" in err, err
 
 
 @pytest.mark.usefixtures("own_storage")

@@ -118,7 +118,7 @@ def test_prune_deletes_file_manifest_and_row_and_records_why(shop, capsys, caplo
     pruning.set_policy("shop", {"keep_daily": 3}, "UTC")
     caplog.set_level(logging.INFO, logger="dbkeeper.backups.pruning")
     code, out, _ = cli(capsys, "prune", "--target", "shop")
-    assert code == 0 and "28 backup(s) deleted, 0 could not be." in out
+    assert code == 0 and "28 backups deleted, 0 could not be." in out
     assert sorted(Backup.objects.values_list("id", flat=True)) == sorted(b.id for b in kept)
     # Nothing of the dropped ones is left in the storage; the kept ones are whole.
     assert all(files_of(b) == [] for b in dropped)

@@ -4,6 +4,8 @@ verify``: check its HMAC chain and the anchors in the server log."""
 import sys
 from pathlib import Path
 
+from ..listing import counted
+
 
 def register(sub):
     p = sub.add_parser("audit", help="read, export or verify the audit log")
@@ -76,7 +78,7 @@ def cmd_verify(args):
     report = chain.verify(AuditEntry.objects.order_by("number").iterator(), anchors)
     if report.ok:
         sys.stdout.write(f"audit log intact: {report.rows} rows, the last is {report.last_number}; "
-                         f"{len(anchors)} anchor(s) checked\n")
+                         f"{counted(len(anchors), 'anchor')} checked\n")
         return 0
     for problem in report.problems:
         sys.stderr.write(f"dbkeeper: audit log broken: {problem.english()}\n")

@@ -8,6 +8,8 @@ without storing or cataloguing it."""
 import json
 import sys
 
+from ..listing import counted
+
 FORMATS_HELP = "pg_custom (PostgreSQL default), pg_plain, sqlite (SQLite default), fixtures, odoo"
 
 
@@ -99,8 +101,8 @@ def cmd_backup(args):
     else:
         sys.stdout.write(f"{backup.id}\n")
     rows = sum(backup.tables.values())
-    console.print(f"[green]Stored[/green] {backup.id}: {human_size(backup.size)}, {len(backup.tables)} table(s), "
-                  f"{rows:,} row(s), sha256 {backup.sha256[:16]}…, in {op.elapsed_seconds():.1f} s.")
+    console.print(f"[green]Stored[/green] {backup.id}: {human_size(backup.size)}, {counted(len(backup.tables), 'table')}, "
+                  f"{counted(rows, 'row')}, sha256 {backup.sha256[:16]}…, in {op.elapsed_seconds():.1f} s.")
     return 0
 
 
@@ -222,8 +224,8 @@ def cmd_rescan(args):
     if args.json:
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return 0
-    sys.stdout.write(f"{found['manifests']} manifest(s) in the {found['storage']} storage; "
-                     f"{len(found['added'])} catalog row(s) rebuilt.\n")
+    sys.stdout.write(f"{counted(found['manifests'], 'manifest')} in the {found['storage']} storage; "
+                     f"{counted(len(found['added']), 'catalog row')} rebuilt.\n")
     for skipped in found["skipped"]:
         sys.stdout.write(f"skipped {skipped['name']}: {skipped['reason']}\n")
     return 0

@@ -3,6 +3,7 @@
 import sys
 
 from ..audit.context import acting_user
+from ..listing import counted
 
 RULE_OPTIONS = [
     ("--keep-last", "keep_last", "the N newest backups"),
@@ -116,5 +117,5 @@ def cmd_prune(args):
         sys.stdout.write("No retention policy: nothing to prune ('dbkeeper retention set TARGET ...').\n")
     deleted = len(result.deleted)
     sys.stdout.write(("Dry run: nothing was deleted.\n" if args.dry_run else
-                      f"{deleted} backup(s) deleted, {len(result.failed)} could not be.\n"))
+                      f"{counted(deleted, 'backup')} deleted, {len(result.failed)} could not be.\n"))
     return 1 if result.failed else 0

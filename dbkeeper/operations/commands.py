@@ -2,6 +2,8 @@
 
 import sys
 
+from ..listing import counted
+
 
 def register(sub):
     p = sub.add_parser("restore", help="restore a backup file into a database, atomically")
@@ -70,7 +72,7 @@ def cmd_restore(args):
         # A made backup counts its tables in Backup.tables, an uploaded one in its inspected info.
         size, tables = plan.backup.size, len(plan.backup.tables or (plan.backup.info or {}).get("tables") or [])
     target = plan.target
-    console.print(f"[bold]{plan.label}[/bold], {size:,} bytes, {tables} table(s)")
+    console.print(f"[bold]{plan.label}[/bold], {counted(size, 'byte')}, {counted(tables, 'table')}")
     console.print(f"target: {target.display()}" + (" (exists: it will be replaced; a pre-restore copy is kept)" if target.exists() else " (new)"))
     if args.yes:
         typed = plan.confirmation
