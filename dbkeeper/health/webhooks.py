@@ -12,7 +12,6 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from django.utils import timezone
 
 from .. import conf
@@ -76,6 +75,9 @@ def deliver_due(now=None) -> int:
 
 
 def attempt(event: AlertEvent) -> bool:
+    # Imported here: every command loads this module (the signals), few send a webhook.
+    import requests
+
     url = conf.get("ALERT_WEBHOOK_URL")
     body = json.dumps(payload(event), sort_keys=True, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "dbkeeper-alerts",
