@@ -620,6 +620,11 @@ def created_table(statement) -> str | None:
     i += 1
     if [t.text for t in tokens[i:i + 3]] == ["if", "not", "exists"]:
         i += 3
+    return _table_name(tokens, i)
+
+
+def _table_name(tokens, i) -> str | None:
+    """"schema.table" from a possibly schema-qualified name at tokens[i] (public when unqualified)."""
     parts = []
     while i < len(tokens):
         name = _name(tokens[i])
@@ -632,11 +637,7 @@ def created_table(statement) -> str | None:
         break
     if not parts:
         return None
-    if len(parts) == 1:
-        return f"public.{parts[0]}"
-    return f"{parts[-2]}.{parts[-1]}"
-
-
+    return f"public.{parts[0]}" if len(parts) == 1 else f"{parts[-2]}.{parts[-1]}"
 
 
 def copied_table(statement) -> str | None:
@@ -644,16 +645,4 @@ def copied_table(statement) -> str | None:
     tokens = statement.tokens
     if statement.first_word() != "copy":
         return None
-    parts, i = [], 1
-    while i < len(tokens):
-        name = _name(tokens[i])
-        if name is None:
-            break
-        parts.append(name)
-        if i + 1 < len(tokens) and tokens[i + 1].kind == "punct" and tokens[i + 1].text == ".":
-            i += 2
-            continue
-        break
-    if not parts:
-        return None
-    return f"public.{parts[0]}" if len(parts) == 1 else f"{parts[-2]}.{parts[-1]}"
+    return _table_name(tokens, 1)
