@@ -140,8 +140,14 @@ class Snapshot:
         self.conn = self.target.connect(application_name="dbkeeper-snapshot")
         try:
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # The counts run beside pg_dump, which they must not slow: one
+            # process, not parallel workers, and no JIT compilation for a count.
+            version = self.conn.info.server_version
+            if version >= 90600:  # parallel queries came with 9.6, JIT with 11
+                self.conn.execute("SET LOCAL max_parallel_workers_per_gather = 0"
+                                  + ("; SET LOCAL jit = off" if version >= 110000 else ""))
             self.id = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-            self.server_version = self.conn.execute("SHOW server_version").fetchone()[0]
+            self.server_version = self.conn.info.parameter_status("server_version") or ""
             self.server_version_num = self.conn.info.server_version
         except BaseException:
             self.conn.close()
