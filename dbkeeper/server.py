@@ -13,6 +13,8 @@ import time
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 8
+# How far the web server lowers its priority (nice), unless told: see web/gunicorn_hooks.py.
+WEB_NICE = 10
 # How often an idle worker looks at a polled queue (SQLite): a new restore
 # starts within this time, at the cost of a few cheap queries a second.
 IDLE_POLL_SECONDS = 0.1
@@ -57,6 +59,10 @@ def _web_args(p):
     p.add_argument("--port", type=int, default=int(os.environ.get("DBKEEPER_PORT", "8000")))
     p.add_argument("--processes", type=int, default=int(os.environ.get("DBKEEPER_WEB_PROCESSES", "2")))
     p.add_argument("--threads", type=int, default=int(os.environ.get("DBKEEPER_WEB_THREADS", "16")))
+    p.add_argument("--nice", type=int, choices=range(0, 20), metavar="0-19",
+                   default=os.environ.get("DBKEEPER_WEB_NICE", str(WEB_NICE)),
+                   help=f"how far the web server's processes lower their priority, as nice(1) (default {WEB_NICE}): "
+                        "progress polls then take what restores and backups leave over; 0: not at all")
 
 
 def migrate():
@@ -143,6 +149,8 @@ def cmd_createadmin(args):
 def gunicorn_argv(args):
     argv = [
         sys.executable, "-m", "gunicorn", "dbkeeper.site.wsgi:application",
+        "--config", "python:dbkeeper.web.gunicorn_hooks",
+        "--env", f"DBKEEPER_WEB_NICE={args.nice}",
         "--bind", f"{args.host}:{args.port}",
         "--workers", str(args.processes),
         "--worker-class", "gthread",

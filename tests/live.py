@@ -130,10 +130,11 @@ class LiveServer:
         self.procs[name] = proc
         return proc
 
-    def start_web(self, name="web", port=None, processes=2, threads=8):
+    def start_web(self, name="web", port=None, processes=2, threads=8, options=()):
         port = port or free_port()
         self.cli("migrate")
-        self._spawn(name, ["web", "--port", str(port), "--processes", str(processes), "--threads", str(threads)])
+        self._spawn(name, ["web", "--port", str(port), "--processes", str(processes), "--threads", str(threads),
+                           *options])
         self.wait_http(f"http://127.0.0.1:{port}/login/")
         if self.port is None:
             self.port = port
