@@ -140,3 +140,21 @@ def test_the_status_views_no_cache_headers_are_djangos():
         add_never_cache_headers(djangos)
         assert ours["Cache-Control"] == djangos["Cache-Control"]
         assert abs(parse_http_date(ours["Expires"]) - parse_http_date(djangos["Expires"])) <= 1
+
+
+def test_an_operation_without_events_is_answered_from_the_tokens_one_query(alice, settings,
+                                                                             django_assert_max_num_queries):
+    op = running_operation(alice)
+    op.events.all().delete()
+    token = tokens.issue(op)
+    assert Client().get(status_url(op), HTTP_X_TEMP_TOKEN=token).json()["events"] == []
+    Operation.objects.filter(pk=op.pk).update(percent=20.0, updated_at=timezone.now())
+    # The next poll: the token, its operation and its newest event id, read together, and nothing more.
+    with django_assert_max_num_queries(1):
+        lean = Client().get(status_url(op), HTTP_X_TEMP_TOKEN=token)
+    assert lean.status_code == 200 and lean.json()["percent"] == 20.0
+    with override_settings(MIDDLEWARE=full_path_middleware(settings)):
+        full = Client().get(status_url(op), HTTP_X_TEMP_TOKEN=token)
+    # Read there or by the full path, "no events" is the same state: the same ETag, and 304 on either path.
+    assert full["ETag"] == lean["ETag"]
+    assert Client().get(status_url(op), HTTP_X_TEMP_TOKEN=token, HTTP_IF_NONE_MATCH=full["ETag"]).status_code == 304

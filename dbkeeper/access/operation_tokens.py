@@ -173,7 +173,9 @@ def _load_sql(connection) -> str:
     columns = [f"t.{qn(OperationToken._meta.get_field(n).column)}" for n in TOKEN_FIELDS]
     columns += [f"o.{qn(Operation._meta.get_field(n).column)}" for n in STATUS_FIELDS]
     return (
-        f"SELECT {', '.join(columns)}, (SELECT MAX(e.id) FROM {event_table} e WHERE e.operation_id = o.id) "
+        f"SELECT {', '.join(columns)}, "
+        # 0 when it has none: None would mean "not read" to the status view, which reads it again.
+        f"(SELECT COALESCE(MAX(e.id), 0) FROM {event_table} e WHERE e.operation_id = o.id) "
         f"FROM {qn(OperationToken._meta.db_table)} t JOIN {qn(Operation._meta.db_table)} o ON o.id = t.operation_id "
         "WHERE t.token_hash = %s"
     )

@@ -124,4 +124,5 @@ def etag_matches(header, etag) -> bool:
 def latest_event_id(operation):
     from ..operations.models import Event
 
-    return Event.objects.filter(operation_id=operation.pk).order_by("-id").values_list("id", flat=True).first()
+    # 0 for none, as the token's query says it: the same state has the same ETag either way.
+    return Event.objects.filter(operation_id=operation.pk).order_by("-id").values_list("id", flat=True).first() or 0
