@@ -6,7 +6,8 @@ checked for rotation before each line) cost a poll more than answering it,
 and the time came out of the restore sharing the processor. ``start()`` puts
 a ``QueueHandler`` in place of the root logger's handlers: a request only
 formats its line and puts it on a queue, and a ``QueueListener`` thread hands
-it to the handlers that were there (each at its own level).
+it to the handlers that were there (each at its own level), waking at most
+every GATHER_SECONDS to write what gathered meanwhile.
 
 Nothing is lost when the process stops normally (gunicorn's graceful stop on
 SIGTERM ends with ``sys.exit``): an ``atexit`` function, run before logging's
@@ -17,6 +18,7 @@ import atexit
 import logging
 import queue
 import threading
+import time
 from logging.handlers import QueueHandler, QueueListener
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,26 @@ class _LineQueueHandler(QueueHandler):
         return record
 
 
+# The writing thread wakes at most this often: the lines that come meanwhile
+# wait in the queue and are written in one go.
+GATHER_SECONDS = 0.05
+
+
+class _GatheringListener(QueueListener):
+    """A listener that lets lines gather: a thread woken for each line (and
+    the interpreter handed over to it and back) cost a poll more than
+    writing its line."""
+
+    def dequeue(self, block):
+        try:
+            return self.queue.get_nowait()
+        except queue.Empty:
+            if not block:
+                raise
+        time.sleep(GATHER_SECONDS)
+        return self.queue.get(block)
+
+
 def start():
     """Write the root logger's lines from a thread of this process; a second
     call, or a root logger with no handlers, changes nothing. Returns whether
@@ -46,7 +68,7 @@ def start():
         if not handlers:
             return False
         lines = queue.SimpleQueue()
-        listener = QueueListener(lines, *handlers, respect_handler_level=True)
+        listener = _GatheringListener(lines, *handlers, respect_handler_level=True)
         handler = _LineQueueHandler(lines)
         listener.start()
         # One assignment: no line is written twice or by nobody meanwhile.
