@@ -13,6 +13,7 @@ import time
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 8
+SHARED_MEMORY = "/dev/shm"
 # How far the web server lowers its priority (nice), unless told: see web/gunicorn_hooks.py.
 WEB_NICE = 10
 # How often an idle worker looks at a polled queue (SQLite): a new restore
@@ -163,6 +164,10 @@ def gunicorn_argv(args):
         # Off by default: dbkeeper logs each API request itself, and a line per
         # progress poll from hundreds of open pages costs the restore CPU.
         argv += ["--access-logfile", "-"]
+    if os.path.isdir(SHARED_MEMORY) and os.access(SHARED_MEMORY, os.W_OK):
+        # Each worker touches its heartbeat file many times a second (each
+        # loop of a busy worker): in memory, not on a disk's journal (gunicorn's FAQ).
+        argv += ["--worker-tmp-dir", SHARED_MEMORY]
     if _gunicorn_has_control_socket():
         # Several dbkeeper web servers on one host must not share one control socket.
         argv.append("--no-control-socket")

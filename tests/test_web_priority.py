@@ -1,7 +1,7 @@
 """The web server yields the processor to the restores and backups it reports
 on: its worker processes lower their priority (nice) by ``--nice`` (default
 10, or DBKEEPER_WEB_NICE); its arbiter, the queue worker and the watchdog keep
-theirs, and the pages still answer."""
+theirs, and the pages still answer. Their heartbeat files are in /dev/shm."""
 
 import os
 
@@ -40,6 +40,10 @@ def test_web_workers_run_lowered_by_the_niceness_asked(tmp_path, options, lowere
         assert niceness(arbiter) == mine
         assert [niceness(w) for w in workers] == [min(19, mine + lowered_by)] * 2
         assert requests.get(f"http://127.0.0.1:{port}/login/", timeout=10).status_code == 200
+        # Each worker's heartbeat file (touched on every loop) is in memory, not on a disk's journal.
+        for worker in workers:
+            opened = [os.readlink(f"/proc/{worker}/fd/{fd}") for fd in os.listdir(f"/proc/{worker}/fd")]
+            assert any(path.startswith("/dev/shm/") for path in opened), opened
     finally:
         server.stop_all()
 
