@@ -66,6 +66,16 @@ class Tool:
         )
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
+        # Popen.wait(timeout) sleeps between checks (up to 50 ms each): a
+        # thread blocked in waitpid says the moment the tool ends instead.
+        self._exited = threading.Event()
+        threading.Thread(target=self._wait_for_exit, daemon=True).start()
+
+    def _wait_for_exit(self):
+        try:
+            self.proc.wait()
+        finally:
+            self._exited.set()
 
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -82,9 +92,11 @@ class Tool:
         return self.proc.poll()
 
     def wait(self, timeout=None):
-        code = self.proc.wait(timeout=timeout)
+        """The exit code; TimeoutExpired if the tool still runs after ``timeout`` seconds."""
+        if not self._exited.wait(timeout):
+            raise subprocess.TimeoutExpired(self.argv, timeout)
         self._reader.join(timeout=5)
-        return code
+        return self.proc.returncode
 
     def kill(self):
         """Stop the tool and everything it started (parallel pg_restore workers)."""

@@ -121,11 +121,11 @@ def copy_streamed(url, source, name, check_cancel=None) -> None:
         raise
     dump.proc.stdout.close()  # pg_restore holds it now: pg_dump sees it go if pg_restore stops
     try:
-        # Waiting on the process (not sleeping) ends the moment it does; the cancel is checked meanwhile.
+        # Tool.wait ends the moment the tool does; the cancel is checked meanwhile.
         for tool in (restore, dump):
             while True:
                 try:
-                    tool.proc.wait(timeout=0.25)
+                    tool.wait(timeout=0.25)
                     break
                 except subprocess.TimeoutExpired:
                     if check_cancel:
