@@ -21,7 +21,11 @@ each RUNS times, medians printed:
    every table's rows).
 
 dbkeeper also counts each table's rows exactly (in pg_dump's snapshot) while
-it backs up: work the raw side does not do.
+it backs up: work the raw side does not do. So each local run also times a
+reference with no dbkeeper in it: the raw pg_dump sharing an exported
+snapshot with a plain connection that counts every table's rows beside it,
+as dbkeeper does; the operation over that reference is dbkeeper's own cost
+(printed, no target).
 """
 
 import argparse
@@ -59,6 +63,31 @@ def run(argv, env, **kw):
 def timed(argv, env):
     start = time.perf_counter()
     run(argv, env)
+    return time.perf_counter() - start
+
+
+def timed_with_count(argv, url):
+    """Seconds of ``argv`` (pg_dump, given ``--snapshot=``) run beside exact
+    row counts of every user table in the same exported snapshot, as dbkeeper
+    counts them (one connection, no parallel workers, no JIT)."""
+    import psycopg
+
+    start = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off")
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        dump = subprocess.Popen([*argv, f"--snapshot={snapshot}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        tables = conn.execute(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1").fetchall()
+        for (table,) in tables:
+            conn.execute(f"SELECT count(*) FROM ONLY {table}").fetchone()
+        _, err = dump.communicate()
+        conn.execute("ROLLBACK")
+    if dump.returncode != 0:
+        raise SystemExit(f"pg_dump failed: {err.decode(errors='replace')[-2000:]}")
     return time.perf_counter() - start
 
 
@@ -124,24 +153,32 @@ def main():
             ok &= ratio <= target
             figures.append(f"{label:<48}{ours:>9.2f}{unit} {theirs:>9.2f}{unit} {ratio:>7.3f}  (target <= {target})")
 
-        local = {"raw": [], "command": [], "operation": [], "peak": []}
+        local = {"raw": [], "command": [], "operation": [], "peak": [], "counted": []}
         backups = []
         if "local" not in args.skip or "verify" not in args.skip:
             for i in range(args.runs):
                 raw = timed([pg_bin("pg_dump"), "-Fc", f"-Z{args.compress}", "-f", str(raw_file), "source"], env)
                 size = raw_file.stat().st_size
                 raw_file.unlink()
+                counted = timed_with_count([pg_bin("pg_dump"), "-Fc", f"-Z{args.compress}", "-f", str(raw_file),
+                                            url], url)
+                raw_file.unlink()
                 seconds, operation, peak, backup_id = dbkeeper(
                     ["backup", url, "--compress", str(args.compress)], dk_env, control_db)
                 backups.append(backup_id)
-                for key, value in zip(local, (raw, seconds, operation, peak)):
+                for key, value in zip(local, (raw, seconds, operation, peak, counted)):
                     local[key].append(value)
-                print(f"  local run {i + 1}: pg_dump -Fc -Z{args.compress} {raw:.2f} s ({size / 1e6:.1f} MB); "
-                      f"dbkeeper command {seconds:.2f} s, operation {operation:.2f} s, peak {peak:.0f} MB "
-                      f"(load {load()})", flush=True)
+                print(f"  local run {i + 1}: pg_dump -Fc -Z{args.compress} {raw:.2f} s ({size / 1e6:.1f} MB), "
+                      f"with the exact count beside it {counted:.2f} s; dbkeeper command {seconds:.2f} s, "
+                      f"operation {operation:.2f} s, peak {peak:.0f} MB (load {load()})", flush=True)
             raw, command, operation = (statistics.median(local[k]) for k in ("raw", "command", "operation"))
             report("local: operation / pg_dump -Fc", operation, raw, TARGET_OPERATION)
             report("local: whole command / pg_dump -Fc", command, raw, TARGET_COMMAND)
+            counted = statistics.median(local["counted"])
+            figures.append(f"{'local: pg_dump -Fc with the count / pg_dump -Fc':<48}{counted:>9.2f}s {raw:>9.2f}s "
+                           f"{counted / raw:>7.3f}  (reference: the count's own cost)")
+            figures.append(f"{'local: operation / pg_dump -Fc with the count':<48}{operation:>9.2f}s {counted:>9.2f}s "
+                           f"{operation / counted:>7.3f}  (reference: what dbkeeper adds to it)")
             peak = max(local["peak"])
             ok &= peak <= TARGET_MEMORY_MB
             figures.append(f"{'local: peak memory of dbkeeper (max of runs)':<48}{peak:>9.0f}MB  (target <= "
