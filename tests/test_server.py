@@ -35,6 +35,10 @@ def test_serve_starts_everything_and_stops_on_sigterm_within_10_seconds(tmp_path
         children = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "gunicorn" in names and "worker" in names and "watchdog" in names
+        # One web process by default (gunicorn's arbiter and one worker): it answers polls for less processor time.
+        web = [c for c in children if "gunicorn" in " ".join(c.cmdline())]
+        arbiters = [c for c in web if c.ppid() not in {w.pid for w in web}]
+        assert len(arbiters) == 1 and len(arbiters[0].children()) == 1, [c.cmdline() for c in web]
         assert (tmp_path / "data" / "control.sqlite3").exists()
 
         started = time.monotonic()
