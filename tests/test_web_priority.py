@@ -15,6 +15,18 @@ def niceness(pid):
     return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
 
 
+def opened_paths(pid):
+    """What a process has open; a descriptor closed between the listing and
+    its reading (the request just answered closing its socket) is skipped."""
+    paths = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            paths.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            continue
+    return paths
+
+
 def children(pid):
     found = []
     for entry in os.listdir("/proc"):
@@ -42,7 +54,7 @@ def test_web_workers_run_lowered_by_the_niceness_asked(tmp_path, options, lowere
         assert requests.get(f"http://127.0.0.1:{port}/login/", timeout=10).status_code == 200
         # Each worker's heartbeat file (touched on every loop) is in memory, not on a disk's journal.
         for worker in workers:
-            opened = [os.readlink(f"/proc/{worker}/fd/{fd}") for fd in os.listdir(f"/proc/{worker}/fd")]
+            opened = opened_paths(worker)
             assert any(path.startswith("/dev/shm/") for path in opened), opened
     finally:
         server.stop_all()
