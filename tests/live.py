@@ -187,16 +187,16 @@ class LiveServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def start_live_server(folder, user, password, *, token_name=None, everything=False, **env):
-    """A LiveServer with one staff user: the web process alone, or with worker and
-    watchdog too (``everything``); with ``token_name``, an API token of that user
-    is in ``server.token``."""
+def start_live_server(folder, user, password, *, token_name=None, everything=False, web=None, **env):
+    """A LiveServer with one staff user: the web process alone (``web``: its
+    start_web arguments), or with worker and watchdog too (``everything``);
+    with ``token_name``, an API token of that user is in ``server.token``."""
     server = LiveServer(folder, **env)
     server.create_user(user, password, staff=True)
     if everything:
         server.start_all()
     else:
-        server.start_web()
+        server.start_web(**(web or {}))
     if token_name:
         server.token = server.cli("token", "create", user, "--name", token_name).stdout.strip()
     return server
