@@ -4,6 +4,7 @@ cannot outlive their worker, can be cancelled, and whose error output is kept
 
 import collections
 import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -18,15 +19,24 @@ PR_SET_PDEATHSIG = 1
 _libc = None
 
 
-def _die_with_parent():
-    # If the worker is killed (even with SIGKILL), the tool dies too instead of
-    # writing on into a scratch database nobody will check.
+def signal_when_parent_dies(signum, parent_pid):
+    """In a child between fork and exec: the kernel sends it ``signum`` when
+    its parent ends, however (SIGKILL included). A parent that ended before
+    the request was made is caught by the check after it."""
     global _libc
     try:
         _libc = _libc or ctypes.CDLL("libc.so.6", use_errno=True)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _libc.prctl(PR_SET_PDEATHSIG, signum)
     except OSError:
-        pass
+        return
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signum)
+
+
+def _die_with_parent(parent_pid):
+    # If the worker is killed (even with SIGKILL), the tool dies too instead of
+    # writing on into a scratch database nobody will check.
+    signal_when_parent_dies(signal.SIGKILL, parent_pid)
     os.setpgrp()
 
 
@@ -62,7 +72,7 @@ class Tool:
         log.info("running %s", " ".join(self.argv))  # never holds a password: those go by env
         self.proc = subprocess.Popen(
             self.argv, env=full_env, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent, close_fds=True,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()), close_fds=True,
         )
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()

@@ -1,6 +1,7 @@
 """``dbkeeper serve | web | worker | watchdog | createadmin``: running the
 standalone server, whole or in halves."""
 
+import functools
 import logging
 import os
 import secrets
@@ -281,7 +282,13 @@ class Part:
         self.start()
 
     def start(self):
-        self.proc = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
+        from .procs import signal_when_parent_dies
+
+        # Its own session (a Ctrl-C reaches serve alone, which stops the parts
+        # in order), and told to stop if serve is killed outright: a web
+        # server left behind would keep the port and the next serve could not start.
+        self.proc = subprocess.Popen(self.argv, env=self.env, start_new_session=True,
+                                     preexec_fn=functools.partial(signal_when_parent_dies, signal.SIGTERM, os.getpid()))
         self.started = time.monotonic()
         self.restart_at = None
 

@@ -55,6 +55,37 @@ def test_serve_starts_everything_and_stops_on_sigterm_within_10_seconds(tmp_path
     assert second.returncode == 1 and "exists already" in second.stderr
 
 
+def start_serve(data_dir, port):
+    env = {**os.environ, "DBKEEPER_DATA_DIR": str(data_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "dbkeeper", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    LiveServer.wait_http(f"http://127.0.0.1:{port}/login/")
+    return proc
+
+
+def test_serve_killed_outright_takes_its_parts_with_it_and_starts_again_on_the_same_port(tmp_path):
+    port = free_port()
+    proc = start_serve(tmp_path / "data", port)
+    parts = psutil.Process(proc.pid).children(recursive=True)
+    second = None
+    try:
+        assert len(parts) >= 4, [p.cmdline() for p in parts]  # web (arbiter and worker), worker, watchdog
+        proc.kill()  # SIGKILL: serve has no chance to stop them itself
+        proc.wait()
+        gone, alive = psutil.wait_procs(parts, timeout=15)
+        assert not alive, [p.cmdline() for p in alive]
+        # Nothing holds the port any more: a new serve starts there and answers.
+        second = start_serve(tmp_path / "data", port)
+        assert requests.get(f"http://127.0.0.1:{port}/login/", timeout=5).status_code == 200
+    finally:
+        for leftover in [p for p in parts if p.is_running()]:
+            leftover.kill()
+        for started in (proc, second):
+            if started is not None and started.poll() is None:
+                started.send_signal(signal.SIGTERM)
+                started.wait(timeout=15)
+
+
 def test_worker_killed_mid_restore_is_reported_and_changes_nothing(pg, pg_dbname, tmp_path):
     make_big_pg_source(pg, "src_kill", rows=2_500_000)
     dump = dump_custom(pg, "src_kill", tmp_path / "big.dump")
