@@ -72,7 +72,7 @@ def test_serve_killed_outright_takes_its_parts_with_it_and_starts_again_on_the_s
         assert len(parts) >= 4, [p.cmdline() for p in parts]  # web (arbiter and worker), worker, watchdog
         proc.kill()  # SIGKILL: serve has no chance to stop them itself
         proc.wait()
-        gone, alive = psutil.wait_procs(parts, timeout=15)
+        _, alive = psutil.wait_procs(parts, timeout=15)
         assert not alive, [p.cmdline() for p in alive]
         # Nothing holds the port any more: a new serve starts there and answers.
         second = start_serve(tmp_path / "data", port)
