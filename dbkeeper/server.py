@@ -1,6 +1,7 @@
 """``dbkeeper serve | web | worker | watchdog | createadmin``: running the
 standalone server, whole or in halves."""
 
+import argparse
 import functools
 import logging
 import os
@@ -60,12 +61,24 @@ def register(sub):
     p.set_defaults(func=lambda args: migrate())
 
 
+def at_least_one(text):
+    """A count of processes or threads: 0 would start a server that listens and never answers."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too few: at least 1")
+    return value
+
+
 def _web_args(p):
     p.add_argument("--host", default=os.environ.get("DBKEEPER_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("DBKEEPER_PORT", "8000")))
-    p.add_argument("--processes", type=int, default=int(os.environ.get("DBKEEPER_WEB_PROCESSES", str(WEB_PROCESSES))),
+    p.add_argument("--processes", type=at_least_one, default=os.environ.get("DBKEEPER_WEB_PROCESSES", str(WEB_PROCESSES)),
                    help=f"web server processes (default {WEB_PROCESSES}); each has --threads threads")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("DBKEEPER_WEB_THREADS", "16")))
+    p.add_argument("--threads", type=at_least_one, default=os.environ.get("DBKEEPER_WEB_THREADS", "16"),
+                   help="threads per web server process (default 16)")
     p.add_argument("--nice", type=int, choices=range(0, 20), metavar="0-19",
                    default=os.environ.get("DBKEEPER_WEB_NICE", str(WEB_NICE)),
                    help=f"how far the web server's processes lower their priority, as nice(1) (default {WEB_NICE}): "

@@ -74,3 +74,17 @@ def test_the_niceness_comes_from_the_environment_too(tmp_path):
 def test_a_niceness_out_of_range_is_refused_with_a_sentence(tmp_path):
     result = run_dbkeeper(tmp_path, "web", "--nice", "25")
     assert result.returncode == 2 and "--nice" in result.stderr and "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize("option, value", [("--processes", "0"), ("--threads", "0"), ("--processes", "-2"),
+                                           ("--threads", "two")])
+def test_a_web_server_that_could_not_answer_is_refused_with_a_sentence(tmp_path, option, value):
+    result = run_dbkeeper(tmp_path, "web", option, value)
+    assert result.returncode == 2 and option in result.stderr
+    assert "at least 1" in result.stderr or "not a whole number" in result.stderr
+
+
+def test_the_process_count_from_the_environment_is_checked_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("DBKEEPER_WEB_PROCESSES", "0")
+    result = run_dbkeeper(tmp_path, "web")
+    assert result.returncode == 2 and "--processes" in result.stderr and "at least 1" in result.stderr
